@@ -1,0 +1,36 @@
+"""Typed dependency aliases for the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from story2video.config import Settings
+from story2video.engine import Engine
+from story2video.jobs.operations import OperationService
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_operations(request: Request) -> OperationService:
+    return request.app.state.engine.operations
+
+
+def wants_async(prefer: Annotated[str | None, Header()] = None) -> bool:
+    """RFC 7240: ``Prefer: respond-async`` asks for 202 + Location instead of waiting."""
+    if not prefer:
+        return False
+    return any(token.strip().lower() == "respond-async" for token in prefer.split(","))
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+OperationsDep = Annotated[OperationService, Depends(get_operations)]
+PreferAsync = Annotated[bool, Depends(wants_async)]

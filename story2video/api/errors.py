@@ -1,0 +1,86 @@
+"""The one place where exceptions become HTTP responses: {"error": {code, message, param?, stage?}}."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from story2video import errors
+
+_STATUS_BY_CLASS: list[tuple[type[errors.Story2VideoError], int]] = [
+    (errors.InvalidRequest, 400),
+    (errors.NotFound, 404),
+    (errors.QueueFull, 429),
+    (errors.Conflict, 409),
+    (errors.OperationCancelled, 409),
+    (errors.BackendUnavailable, 503),
+    (errors.BackendTimeout, 504),
+    (errors.BackendError, 502),
+    (errors.Story2VideoError, 500),
+]
+_STATUS_BY_CODE = {cls.code: status for cls, status in reversed(_STATUS_BY_CLASS)} | {"interrupted": 503}
+
+
+def status_for(error: errors.Story2VideoError) -> int:
+    return next(status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls))
+
+
+def status_for_code(code: str) -> int:
+    return _STATUS_BY_CODE.get(code, 500)
+
+
+def error_response(status: int, body: dict, headers: dict | None = None, operation: dict | None = None) -> JSONResponse:
+    content: dict = {"error": body}
+    if operation is not None:
+        content["operation"] = operation
+    return JSONResponse(status_code=status, content=content, headers=headers)
+
+
+async def _on_story2video_error(request: Request, error: errors.Story2VideoError) -> JSONResponse:
+    status = status_for(error)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, errors.QueueFull) else None
+    if status >= 500:
+        logger.error("{} {} -> {} {}", request.method, request.url.path, status, error.message)
+    return error_response(status, error.to_dict(), headers)
+
+
+def _field_name(location: tuple) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts)
+
+
+async def _on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    first = error.errors()[0]
+    param = _field_name(tuple(first.get("loc", ())))
+    message = first.get("msg", "invalid value")
+    if first.get("type") == "json_invalid":
+        message = "the request body is not valid JSON"
+    elif first.get("type") == "missing":
+        message = f"{param} is required"
+    elif param:
+        message = f"{param}: {message}"
+    body = {"code": "invalid_request", "message": message}
+    if param:
+        body["param"] = param
+    return error_response(400, body)
+
+
+async def _on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+    body = {"code": codes.get(error.status_code, "http_error"), "message": str(error.detail)}
+    return error_response(error.status_code, body, getattr(error, "headers", None))
+
+
+async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error on {} {}", request.method, request.url.path)
+    return error_response(500, {"code": "internal_error", "message": f"{type(error).__name__}: {error}"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.Story2VideoError, _on_story2video_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,70 @@
+"""Stories and shots: read and delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from story2video.api.deps import EngineDep, SettingsDep
+from story2video.api.schemas import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
+from story2video.api.urls import absolutize, base_url
+from story2video.errors import NotFound
+from story2video.pipeline.deps import artifact_url
+from story2video.presenters import shot_view, story_view
+
+router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
+UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to")
+StoryId = Path(pattern=ID_PATTERN)
+ShotId = Path(pattern=ID_PATTERN)
+_RESPONSES = {404: {"model": ErrorResponse}}
+
+
+@router.get("", response_model=list[StorySummary])
+def list_stories(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    user_id: str = UserId,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+):
+    """The user's stories, most recently changed first."""
+    repo, store = engine.deps.stories, engine.deps.store
+    summaries = []
+    for story in repo.list_stories(user_id, limit, offset):
+        video = store.get(story.video_key) if story.video_key else None
+        summaries.append(
+            {
+                "story_id": story.story_id,
+                "display_name": story.display_name,
+                "shot_count": len(repo.list_shots(user_id, story.story_id)),
+                "video_url": artifact_url(video),
+                "updated_at": story.updated_at,
+            }
+        )
+    return absolutize(summaries, base_url(request, settings))
+
+
+@router.get("/{story_id}", response_model=Story, responses=_RESPONSES)
+def get_story(request: Request, engine: EngineDep, settings: SettingsDep, story_id: str = StoryId, user_id: str = UserId):
+    story = engine.require_story(user_id, story_id)
+    view = story_view(engine.deps.store, story, engine.list_shots(user_id, story_id))
+    return absolutize(view, base_url(request, settings))
+
+
+@router.delete("/{story_id}", status_code=204, responses=_RESPONSES)
+def delete_story(engine: EngineDep, story_id: str = StoryId, user_id: str = UserId) -> Response:
+    """Delete the story and its shots. Artifact files are content-addressed and may be shared, so they stay."""
+    if not engine.deps.stories.delete_story(user_id, story_id):
+        raise NotFound(f"story '{story_id}' does not exist for user '{user_id}'")
+    return Response(status_code=204)
+
+
+@router.get("/{story_id}/shots/{shot_id}", response_model=Shot, responses=_RESPONSES)
+def get_shot(
+    request: Request, engine: EngineDep, settings: SettingsDep, story_id: str = StoryId, shot_id: str = ShotId, user_id: str = UserId
+):
+    engine.require_story(user_id, story_id)
+    shot = engine.deps.stories.get_shot(user_id, story_id, shot_id)
+    if shot is None:
+        raise NotFound(f"story '{story_id}' has no shot '{shot_id}'")
+    return absolutize(shot_view(engine.deps.store, shot), base_url(request, settings))

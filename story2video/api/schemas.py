@@ -1,0 +1,196 @@
+"""Wire schemas of /api/v1. Field names of the three seed endpoints are a compatibility contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+ShortText = Annotated[str, StringConstraints(max_length=2000)]
+AspectRatio = Literal["16:9", "9:16", "1:1"]
+OperationStatusName = Literal["Queued", "Running", "Success", "Failed", "Cancelled"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ------------------------------------------------------------------ requests
+
+
+class CreateStoryboardRequest(_Request):
+    operation_id: Identifier
+    story_id: Identifier
+    user_id: Identifier
+    display_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    script_content: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The script (Chinese or English); its length limit is MAX_SCRIPT_CHARS"
+    )
+    style: Annotated[str, StringConstraints(max_length=100)] = ""
+    shot_count: int | None = Field(None, ge=1, description="Exact number of shots; default 4-10 chosen from the script")
+    aspect_ratio: AspectRatio | None = Field(None, description="Keyframe aspect; default DEFAULT_ASPECT_RATIO")
+    resolution: int | None = Field(None, ge=144, le=2160, description="Short side of keyframes in pixels")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed; shot seeds derive from it")
+
+
+class RegenerateShotRequest(_Request):
+    operation_id: Identifier
+    story_id: Identifier
+    shot_id: Identifier
+    user_id: Identifier
+    subject: ShortText | None = None
+    detail: ShortText | None = None
+    camera: Annotated[str, StringConstraints(max_length=200)] | None = None
+    narration: ShortText | None = None
+    tone: Annotated[str, StringConstraints(max_length=100)] | None = None
+    style: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class RenderVideoRequest(_Request):
+    operation_id: Identifier
+    story_id: Identifier
+    user_id: Identifier
+    aspect_ratio: AspectRatio | None = Field(None, description="Default: the story's keyframe aspect")
+    resolution: int | None = Field(None, ge=144, le=2160, description="Short side in pixels; default DEFAULT_RESOLUTION")
+    fps: int | None = Field(None, ge=1, le=60)
+    subtitles: bool = True
+    crossfade: float = Field(0.0, ge=0.0, le=2.0, description="Seconds of crossfade between shots (re-encodes the join)")
+    music: bool = Field(False, description="Background music ducked under the narration")
+    voice: Annotated[str, StringConstraints(max_length=100)] | None = None
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+
+
+# ------------------------------------------------------------------ responses
+
+
+class OperationInfo(BaseModel):
+    operation_id: str
+    status: OperationStatusName
+    detail: str = ""
+
+
+class ArtifactInfo(BaseModel):
+    url: str
+    backend: str
+    model: str
+    duration: float | None = None
+
+
+class Shot(BaseModel):
+    id: str
+    sequence: int
+    subject: str
+    detail: str
+    camera: str
+    narration: str
+    tone: str
+    image_url: str | None = None
+    video_url: str | None = None
+    style: str = ""
+    seed: int = 0
+    artifacts: dict[str, ArtifactInfo] = Field(default_factory=dict, description="Which backend made each artifact")
+
+
+class CreateStoryboardResponse(BaseModel):
+    operation: OperationInfo
+    shots: list[Shot]
+
+
+class RegenerateShotResponse(BaseModel):
+    operation: OperationInfo
+    shot: Shot
+
+
+class RenderVideoResponse(BaseModel):
+    operation: OperationInfo
+    video_url: str | None = None
+    subtitles_url: str | None = None
+    duration: float | None = None
+
+
+class OperationError(BaseModel):
+    code: str
+    message: str
+    stage: str | None = None
+    shot_id: str | None = None
+    backend: str | None = None
+
+
+class ShotProgress(BaseModel):
+    state: Literal["waiting", "working", "done", "failed", "cancelled"]
+    step: str | None = None
+    error: OperationError | None = None
+    image_url: str | None = None
+    video_url: str | None = None
+
+
+class Operation(BaseModel):
+    operation_id: str
+    kind: Literal["storyboard.create", "shot.regenerate", "video.render"]
+    status: OperationStatusName
+    stage: str
+    progress: float = Field(ge=0.0, le=1.0)
+    story_id: str
+    user_id: str
+    shots: dict[str, ShotProgress]
+    error: OperationError | None = None
+    result: dict | None = Field(None, description="The seed-shaped response body once the operation succeeded")
+    created_at: float
+    updated_at: float
+
+
+class Story(BaseModel):
+    story_id: str
+    user_id: str
+    display_name: str
+    style: str
+    aspect_ratio: AspectRatio
+    resolution: int
+    script_content: str
+    shots: list[Shot]
+    video_url: str | None = None
+    subtitles_url: str | None = None
+    created_at: float
+    updated_at: float
+
+
+class StorySummary(BaseModel):
+    story_id: str
+    display_name: str
+    shot_count: int
+    video_url: str | None = None
+    updated_at: float
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+    stage: str | None = None
+    shot_id: str | None = None
+    backend: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+    operation: OperationInfo | None = None
+
+
+class BackendReadiness(BaseModel):
+    stage: str
+    backend: str
+    model: str
+    ready: bool
+    detail: str = ""
+    location: str = ""
+
+
+class Readiness(BaseModel):
+    ready: bool
+    mode: Literal["cloud", "local"]
+    backends: list[BackendReadiness]
+    ffmpeg: str
+    queue: dict[str, int]

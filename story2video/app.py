@@ -1,0 +1,86 @@
+"""Builds the FastAPI app around an engine. The only place where the parts are wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+
+from story2video import __version__
+from story2video.api.errors import install_error_handlers
+from story2video.api.routes import artifacts, health, operations, stories, storyboard
+from story2video.config import Settings
+from story2video.engine import Engine
+from story2video.errors import ConfigurationError
+from story2video.jobs.events import EventHub
+from story2video.jobs.operations import OperationService
+from story2video.jobs.runner import LocalJobRunner
+from story2video.media.ffmpeg import locate_ffmpeg
+from story2video.media.fonts import resolve_cjk_font
+from story2video.pipeline.deps import PipelineDeps
+from story2video.providers.base import Providers
+from story2video.storage.artifacts import ArtifactStore
+from story2video.storage.db import Database
+from story2video.storage.operations import OperationRepository
+from story2video.storage.stories import StoryRepository
+
+DESCRIPTION = """Turns a written script into a finished short video: storyboard (LLM) → keyframes (T2I) →
+clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
+to get `202` + `Location` at once, or wait for the seed-compatible answer."""
+
+
+def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, EventHub]:
+    db = Database(settings.database_path)
+    stories_repo = StoryRepository(db)
+    deps = PipelineDeps(
+        settings=settings,
+        providers=providers,
+        stories=stories_repo,
+        store=ArtifactStore(settings.artifacts_dir, db),
+        ffmpeg=locate_ffmpeg(settings.ffmpeg_binary),
+        font=resolve_cjk_font(settings.font_path),
+        compose_slots=asyncio.Semaphore(settings.compose_workers or os.cpu_count() or 1),
+    )
+    hub = EventHub()
+    runner = LocalJobRunner(settings.max_running_operations, settings.max_queued_operations, settings.queue_retry_after_s)
+    return Engine(deps, OperationService(OperationRepository(db), hub, runner)), hub
+
+
+async def check_backends(engine: Engine) -> None:
+    """Log every stage's backend; a built-in backend that cannot work stops the start-up."""
+    for status in await engine.backend_statuses():
+        where = f" at {status.location}" if status.location else ""
+        if status.ready:
+            logger.info("{} backend '{}' ({}){} is ready", status.stage, status.backend, status.model, where)
+        elif status.backend == "preview":
+            raise ConfigurationError(f"the built-in {status.stage} backend cannot work: {status.detail}")
+        else:
+            logger.error("{} backend '{}'{} is NOT reachable: {}", status.stage, status.backend, where, status.detail)
+
+
+def create_app(settings: Settings, providers: Providers) -> FastAPI:
+    engine, hub = build_engine(settings, providers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        hub.bind_loop(asyncio.get_running_loop())
+        swept = engine.deps.store.sweep_temp_files()
+        recovered = engine.operations.recover_interrupted()
+        if swept or recovered:
+            logger.warning("start-up: removed {} unfinished temp files, failed {} interrupted operations", swept, recovered)
+        await check_backends(engine)
+        yield
+        await engine.operations.runner.shutdown()
+        engine.deps.stories.db.close()
+
+    app = FastAPI(title="Story2Video", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.hub = hub
+    install_error_handlers(app)
+    for module in (storyboard, operations, stories, artifacts, health):
+        app.include_router(module.router)
+    return app

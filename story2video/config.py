@@ -1,0 +1,95 @@
+"""The one settings object. Read once at start-up from the environment (and an optional .env)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+AspectRatio = Literal["16:9", "9:16", "1:1"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- service
+    service_host: str = "0.0.0.0"
+    service_port: int = Field(12345, ge=1, le=65535)
+    local_inference: bool = False
+    public_base_url: str = Field("", description="Absolute URL prefix for artifact links; empty = the request's own base URL")
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # --- storage
+    output_dir: Path = PROJECT_ROOT / "data" / "output"
+    database_path: Path = PROJECT_ROOT / "data" / "story2video.sqlite3"
+
+    # --- operations
+    max_running_operations: int = Field(4, ge=1)
+    max_queued_operations: int = Field(64, ge=0)
+    queue_retry_after_s: int = Field(5, ge=1)
+    shot_concurrency: int = Field(4, ge=1, description="Shots worked on at once inside one operation")
+    sync_wait_timeout_s: float = Field(3600.0, gt=0, description="How long a request without Prefer: respond-async waits")
+
+    # --- storyboard limits
+    max_script_chars: int = Field(20000, ge=1)
+    default_min_shots: int = Field(4, ge=1)
+    default_max_shots: int = Field(10, ge=1)
+    max_shots: int = Field(30, ge=1)
+
+    # --- stage backends ("auto" = the mode's real backend when built and configured, else preview)
+    storyboard_backend: str = "auto"
+    image_backend: str = "auto"
+    video_backend: str = "auto"
+    speech_backend: str = "auto"
+
+    # --- keyframes and render defaults
+    default_aspect_ratio: AspectRatio = "16:9"
+    default_resolution: int = Field(720, ge=144, le=2160, description="Short side of the output in pixels")
+    default_fps: int = Field(24, ge=1, le=60)
+    default_voice: str = ""
+    segment_lead_in_s: float = Field(0.2, ge=0, le=5)
+    segment_tail_s: float = Field(0.4, ge=0, le=5)
+
+    # --- media
+    ffmpeg_binary: str = Field("", description="Path to ffmpeg; empty = system ffmpeg on PATH, else the imageio-ffmpeg binary")
+    video_encoder: Literal["libx264", "h264_nvenc"] = "libx264"
+    x264_preset: str = "veryfast"
+    video_crf: int = Field(20, ge=0, le=51)
+    audio_bitrate: str = "128k"
+    compose_workers: int = Field(0, ge=0, description="Segments encoded at once; 0 = number of CPU cores")
+    font_path: Path | None = Field(None, description="A CJK-capable TTF/OTF for keyframes and subtitles")
+    music_path: Path | None = Field(None, description="Background music file; empty = a generated ambient pad")
+
+    # --- remote backends (used by the local and cloud provider packages)
+    ollama_url: str = "http://localhost:11434"
+    comfy_hosts: str = "http://localhost:8188,http://localhost:8189"
+    cosyvoice_url: str = "http://localhost:50000"
+    dashscope_api_key: str = Field("", repr=False)
+    dashscope_base_url: str = "https://dashscope.aliyuncs.com"
+
+    @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend")
+    @classmethod
+    def _lowercase_backend(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("default_max_shots")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info) -> int:
+        minimum = info.data.get("default_min_shots", 1)
+        if value < minimum:
+            raise ValueError(f"DEFAULT_MAX_SHOTS ({value}) must be >= DEFAULT_MIN_SHOTS ({minimum})")
+        return value
+
+    @cached_property
+    def artifacts_dir(self) -> Path:
+        return self.output_dir / "artifacts"
+
+    @cached_property
+    def comfy_host_list(self) -> list[str]:
+        return [host.strip().rstrip("/") for host in self.comfy_hosts.split(",") if host.strip()]

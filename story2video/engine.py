@@ -1,0 +1,190 @@
+"""The engine the routes talk to: checks inputs, then runs each request as an operation."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from story2video.api.schemas import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
+from story2video.errors import InvalidRequest, NotFound
+from story2video.jobs.operations import OperationService
+from story2video.jobs.states import OperationKind, ShotState
+from story2video.jobs.tracker import OperationTracker
+from story2video.media.compose import output_size
+from story2video.pipeline.cache import derive_seed
+from story2video.pipeline.deps import PipelineDeps, artifact_url
+from story2video.pipeline.keyframes import paint_keyframes
+from story2video.pipeline.render import RenderSpec, render_story
+from story2video.pipeline.storyboard import shots_from_drafts, write_storyboard
+from story2video.presenters import shot_view
+from story2video.providers.base import BackendStatus, StoryboardRequest
+from story2video.storage.records import ShotRecord, StoryRecord
+
+CREATE_STAGES = (("storyboard", 0.25), ("keyframes", 0.75))
+REGENERATE_STAGES = (("keyframes", 1.0),)
+RENDER_STAGES = (("shots", 0.85), ("final", 0.15))
+_IMAGE_FIELDS = ("subject", "detail", "narration", "style")
+_SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
+
+
+class Engine:
+    def __init__(self, deps: PipelineDeps, operations: OperationService):
+        self.deps = deps
+        self.operations = operations
+
+    # ------------------------------------------------------------------ create
+
+    def create_storyboard(self, request: CreateStoryboardRequest) -> OperationTracker:
+        settings = self.deps.settings
+        if len(request.script_content) > settings.max_script_chars:
+            raise InvalidRequest(
+                f"script_content has {len(request.script_content)} characters; the limit is {settings.max_script_chars}",
+                param="script_content",
+            )
+        if request.shot_count is not None and request.shot_count > settings.max_shots:
+            raise InvalidRequest(f"shot_count may be at most {settings.max_shots}", param="shot_count")
+        story = StoryRecord(
+            user_id=request.user_id,
+            story_id=request.story_id,
+            display_name=request.display_name or request.story_id,
+            script=request.script_content,
+            style=request.style,
+            aspect_ratio=request.aspect_ratio or settings.default_aspect_ratio,
+            resolution=request.resolution or settings.default_resolution,
+        )
+        base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+
+        async def work(tracker: OperationTracker) -> dict:
+            return await self._create(tracker, request, story, base_seed)
+
+        return self._submit(OperationKind.CREATE_STORYBOARD, request, CREATE_STAGES, work)
+
+    async def _create(self, tracker: OperationTracker, request: CreateStoryboardRequest, story: StoryRecord, seed: int) -> dict:
+        settings = self.deps.settings
+        storyboard_request = StoryboardRequest(
+            script=request.script_content,
+            style=request.style,
+            min_shots=settings.default_min_shots,
+            max_shots=settings.default_max_shots,
+            shot_count=request.shot_count,
+        )
+        drafts = await write_storyboard(self.deps, tracker, storyboard_request)
+        shots = shots_from_drafts(story, drafts, seed)
+        await asyncio.to_thread(self.deps.stories.replace_story, story, shots)
+        for shot in shots:
+            tracker.set_shot(shot.shot_id, ShotState.WAITING)
+        await paint_keyframes(self.deps, tracker, story, shots)
+        return {"shots": [shot_view(self.deps.store, shot) for shot in shots]}
+
+    # ------------------------------------------------------------------ regenerate
+
+    def regenerate_shot(self, request: RegenerateShotRequest) -> OperationTracker:
+        story = self.require_story(request.user_id, request.story_id)
+        if self.deps.stories.get_shot(request.user_id, request.story_id, request.shot_id) is None:
+            raise NotFound(f"story '{request.story_id}' has no shot '{request.shot_id}'")
+        changes = {name: getattr(request, name) for name in _SHOT_FIELDS if getattr(request, name) is not None}
+        for name, value in changes.items():
+            if not value and name != "style":
+                raise InvalidRequest(f"{name} may not be empty", param=name)
+
+        async def work(tracker: OperationTracker) -> dict:
+            return await self._regenerate(tracker, story, request, changes)
+
+        return self._submit(OperationKind.REGENERATE_SHOT, request, REGENERATE_STAGES, work)
+
+    async def _regenerate(self, tracker: OperationTracker, story: StoryRecord, request: RegenerateShotRequest, changes: dict) -> dict:
+        shot = self.deps.stories.get_shot(request.user_id, request.story_id, request.shot_id)
+        if shot is None:  # deleted while this operation waited its turn
+            raise NotFound(f"story '{request.story_id}' has no shot '{request.shot_id}'")
+        picture_changed = any(getattr(shot, name) != changes[name] for name in _IMAGE_FIELDS if name in changes)
+        for name, value in changes.items():
+            setattr(shot, name, value)
+        if not picture_changed:  # same inputs: the caller wants another take, so draw with a new seed
+            shot.seed = derive_seed(shot.seed, "regenerate", request.operation_id)
+        shot.video_key = None
+        shot.audio_key = None
+        await asyncio.to_thread(self.deps.stories.save_shot, shot)
+        tracker.set_shot(shot.shot_id, ShotState.WAITING)
+        await paint_keyframes(self.deps, tracker, story, [shot])
+        return {"shot": shot_view(self.deps.store, shot)}
+
+    # ------------------------------------------------------------------ render
+
+    def render_video(self, request: RenderVideoRequest) -> OperationTracker:
+        story = self.require_story(request.user_id, request.story_id)
+        shots = self.deps.stories.list_shots(request.user_id, request.story_id)
+        if not shots:
+            raise InvalidRequest(f"story '{request.story_id}' has no shots to render", param="story_id")
+        spec = self._render_spec(request, story)
+
+        async def work(tracker: OperationTracker) -> dict:
+            return await self._render(tracker, story, spec)
+
+        return self._submit(OperationKind.RENDER_VIDEO, request, RENDER_STAGES, work)
+
+    def _render_spec(self, request: RenderVideoRequest, story: StoryRecord) -> RenderSpec:
+        settings = self.deps.settings
+        width, height = output_size(
+            request.aspect_ratio or story.aspect_ratio, request.resolution or settings.default_resolution
+        )
+        return RenderSpec(
+            width=width,
+            height=height,
+            fps=request.fps or settings.default_fps,
+            subtitles=request.subtitles,
+            crossfade=request.crossfade,
+            music=request.music,
+            voice=request.voice if request.voice is not None else settings.default_voice,
+            speed=request.speed,
+            lead_in=settings.segment_lead_in_s,
+            tail=settings.segment_tail_s,
+        )
+
+    async def _render(self, tracker: OperationTracker, story: StoryRecord, spec: RenderSpec) -> dict:
+        shots = self.deps.stories.list_shots(story.user_id, story.story_id)
+        for shot in shots:
+            tracker.set_shot(shot.shot_id, ShotState.WAITING)
+        outcome = await render_story(self.deps, tracker, story, shots, spec)
+        await asyncio.to_thread(
+            self.deps.stories.set_story_video, story.user_id, story.story_id, outcome.video.key, outcome.subtitles.key
+        )
+        return {
+            "video_url": artifact_url(outcome.video),
+            "subtitles_url": artifact_url(outcome.subtitles),
+            "duration": outcome.duration,
+        }
+
+    # ------------------------------------------------------------------ reads
+
+    def require_story(self, user_id: str, story_id: str) -> StoryRecord:
+        story = self.deps.stories.get_story(user_id, story_id)
+        if story is None:
+            raise NotFound(f"story '{story_id}' does not exist for user '{user_id}'")
+        return story
+
+    def list_shots(self, user_id: str, story_id: str) -> list[ShotRecord]:
+        self.require_story(user_id, story_id)
+        return self.deps.stories.list_shots(user_id, story_id)
+
+    async def backend_statuses(self) -> list[BackendStatus]:
+        providers = self.deps.providers.by_stage()
+        results = await asyncio.gather(*(provider.status() for provider in providers.values()), return_exceptions=True)
+        statuses = []
+        for (stage, provider), result in zip(providers.items(), results):
+            if isinstance(result, BaseException):
+                result = BackendStatus(stage, provider.backend, provider.model, False, f"status check failed: {result}")
+            statuses.append(BackendStatus(**{**result.__dict__, "stage": stage}))
+        return statuses
+
+    # ------------------------------------------------------------------ internals
+
+    def _submit(self, kind: OperationKind, request, stages, work) -> OperationTracker:
+        return self.operations.submit(
+            operation_id=request.operation_id,
+            kind=kind.value,
+            user_id=request.user_id,
+            story_id=request.story_id,
+            body=request.model_dump(mode="json"),
+            stages=stages,
+            work=work,
+        )

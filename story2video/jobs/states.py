@@ -1,0 +1,34 @@
+"""Explicit operation and shot states."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class OperationStatus(str, Enum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (OperationStatus.SUCCESS, OperationStatus.FAILED, OperationStatus.CANCELLED)
+
+
+UNFINISHED_STATUSES = (OperationStatus.QUEUED.value, OperationStatus.RUNNING.value)
+
+
+class ShotState(str, Enum):
+    WAITING = "waiting"
+    WORKING = "working"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OperationKind(str, Enum):
+    CREATE_STORYBOARD = "storyboard.create"
+    REGENERATE_SHOT = "shot.regenerate"
+    RENDER_VIDEO = "video.render"

@@ -1,0 +1,1 @@
+"""Media handling: FFmpeg location and invocation, probing, subtitles, composition, fonts."""

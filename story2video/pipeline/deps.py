@@ -1,0 +1,34 @@
+"""Everything a pipeline stage needs, handed over as one object."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from story2video.config import Settings
+from story2video.media.fonts import FontInfo
+from story2video.providers.base import Providers
+from story2video.storage.artifacts import ArtifactStore
+from story2video.storage.records import ArtifactRecord
+from story2video.storage.stories import StoryRepository
+
+ARTIFACT_URL_PREFIX = "/api/v1/artifacts"
+
+
+@dataclass
+class PipelineDeps:
+    settings: Settings
+    providers: Providers
+    stories: StoryRepository
+    store: ArtifactStore
+    ffmpeg: Path
+    font: FontInfo
+    compose_slots: asyncio.Semaphore
+
+
+def artifact_url(record: ArtifactRecord | None) -> str | None:
+    """The stable, relative URL an artifact is served at (made absolute when a response is built)."""
+    if record is None:
+        return None
+    return f"{ARTIFACT_URL_PREFIX}/{record.key}.{record.extension}"

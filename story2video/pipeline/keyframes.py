@@ -1,0 +1,65 @@
+"""Keyframe stage: one PNG per shot, cached by everything that decides the picture."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Sequence
+
+from story2video.jobs.states import ShotState
+from story2video.jobs.tracker import OperationTracker
+from story2video.media.compose import output_size
+from story2video.pipeline.cache import artifact_key
+from story2video.pipeline.deps import PipelineDeps, artifact_url
+from story2video.pipeline.failures import stage_errors
+from story2video.pipeline.shots import run_per_shot
+from story2video.pipeline.validate import png_validator
+from story2video.providers.base import ImageRequest, StageContext
+from story2video.storage.artifacts import Produced
+from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
+
+STAGE = "keyframes"
+
+
+def keyframe_size(story: StoryRecord) -> tuple[int, int]:
+    return output_size(story.aspect_ratio, story.resolution)
+
+
+async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotRecord, ctx: StageContext) -> ArtifactRecord:
+    painter = deps.providers.image
+    width, height = keyframe_size(story)
+    request = ImageRequest(
+        prompt=shot.detail,
+        subject=shot.subject,
+        narration=shot.narration,
+        style=shot.style,
+        width=width,
+        height=height,
+        seed=shot.seed,
+        shot_index=shot.sequence - 1,
+    )
+    key = artifact_key("keyframe", backend=painter.backend, model=painter.model, request=asdict(request))
+
+    async def produce(dest):
+        with stage_errors(STAGE, painter.backend, shot.shot_id):
+            await painter.generate(request, dest, ctx)
+        return Produced(painter.backend, painter.model, meta={"prompt": request.prompt, "seed": request.seed})
+
+    with stage_errors(STAGE, painter.backend, shot.shot_id):
+        return await deps.store.ensure(key, "keyframe", "png", produce, png_validator(width, height))
+
+
+async def paint_keyframes(
+    deps: PipelineDeps, tracker: OperationTracker, story: StoryRecord, shots: Sequence[ShotRecord]
+) -> None:
+    """Make every shot's keyframe (in parallel, bounded) and save it on the shot as soon as it exists."""
+    tracker.enter_stage(STAGE, [shot.shot_id for shot in shots])
+
+    async def one(shot: ShotRecord) -> None:
+        tracker.set_shot(shot.shot_id, ShotState.WORKING, step="keyframe")
+        record = await ensure_keyframe(deps, story, shot, tracker.context(shot.shot_id))
+        shot.image_key = record.key
+        await asyncio.to_thread(deps.stories.save_shot, shot)
+        tracker.set_shot(shot.shot_id, ShotState.DONE, image_url=artifact_url(record))
+
+    await run_per_shot(tracker, shots, one, deps.settings.shot_concurrency)

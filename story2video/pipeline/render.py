@@ -1,0 +1,268 @@
+"""Render stage: per shot narration → keyframe → clip → segment (shots in parallel), then the final join.
+
+Each artifact is keyed by a hash of its inputs, so a second render reuses everything and a changed
+shot redoes only its own segment and the join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from story2video.jobs.states import ShotState
+from story2video.jobs.tracker import OperationTracker
+from story2video.media.compose import RenderProfile, SegmentSpec, encode_segment, join_segments
+from story2video.media.probe import wav_duration
+from story2video.media.subtitles import Cue, split_narration, write_srt
+from story2video.pipeline.cache import artifact_key
+from story2video.pipeline.deps import PipelineDeps, artifact_url
+from story2video.pipeline.failures import stage_errors
+from story2video.pipeline.keyframes import ensure_keyframe
+from story2video.pipeline.shots import run_per_shot
+from story2video.pipeline.validate import mp4_validator, validate_srt, validate_wav
+from story2video.providers.base import Clip, ClipFile, ClipRequest, SpeechRequest, StageContext, StillMotion
+from story2video.storage.artifacts import Produced
+from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
+
+SUBTITLE_FONT_SHARE = 0.055  # subtitle font size as a share of the short side (matches the ASS style)
+SUBTITLE_LINE_SHARE = 0.85  # share of the width a subtitle line may use
+# (start, end) of each step within one shot's share of the progress bar
+STEP_SPANS = {"narration": (0.0, 0.15), "keyframe": (0.15, 0.3), "clip": (0.3, 0.6), "segment": (0.6, 1.0)}
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    width: int
+    height: int
+    fps: int
+    subtitles: bool
+    crossfade: float
+    music: bool
+    voice: str
+    speed: float
+    lead_in: float
+    tail: float
+
+
+@dataclass
+class ShotCut:
+    shot: ShotRecord
+    segment: ArtifactRecord
+    narration: ArtifactRecord
+    duration: float
+    cues: list[Cue]  # timed from the segment's start
+
+
+@dataclass
+class RenderOutcome:
+    video: ArtifactRecord
+    subtitles: ArtifactRecord
+    duration: float
+    cuts: list[ShotCut]
+
+
+def _profile(deps: PipelineDeps, spec: RenderSpec) -> RenderProfile:
+    s = deps.settings
+    return RenderProfile(
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        encoder=s.video_encoder,
+        preset=s.x264_preset,
+        crf=s.video_crf,
+        audio_bitrate=s.audio_bitrate,
+    )
+
+
+async def render_story(
+    deps: PipelineDeps, tracker: OperationTracker, story: StoryRecord, shots: Sequence[ShotRecord], spec: RenderSpec
+) -> RenderOutcome:
+    tracker.enter_stage("shots", [shot.shot_id for shot in shots])
+
+    async def one(shot: ShotRecord) -> ShotCut:
+        cut = await render_shot(deps, tracker, story, shot, spec)
+        shot.video_key = cut.segment.key
+        shot.audio_key = cut.narration.key
+        await asyncio.to_thread(deps.stories.save_shot, shot)
+        tracker.set_shot(shot.shot_id, ShotState.DONE, video_url=artifact_url(cut.segment))
+        return cut
+
+    cuts = await run_per_shot(tracker, shots, one, deps.settings.shot_concurrency)
+    tracker.enter_stage("final")
+    return await join_story(deps, tracker, cuts, spec)
+
+
+async def render_shot(
+    deps: PipelineDeps, tracker: OperationTracker, story: StoryRecord, shot: ShotRecord, spec: RenderSpec
+) -> ShotCut:
+    def step(name: str) -> StageContext:
+        tracker.set_shot(shot.shot_id, ShotState.WORKING, step=name)
+        return tracker.context(shot.shot_id, STEP_SPANS[name])
+
+    narration = await ensure_narration(deps, shot, spec, step("narration"))
+    ctx = step("keyframe")
+    keyframe = (shot.image_key and deps.store.get(shot.image_key)) or await ensure_keyframe(deps, story, shot, ctx)
+    shot.image_key = keyframe.key
+    duration = spec.lead_in + float(narration.duration or 0.0) + spec.tail
+    clip = await make_clip(deps, shot, keyframe, duration, spec, step("clip"))
+    return await ensure_segment(deps, shot, keyframe, narration, clip, spec, step("segment"))
+
+
+async def ensure_narration(deps: PipelineDeps, shot: ShotRecord, spec: RenderSpec, ctx: StageContext) -> ArtifactRecord:
+    tts = deps.providers.speech
+    request = SpeechRequest(text=shot.narration, voice=spec.voice, speed=spec.speed, tone=shot.tone)
+    key = artifact_key("narration", backend=tts.backend, model=tts.model, request=asdict(request))
+
+    async def produce(dest: Path) -> Produced:
+        with stage_errors("narration", tts.backend, shot.shot_id):
+            result = await tts.synthesize(request, dest, ctx)
+        await validate_wav(dest)
+        measured = await asyncio.to_thread(wav_duration, dest)
+        return Produced(tts.backend, tts.model, duration=measured, meta={"voice": result.voice, "text": request.text})
+
+    with stage_errors("narration", tts.backend, shot.shot_id):
+        return await deps.store.ensure(key, "narration", "wav", produce, validate_wav)
+
+
+async def make_clip(
+    deps: PipelineDeps, shot: ShotRecord, keyframe: ArtifactRecord, duration: float, spec: RenderSpec, ctx: StageContext
+) -> Clip:
+    video = deps.providers.video
+    request = ClipRequest(
+        keyframe=deps.store.path_of(keyframe),
+        prompt=shot.detail,
+        camera=shot.camera,
+        duration=round(duration, 3),
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        seed=shot.seed,
+    )
+    inputs = {**asdict(request), "keyframe": keyframe.key}
+    key = artifact_key("clip", backend=video.backend, model=video.model, request=inputs)
+    cached = deps.store.get(key)
+    if cached is not None:
+        return ClipFile(path=deps.store.path_of(cached), duration=float(cached.duration or duration))
+    temp = deps.store.temp_path(key, "mp4")
+    try:
+        with stage_errors("clips", video.backend, shot.shot_id):
+            clip = await video.animate(request, temp, ctx)
+            if isinstance(clip, StillMotion):
+                return clip
+            produced = Produced(video.backend, video.model, duration=clip.duration, meta={"prompt": request.prompt})
+            record = await deps.store.adopt(key, "clip", temp, produced, mp4_validator(deps.ffmpeg, require_audio=False))
+    finally:
+        temp.unlink(missing_ok=True)
+    return ClipFile(path=deps.store.path_of(record), duration=float(record.duration or duration))
+
+
+def _clip_identity(clip: Clip) -> dict:
+    if isinstance(clip, StillMotion):
+        return {"motion": asdict(clip)}
+    return {"file": clip.path.name}
+
+
+def subtitle_cues(text: str, start: float, end: float, spec: RenderSpec) -> list[Cue]:
+    font_px = SUBTITLE_FONT_SHARE * min(spec.width, spec.height)
+    max_chars = max(8, int(SUBTITLE_LINE_SHARE * spec.width / font_px))
+    return split_narration(text, start, end, max_chars)
+
+
+async def ensure_segment(
+    deps: PipelineDeps,
+    shot: ShotRecord,
+    keyframe: ArtifactRecord,
+    narration: ArtifactRecord,
+    clip: Clip,
+    spec: RenderSpec,
+    ctx: StageContext,
+) -> ShotCut:
+    spoken = float(narration.duration or 0.0)
+    cues = subtitle_cues(shot.narration, spec.lead_in, spec.lead_in + spoken, spec)
+    profile = _profile(deps, spec)
+    key = artifact_key(
+        "segment",
+        keyframe=keyframe.key,
+        narration=narration.key,
+        clip=_clip_identity(clip),
+        profile=asdict(profile),
+        lead_in=spec.lead_in,
+        tail=spec.tail,
+        subtitles=[asdict(cue) for cue in cues] if spec.subtitles else None,
+        font=deps.font.family,
+    )
+    segment_spec = SegmentSpec(
+        keyframe=deps.store.path_of(keyframe),
+        clip=clip,
+        narration=deps.store.path_of(narration),
+        narration_duration=spoken,
+        lead_in=spec.lead_in,
+        tail=spec.tail,
+        cues=cues if spec.subtitles else None,
+        font=deps.font,
+    )
+
+    async def produce(dest: Path) -> Produced:
+        async with deps.compose_slots:
+            seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx)
+        return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"shot_id": shot.shot_id})
+
+    with stage_errors("segments", "ffmpeg", shot.shot_id):
+        record = await deps.store.ensure(key, "segment", "mp4", produce, mp4_validator(deps.ffmpeg, require_audio=True))
+    return ShotCut(shot=shot, segment=record, narration=narration, duration=float(record.duration or 0.0), cues=cues)
+
+
+def _music_source(deps: PipelineDeps, spec: RenderSpec) -> tuple[Path | None, dict | None]:
+    if not spec.music:
+        return None, None
+    path = deps.settings.music_path
+    if path is None:
+        return None, {"generated": True}
+    stat = Path(path).stat()
+    return Path(path), {"file": str(path), "size": stat.st_size, "mtime": stat.st_mtime}
+
+
+async def join_story(deps: PipelineDeps, tracker: OperationTracker, cuts: list[ShotCut], spec: RenderSpec) -> RenderOutcome:
+    profile = _profile(deps, spec)
+    music_path, music_identity = _music_source(deps, spec)
+    segment_keys = [cut.segment.key for cut in cuts]
+    key = artifact_key("video", segments=segment_keys, crossfade=spec.crossfade, music=music_identity, profile=asdict(profile))
+    paths = [deps.store.path_of(cut.segment) for cut in cuts]
+    durations = [cut.duration for cut in cuts]
+    ctx = tracker.context()
+
+    async def produce_video(dest: Path) -> Produced:
+        async with deps.compose_slots:
+            seconds = await join_segments(
+                deps.ffmpeg,
+                paths,
+                durations,
+                dest,
+                crossfade=spec.crossfade,
+                music=music_path,
+                generated_music=music_identity == {"generated": True},
+                profile=profile,
+                ctx=ctx,
+            )
+        return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"segments": segment_keys})
+
+    async def produce_srt(dest: Path) -> Produced:
+        await asyncio.to_thread(write_srt, timeline_cues(cuts, spec.crossfade), dest)
+        return Produced("ffmpeg", "srt", meta={"video": key})
+
+    with stage_errors("final", "ffmpeg"):
+        video = await deps.store.ensure(key, "video", "mp4", produce_video, mp4_validator(deps.ffmpeg, require_audio=True))
+        srt = await deps.store.ensure(artifact_key("subtitles", video=key), "subtitles", "srt", produce_srt, validate_srt)
+    return RenderOutcome(video=video, subtitles=srt, duration=float(video.duration or 0.0), cuts=cuts)
+
+
+def timeline_cues(cuts: list[ShotCut], crossfade: float) -> list[Cue]:
+    """Every shot's cues shifted to where that shot starts in the final video."""
+    cues: list[Cue] = []
+    offset = 0.0
+    for cut in cuts:
+        cues.extend(Cue(start=c.start + offset, end=c.end + offset, text=c.text) for c in cut.cues)
+        offset += cut.duration - crossfade
+    return cues

@@ -1,0 +1,87 @@
+"""Records → wire dictionaries (URLs relative here; made absolute when a response is sent)."""
+
+from __future__ import annotations
+
+from story2video.pipeline.deps import artifact_url
+from story2video.storage.artifacts import ArtifactStore
+from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord
+
+_DETAIL = {
+    "Queued": "waiting for a free worker",
+    "Running": "in progress",
+    "Success": "done",
+    "Cancelled": "cancelled",
+}
+
+
+def operation_info(record: OperationRecord) -> dict:
+    detail = _DETAIL.get(record.status, "")
+    if record.status == "Running" and record.stage:
+        detail = f"in progress: {record.stage}"
+    if record.error:
+        detail = record.error.get("message", detail)
+    return {"operation_id": record.operation_id, "status": record.status, "detail": detail}
+
+
+def _artifact_info(record: ArtifactRecord | None) -> dict | None:
+    if record is None:
+        return None
+    return {"url": artifact_url(record), "backend": record.backend, "model": record.model, "duration": record.duration}
+
+
+def shot_view(store: ArtifactStore, shot: ShotRecord) -> dict:
+    image = store.get(shot.image_key) if shot.image_key else None
+    video = store.get(shot.video_key) if shot.video_key else None
+    audio = store.get(shot.audio_key) if shot.audio_key else None
+    named = (("image", image), ("audio", audio), ("video", video))
+    artifacts = {name: _artifact_info(record) for name, record in named if record is not None}
+    return {
+        "id": shot.shot_id,
+        "sequence": shot.sequence,
+        "subject": shot.subject,
+        "detail": shot.detail,
+        "camera": shot.camera,
+        "narration": shot.narration,
+        "tone": shot.tone,
+        "image_url": artifact_url(image),
+        "video_url": artifact_url(video),
+        "style": shot.style,
+        "seed": shot.seed,
+        "artifacts": artifacts,
+    }
+
+
+def story_view(store: ArtifactStore, story: StoryRecord, shots: list[ShotRecord]) -> dict:
+    video = store.get(story.video_key) if story.video_key else None
+    subtitles = store.get(story.subtitles_key) if story.subtitles_key else None
+    return {
+        "story_id": story.story_id,
+        "user_id": story.user_id,
+        "display_name": story.display_name,
+        "style": story.style,
+        "aspect_ratio": story.aspect_ratio,
+        "resolution": story.resolution,
+        "script_content": story.script,
+        "shots": [shot_view(store, shot) for shot in shots],
+        "video_url": artifact_url(video),
+        "subtitles_url": artifact_url(subtitles),
+        "created_at": story.created_at,
+        "updated_at": story.updated_at,
+    }
+
+
+def operation_view(record: OperationRecord) -> dict:
+    return {
+        "operation_id": record.operation_id,
+        "kind": record.kind,
+        "status": record.status,
+        "stage": record.stage,
+        "progress": record.progress,
+        "story_id": record.story_id,
+        "user_id": record.user_id,
+        "shots": record.shots,
+        "error": record.error,
+        "result": record.result,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }

@@ -1,0 +1,201 @@
+"""One narrow, async interface per capability, plus the small value types they exchange.
+
+Providers know nothing about HTTP, storage or operations. They receive a typed request, a
+``StageContext`` (progress callback + cancel check) and, where they make a file, the path to
+write it to. The pipeline validates what they wrote before it becomes an artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Protocol, runtime_checkable
+
+from story2video.errors import OperationCancelled
+
+ProgressCallback = Callable[[float], None]
+CancelCheck = Callable[[], bool]
+
+CAMERA_MOVES = ("static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down")
+CameraMove = Literal["static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down"]
+
+
+def _no_progress(_: float) -> None:
+    return None
+
+
+def _never_cancelled() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a provider may do besides its job: report progress (0..1) and notice a cancel."""
+
+    progress: ProgressCallback = _no_progress
+    is_cancelled: CancelCheck = _never_cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self.is_cancelled():
+            raise OperationCancelled()
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What ``/ready`` shows for one stage's backend."""
+
+    stage: str
+    backend: str
+    model: str
+    ready: bool
+    detail: str = ""
+    location: str = ""  # host/URL/device it runs on, when there is one
+
+
+# ---------------------------------------------------------------- storyboard
+
+
+@dataclass(frozen=True)
+class StoryboardRequest:
+    script: str
+    style: str
+    min_shots: int = 4
+    max_shots: int = 10
+    shot_count: int | None = None  # exact count when the caller asked for one
+
+
+@dataclass(frozen=True)
+class ShotDraft:
+    subject: str
+    detail: str
+    camera: str
+    narration: str
+    tone: str
+
+
+@runtime_checkable
+class StoryboardWriter(Protocol):
+    backend: str
+    model: str
+
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]: ...
+
+    async def status(self) -> BackendStatus: ...
+
+
+# ---------------------------------------------------------------- keyframes
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str  # the shot's detail: what the picture shows
+    subject: str
+    narration: str
+    style: str
+    width: int
+    height: int
+    seed: int
+    shot_index: int = 0  # 0-based position in the story
+    negative_prompt: str = ""
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    backend: str
+    model: str
+
+    async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> None:
+        """Write one PNG of exactly ``request.width`` x ``request.height`` to ``dest``."""
+        ...
+
+    async def status(self) -> BackendStatus: ...
+
+
+# ---------------------------------------------------------------- clips
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    keyframe: Path  # PNG
+    prompt: str
+    camera: str
+    duration: float  # seconds the clip must cover
+    width: int
+    height: int
+    fps: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class StillMotion:
+    """A pan/zoom move over the keyframe, rendered inside the shot's segment graph (no extra encode)."""
+
+    move: CameraMove
+    zoom: float = 1.12  # how far the move zooms in at its tightest point
+
+
+@dataclass(frozen=True)
+class ClipFile:
+    """A real video clip written by the backend (MP4). Fitted to the narration at compose time."""
+
+    path: Path
+    duration: float
+
+
+Clip = StillMotion | ClipFile
+
+
+@runtime_checkable
+class VideoGenerator(Protocol):
+    backend: str
+    model: str
+
+    async def animate(self, request: ClipRequest, dest: Path, ctx: StageContext) -> Clip:
+        """Either write an MP4 to ``dest`` and return ``ClipFile`` or return a ``StillMotion``."""
+        ...
+
+    async def status(self) -> BackendStatus: ...
+
+
+# ---------------------------------------------------------------- speech
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    voice: str = ""  # backend-specific; "" means the backend's default for the text's language
+    speed: float = 1.0
+    tone: str = ""
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    duration: float  # seconds, measured from the audio written
+    sample_rate: int
+    voice: str
+
+
+@runtime_checkable
+class SpeechSynthesizer(Protocol):
+    backend: str
+    model: str
+
+    async def synthesize(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
+        """Write a WAV (PCM s16le, mono) to ``dest``."""
+        ...
+
+    async def status(self) -> BackendStatus: ...
+
+
+@dataclass
+class Providers:
+    """The four stage backends a running service uses."""
+
+    storyboard: StoryboardWriter
+    image: ImageGenerator
+    video: VideoGenerator
+    speech: SpeechSynthesizer
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def by_stage(self) -> dict[str, object]:
+        return {"storyboard": self.storyboard, "keyframes": self.image, "clips": self.video, "narration": self.speech}

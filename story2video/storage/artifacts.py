@@ -1,0 +1,144 @@
+"""Content-addressed artifact files: produced into a temp file, validated, then renamed into place.
+
+A file is only ever visible under its final name once complete and validated, and it is only
+served once its record exists, so a crash can leave at most an orphaned temp file (swept on start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from loguru import logger
+
+from story2video.storage.db import Database
+from story2video.storage.records import ArtifactRecord
+from story2video.util.locks import KeyedLocks
+
+MEDIA_TYPES = {"png": "image/png", "wav": "audio/wav", "mp4": "video/mp4", "srt": "application/x-subrip"}
+TEMP_MARKER = ".tmp."
+
+
+@dataclass
+class Produced:
+    """What a producer reports about the file it wrote."""
+
+    backend: str
+    model: str
+    duration: float | None = None
+    meta: dict = field(default_factory=dict)
+
+
+Producer = Callable[[Path], Awaitable[Produced]]
+Validator = Callable[[Path], Awaitable[None]]
+
+
+class ArtifactStore:
+    def __init__(self, root: Path, db: Database):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db = db
+        self._locks = KeyedLocks()
+
+    def sweep_temp_files(self) -> int:
+        removed = 0
+        for path in self.root.rglob(f"*{TEMP_MARKER}*"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def get(self, key: str) -> ArtifactRecord | None:
+        """The record for ``key`` if its file is complete on disk."""
+        row = self.db.fetch_one("SELECT * FROM artifacts WHERE key=?", (key,))
+        if row is None:
+            return None
+        record = ArtifactRecord(**{**dict(row), "meta": json.loads(row["meta"])})
+        if not self.path_of(record).is_file():
+            logger.warning("artifact {} lost its file {}; it will be produced again", key, record.rel_path)
+            self.db.execute("DELETE FROM artifacts WHERE key=?", (key,))
+            return None
+        return record
+
+    def path_of(self, record: ArtifactRecord) -> Path:
+        return self.root / record.rel_path
+
+    async def ensure(self, key: str, kind: str, ext: str, producer: Producer, validator: Validator) -> ArtifactRecord:
+        """Return the artifact for ``key``, producing it once if it does not exist yet."""
+        async with self._locks.hold(key):
+            existing = self.get(key)
+            if existing is not None:
+                return existing
+            return await self._produce(key, kind, ext, producer, validator)
+
+    def temp_path(self, key: str, ext: str) -> Path:
+        """A fresh temp file name beside the artifact's final place (same filesystem: atomic rename)."""
+        folder = self.root / key[:2]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{key}{TEMP_MARKER}{uuid.uuid4().hex[:8]}.{ext}"
+
+    async def adopt(self, key: str, kind: str, temp: Path, produced: Produced, validator: Validator) -> ArtifactRecord:
+        """Validate a finished temp file and move it into place under ``key``; the temp file is consumed."""
+        ext = temp.suffix.lstrip(".")
+        rel_path = f"{key[:2]}/{key}.{ext}"
+        try:
+            if not temp.is_file():
+                raise FileNotFoundError(f"the {kind} producer wrote no file")
+            await validator(temp)
+            _fsync(temp)
+            os.replace(temp, self.root / rel_path)
+        finally:
+            temp.unlink(missing_ok=True)
+        record = ArtifactRecord(
+            key=key,
+            kind=kind,
+            rel_path=rel_path,
+            media_type=MEDIA_TYPES.get(ext, "application/octet-stream"),
+            backend=produced.backend,
+            model=produced.model,
+            duration=produced.duration,
+            size_bytes=(self.root / rel_path).stat().st_size,
+            meta=produced.meta,
+            created_at=time.time(),
+        )
+        self._insert(record)
+        return record
+
+    async def _produce(self, key: str, kind: str, ext: str, producer: Producer, validator: Validator) -> ArtifactRecord:
+        temp = self.temp_path(key, ext)
+        try:
+            produced = await producer(temp)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return await self.adopt(key, kind, temp, produced, validator)
+
+    def _insert(self, record: ArtifactRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO artifacts (key, kind, rel_path, media_type, backend, model, duration, size_bytes, meta, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.key,
+                record.kind,
+                record.rel_path,
+                record.media_type,
+                record.backend,
+                record.model,
+                record.duration,
+                record.size_bytes,
+                json.dumps(record.meta, ensure_ascii=False),
+                record.created_at,
+            ),
+        )
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

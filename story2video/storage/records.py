@@ -1,0 +1,75 @@
+"""Plain records as stored in SQLite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StoryRecord:
+    user_id: str
+    story_id: str
+    display_name: str
+    script: str
+    style: str
+    aspect_ratio: str
+    resolution: int
+    video_key: str | None = None
+    subtitles_key: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class ShotRecord:
+    user_id: str
+    story_id: str
+    shot_id: str
+    sequence: int
+    subject: str
+    detail: str
+    camera: str
+    narration: str
+    tone: str
+    style: str
+    seed: int
+    image_key: str | None = None
+    audio_key: str | None = None
+    video_key: str | None = None
+    updated_at: float = 0.0
+
+
+@dataclass
+class OperationRecord:
+    operation_id: str
+    kind: str
+    user_id: str
+    story_id: str
+    request_hash: str
+    request: dict
+    status: str
+    stage: str
+    progress: float
+    shots: dict[str, dict] = field(default_factory=dict)  # shot_id -> {"state": ..., "error"?: ...}
+    error: dict | None = None
+    result: dict | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class ArtifactRecord:
+    key: str
+    kind: str
+    rel_path: str
+    media_type: str
+    backend: str
+    model: str
+    duration: float | None
+    size_bytes: int
+    meta: dict = field(default_factory=dict)
+    created_at: float = 0.0
+
+    @property
+    def extension(self) -> str:
+        return self.rel_path.rsplit(".", 1)[-1]

@@ -1,0 +1,86 @@
+"""Stories and their shots."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import astuple, fields
+
+from story2video.storage.db import Database
+from story2video.storage.records import ShotRecord, StoryRecord
+
+_STORY_COLUMNS = [f.name for f in fields(StoryRecord)]
+_SHOT_COLUMNS = [f.name for f in fields(ShotRecord)]
+
+
+def _placeholders(columns: list[str]) -> str:
+    return ", ".join("?" for _ in columns)
+
+
+class StoryRepository:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def replace_story(self, story: StoryRecord, shots: list[ShotRecord]) -> None:
+        """Create the story, or replace its storyboard when it already exists (one transaction)."""
+        now = time.time()
+        story.updated_at = now
+        for shot in shots:
+            shot.updated_at = now
+        existing = self.get_story(story.user_id, story.story_id)
+        story.created_at = existing.created_at if existing else now
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM shots WHERE user_id=? AND story_id=?", (story.user_id, story.story_id))
+            conn.execute(
+                f"INSERT OR REPLACE INTO stories ({', '.join(_STORY_COLUMNS)}) VALUES ({_placeholders(_STORY_COLUMNS)})",
+                astuple(story),
+            )
+            conn.executemany(
+                f"INSERT INTO shots ({', '.join(_SHOT_COLUMNS)}) VALUES ({_placeholders(_SHOT_COLUMNS)})",
+                [astuple(shot) for shot in shots],
+            )
+
+    def get_story(self, user_id: str, story_id: str) -> StoryRecord | None:
+        row = self.db.fetch_one("SELECT * FROM stories WHERE user_id=? AND story_id=?", (user_id, story_id))
+        return StoryRecord(**dict(row)) if row else None
+
+    def list_stories(self, user_id: str, limit: int = 100, offset: int = 0) -> list[StoryRecord]:
+        rows = self.db.fetch_all(
+            "SELECT * FROM stories WHERE user_id=? ORDER BY updated_at DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        )
+        return [StoryRecord(**dict(row)) for row in rows]
+
+    def delete_story(self, user_id: str, story_id: str) -> bool:
+        return self.db.execute("DELETE FROM stories WHERE user_id=? AND story_id=?", (user_id, story_id)) > 0
+
+    def list_shots(self, user_id: str, story_id: str) -> list[ShotRecord]:
+        rows = self.db.fetch_all(
+            "SELECT * FROM shots WHERE user_id=? AND story_id=? ORDER BY sequence", (user_id, story_id)
+        )
+        return [ShotRecord(**dict(row)) for row in rows]
+
+    def get_shot(self, user_id: str, story_id: str, shot_id: str) -> ShotRecord | None:
+        row = self.db.fetch_one(
+            "SELECT * FROM shots WHERE user_id=? AND story_id=? AND shot_id=?", (user_id, story_id, shot_id)
+        )
+        return ShotRecord(**dict(row)) if row else None
+
+    def save_shot(self, shot: ShotRecord) -> None:
+        shot.updated_at = time.time()
+        assignments = ", ".join(f"{col}=?" for col in _SHOT_COLUMNS[3:])
+        values = astuple(shot)
+        with self.db.transaction() as conn:
+            conn.execute(
+                f"UPDATE shots SET {assignments} WHERE user_id=? AND story_id=? AND shot_id=?",
+                (*values[3:], *values[:3]),
+            )
+            conn.execute(
+                "UPDATE stories SET updated_at=? WHERE user_id=? AND story_id=?",
+                (shot.updated_at, shot.user_id, shot.story_id),
+            )
+
+    def set_story_video(self, user_id: str, story_id: str, video_key: str, subtitles_key: str | None) -> None:
+        self.db.execute(
+            "UPDATE stories SET video_key=?, subtitles_key=?, updated_at=? WHERE user_id=? AND story_id=?",
+            (video_key, subtitles_key, time.time(), user_id, story_id),
+        )
