@@ -96,7 +96,8 @@ def test_unknown_operation_and_artifact_are_404(client):
     _assert_error(client.get("/api/v1/operations/missing"), 404, None)
     _assert_error(client.get("/api/v1/artifacts/" + "0" * 64 + ".png"), 404, None)
     assert client.get("/api/v1/artifacts/..%2F..%2Fetc%2Fpasswd").status_code in (400, 404)
-    _assert_error(client.get("/api/v1/operations/..%2Fx"), 400, "operation_id")
+    assert client.get("/api/v1/operations/..%2Fx").status_code == 404  # a path separator never reaches a route
+    _assert_error(client.get("/api/v1/operations/bad.id"), 400, "operation_id")
 
 
 def test_exact_shot_count_is_honoured(client):
