@@ -127,12 +127,13 @@ class Engine:
         width, height = output_size(
             request.aspect_ratio or story.aspect_ratio, request.resolution or settings.default_resolution
         )
+        fps = request.fps or settings.default_fps
         return RenderSpec(
             width=width,
             height=height,
-            fps=request.fps or settings.default_fps,
+            fps=fps,
             subtitles=request.subtitles,
-            crossfade=request.crossfade,
+            crossfade=round(request.crossfade * fps) / fps,  # whole frames, as the join cuts them
             music=request.music,
             voice=request.voice if request.voice is not None else settings.default_voice,
             speed=request.speed,

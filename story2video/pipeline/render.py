@@ -15,7 +15,7 @@ from story2video.jobs.states import ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.compose import RenderProfile, SegmentSpec, encode_segment, join_segments
 from story2video.media.probe import wav_duration
-from story2video.media.subtitles import Cue, split_narration, write_srt
+from story2video.media.subtitles import Cue, split_narration, subtitle_line_limit, write_srt
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors
@@ -26,8 +26,7 @@ from story2video.providers.base import Clip, ClipFile, ClipRequest, SpeechReques
 from story2video.storage.artifacts import Produced
 from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
 
-SUBTITLE_FONT_SHARE = 0.055  # subtitle font size as a share of the short side (matches the ASS style)
-SUBTITLE_LINE_SHARE = 0.85  # share of the width a subtitle line may use
+SUBTITLE_LINES_PER_CUE = 2
 # (start, end) of each step within one shot's share of the progress bar
 STEP_SPANS = {"narration": (0.0, 0.15), "keyframe": (0.15, 0.3), "clip": (0.3, 0.6), "segment": (0.6, 1.0)}
 
@@ -165,8 +164,8 @@ def _clip_identity(clip: Clip) -> dict:
 
 
 def subtitle_cues(text: str, start: float, end: float, spec: RenderSpec) -> list[Cue]:
-    font_px = SUBTITLE_FONT_SHARE * min(spec.width, spec.height)
-    max_chars = max(8, int(SUBTITLE_LINE_SHARE * spec.width / font_px))
+    """Cues of at most two full lines each (one line is about 14 CJK characters on a 9:16 frame)."""
+    max_chars = max(8, int(subtitle_line_limit(spec.width, spec.height) * SUBTITLE_LINES_PER_CUE))
     return split_narration(text, start, end, max_chars)
 
 

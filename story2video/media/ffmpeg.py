@@ -1,0 +1,208 @@
+"""Find a capable FFmpeg binary and run it without blocking the event loop.
+
+Command lines: the filter graphs in ``compose`` are built with ffmpeg-python (``import ffmpeg``)
+because it names the intermediate pads and does FFmpeg's two-level escaping for us; short fixed
+commands (capability checks, probing) are plain argument lists because they read better as such.
+ffmpeg-python only builds argument lists here: every process is started by ``run_ffmpeg``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled
+from story2video.providers.base import StageContext
+
+REQUIRED_ENCODERS = ("libx264", "aac")
+# What ``compose`` uses: libass (``ass``/``subtitles``), the pan/zoom move (``perspective``), clip
+# fitting (``tpad``), transitions (``xfade``/``acrossfade``) and the music bed.
+REQUIRED_FILTERS = (
+    "ass", "subtitles", "perspective", "loop", "tpad", "xfade", "acrossfade", "sidechaincompress", "aevalsrc",
+)
+INSTALL_HINT = (
+    "install an FFmpeg build with libx264, AAC, libass and the perspective/xfade filters (e.g. `apt install ffmpeg`), "
+    "or `pip install imageio-ffmpeg`, or set FFMPEG_BINARY to such a binary"
+)
+POLL_INTERVAL_S = 0.1
+STDERR_TAIL_LINES = 15
+_CHECK_TIMEOUT_S = 30.0
+
+
+# ------------------------------------------------------------------ locating
+
+
+@lru_cache(maxsize=8)
+def locate_ffmpeg(configured: str = "") -> Path:
+    """The configured binary, else a capable ``ffmpeg`` on PATH, else the imageio-ffmpeg one."""
+    if configured:
+        path = Path(configured).expanduser()
+        if len(path.parts) == 1 and not path.exists():  # a bare command name: look it up on PATH
+            path = Path(shutil.which(configured) or configured)
+        missing = _missing_capabilities(path)
+        if missing:
+            raise FFmpegNotFound(f"FFMPEG_BINARY={configured} is not usable: {missing}; {INSTALL_HINT}")
+        return path
+    system = shutil.which("ffmpeg")
+    if system and not _missing_capabilities(Path(system)):
+        return Path(system)
+    bundled = _imageio_ffmpeg()
+    if bundled is not None and not _missing_capabilities(bundled):
+        return bundled
+    raise FFmpegNotFound(f"no FFmpeg with the features Story2Video needs was found; {INSTALL_HINT}")
+
+
+def _imageio_ffmpeg() -> Path | None:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        return Path(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError:  # the package is installed but ships no binary for this platform
+        return None
+
+
+def _missing_capabilities(binary: Path) -> str:
+    """'' when ``binary`` runs and has every encoder and filter we use, else what is wrong."""
+    if not binary.is_file():
+        return "no such file"
+    try:
+        encoders = _listing(binary, "-encoders")
+        filters = _listing(binary, "-filters")
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"it does not run ({exc})"
+    missing = [name for name in REQUIRED_ENCODERS if name not in encoders]
+    missing += [name for name in REQUIRED_FILTERS if name not in filters]
+    return f"missing {', '.join(missing)}" if missing else ""
+
+
+def _listing(binary: Path, flag: str) -> set[str]:
+    """Names from ``ffmpeg -encoders`` / ``-filters`` (second column of each entry line)."""
+    done = subprocess.run(
+        [str(binary), "-hide_banner", flag],
+        capture_output=True,
+        text=True,
+        timeout=_CHECK_TIMEOUT_S,
+        check=True,
+    )
+    names = set()
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and re.fullmatch(r"[A-Z.|]{2,6}", parts[0]):
+            names.add(parts[1])
+    return names
+
+
+# ------------------------------------------------------------------ running
+
+
+async def run_ffmpeg(
+    ffmpeg: Path,
+    args: list[str],
+    *,
+    ctx: StageContext | None = None,
+    timeout: float | None = None,
+    expected_duration: float | None = None,
+) -> None:
+    """Run ``ffmpeg args``; raise OperationCancelled, or MediaError on timeout or failure.
+
+    ``expected_duration`` (seconds of output) turns on progress reports through ``ctx.progress``.
+    The process is always reaped, whatever happens to the awaiting task.
+    """
+    if ctx is not None:
+        ctx.raise_if_cancelled()
+    report = ctx is not None and bool(expected_duration)
+    command = [str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", "-nostats"]
+    if report:
+        command += ["-progress", "pipe:1"]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if report else asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stderr_lines: deque[str] = deque(maxlen=200)
+    readers = {asyncio.create_task(_collect_lines(process.stderr, stderr_lines))}
+    if report:
+        readers.add(asyncio.create_task(_report_progress(process.stdout, ctx, expected_duration)))
+    try:
+        await _wait_for_exit(process, readers, ctx, timeout)
+    finally:
+        await _reap(process)
+        await asyncio.wait(readers)  # the pipes close with the process
+    for reader in readers:
+        reader.result()  # an error in a reader (e.g. the progress callback) is not swallowed
+    if process.returncode != 0:
+        raise MediaError(f"ffmpeg failed (exit code {process.returncode}):\n{stderr_tail(stderr_lines)}")
+
+
+async def _wait_for_exit(
+    process: asyncio.subprocess.Process,
+    readers: set[asyncio.Task],
+    ctx: StageContext | None,
+    timeout: float | None,
+) -> None:
+    """Return when the process exits; raise on cancel, timeout or a failed output reader."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    waiter = asyncio.ensure_future(process.wait())
+    watched = set(readers)
+    try:
+        while True:
+            done, _ = await asyncio.wait(
+                {waiter, *watched}, timeout=POLL_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            for reader in done & watched:
+                watched.discard(reader)
+                reader.result()
+            if waiter in done:
+                return
+            if ctx is not None and ctx.is_cancelled():
+                raise OperationCancelled()
+            if deadline is not None and loop.time() >= deadline:
+                raise MediaError(f"ffmpeg did not finish within its {timeout:g} s timeout")
+    finally:
+        waiter.cancel()
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Kill the process if it still runs and wait for it, so no zombie is left behind."""
+    if process.returncode is None:
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
+    await asyncio.shield(process.wait())
+
+
+async def _collect_lines(stream: asyncio.StreamReader | None, sink: deque[str]) -> None:
+    if stream is None:
+        return
+    while line := await stream.readline():
+        sink.append(line.decode("utf-8", errors="replace").rstrip())
+
+
+async def _report_progress(stream: asyncio.StreamReader | None, ctx: StageContext | None, total: float | None) -> None:
+    """Turn ``-progress`` key=value lines into ``ctx.progress(0..1)`` calls."""
+    if stream is None or ctx is None or not total:
+        return
+    while line := await stream.readline():
+        key, _, value = line.decode("ascii", errors="replace").strip().partition("=")
+        if key == "out_time_us" and value.lstrip("-").isdigit():
+            ctx.progress(min(1.0, max(0.0, int(value) / 1e6 / total)))
+        elif key == "progress" and value == "end":
+            ctx.progress(1.0)
+
+
+def stderr_tail(lines: Iterable[str], count: int = STDERR_TAIL_LINES) -> str:
+    """The last ``count`` non-empty lines of FFmpeg's stderr, one per line."""
+    meaningful = [line.strip() for line in lines if line.strip()]
+    return "\n".join(meaningful[-count:]) or "(nothing on stderr)"
