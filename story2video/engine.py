@@ -173,7 +173,7 @@ class Engine:
         statuses = []
         for (stage, provider), result in zip(providers.items(), results):
             if isinstance(result, BaseException):
-                result = BackendStatus(stage, provider.backend, provider.model, False, f"status check failed: {result}")
+                result = BackendStatus(stage, provider.backend, provider.model, False, f"status check failed: {type(result).__name__}: {result}")
             statuses.append(BackendStatus(**{**result.__dict__, "stage": stage}))
         return statuses
 

@@ -21,11 +21,24 @@ _STATUS_BY_CLASS: list[tuple[type[errors.Story2VideoError], int]] = [
     (errors.BackendError, 502),
     (errors.Story2VideoError, 500),
 ]
-_STATUS_BY_CODE = {cls.code: status for cls, status in reversed(_STATUS_BY_CLASS)} | {"interrupted": 503}
+
+
+def _status_for_class(error_class: type[errors.Story2VideoError]) -> int:
+    return next(status for cls, status in _STATUS_BY_CLASS if issubclass(error_class, cls))
+
+
+def _error_classes(root: type[errors.Story2VideoError]) -> list[type[errors.Story2VideoError]]:
+    return [root, *(sub for child in root.__subclasses__() for sub in _error_classes(child))]
+
+
+# Operations store their error as a dict; its code finds the status again. "interrupted" is the
+# code of operations failed at start-up because the previous process died.
+_STATUS_BY_CODE = {cls.code: _status_for_class(cls) for cls in _error_classes(errors.Story2VideoError)}
+_STATUS_BY_CODE["interrupted"] = 503
 
 
 def status_for(error: errors.Story2VideoError) -> int:
-    return next(status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls))
+    return _status_for_class(type(error))
 
 
 def status_for_code(code: str) -> int:

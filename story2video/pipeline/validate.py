@@ -25,8 +25,10 @@ def _check_png(path: Path, width: int, height: int) -> None:
             image.verify()
         with Image.open(path) as image:
             kind, size = image.format, image.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise InvalidArtifact(f"the keyframe is not a readable image: {error}") from error
+    except UnidentifiedImageError as error:
+        raise InvalidArtifact("the keyframe is not an image file") from error
+    except (OSError, SyntaxError) as error:
+        raise InvalidArtifact(f"the keyframe image is damaged ({type(error).__name__})") from error
     if kind != "PNG":
         raise InvalidArtifact(f"the keyframe is {kind}, expected PNG")
     if size != (width, height):
