@@ -86,7 +86,7 @@ class OperationTracker:
         self._finish(OperationStatus.FAILED, "operation.failed", {"error": self.record.error})
 
     def cancelled(self) -> None:
-        for shot_id, info in self.record.shots.items():
+        for info in self.record.shots.values():
             if info.get("state") in (ShotState.WAITING.value, ShotState.WORKING.value):
                 info["state"] = ShotState.CANCELLED.value
         self.record.error = {"code": "operation_cancelled", "message": "the operation was cancelled", "stage": self.record.stage}

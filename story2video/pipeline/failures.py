@@ -17,7 +17,7 @@ def stage_errors(stage: str, backend: str, shot_id: str | None = None) -> Iterat
     except Story2VideoError as error:
         if isinstance(error, BackendError) and error.backend is None:
             error.backend = backend
-        raise error.with_context(stage=stage, shot_id=shot_id)
+        raise error.with_context(stage=stage, shot_id=shot_id) from error.__cause__
     except Exception as error:  # an unexpected provider bug still fails loudly, with context
         where = f" for shot {shot_id}" if shot_id else ""
         raise BackendError(

@@ -27,6 +27,9 @@ _BACKGROUND_LONG_SIDE = 320  # the abstract background is painted small and scal
 _HUE_STEP, _ANGLE_STEP, _LIGHTNESS_STEP = 0.6180339887, 0.1, 0.55
 _SUPERSAMPLE = 3
 _PANEL_ALPHA = 115
+# The bottom of the frame is kept free of text: burned-in subtitles go there.
+SUBTITLE_SAFE_SHARE = 0.22
+PANEL_MAX_SHARE = 0.36  # the panel never grows above 42 % of the height: the picture stays visible
 _MOTIF_ALPHA = 180
 _FONT_LOCK = threading.Lock()  # FreeType faces are shared between threads through the font cache
 
@@ -265,11 +268,12 @@ class _Layout:
 
 
 def _draw_text(card: Image.Image, request: ImageRequest, font_path: Path) -> None:
-    """Subject and narration on a translucent panel at the bottom, "#NN" at the top left; in place."""
+    """Subject and narration on a translucent panel just above the subtitle band, "#NN" at the top left."""
     width, height = card.size
     short = min(width, height)
     margin, padding = max(2, round(short * 0.05)), max(2, round(short * 0.03))
-    layout = _Layout(margin, padding, width - 2 * (margin + padding), round(height * 0.5) - 2 * padding, short)
+    max_height = round(height * PANEL_MAX_SHARE) - 2 * padding
+    layout = _Layout(margin, padding, width - 2 * (margin + padding), max_height, short)
     with _FONT_LOCK:
         title, body = _fit_blocks(request, str(font_path), layout)
         _paste_panel(card, [(title, _TITLE_COLOUR), (body, _BODY_COLOUR)], layout)
@@ -323,7 +327,8 @@ def _paste_panel(card: Image.Image, blocks: list[tuple[_TextBlock, RGB]], layout
             y += block.line_height
         y += gap
     _draw_shadowed(panel, lines, shadow_offset=max(1, round(blocks[0][0].line_height / 24)))
-    card.paste(panel, (layout.margin, card.height - layout.margin - size[1]), panel)
+    bottom = card.height - round(card.height * SUBTITLE_SAFE_SHARE)
+    card.paste(panel, (layout.margin, bottom - size[1]), panel)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from PIL import Image, ImageChops, ImageFont, ImageStat
 from story2video.errors import InvalidRequest, OperationCancelled
 from story2video.media.fonts import FontInfo, resolve_cjk_font
 from story2video.providers.base import ImageGenerator, ImageRequest, StageContext
-from story2video.providers.preview.keyframe import TitleCardPainter, style_palette
+from story2video.providers.preview.keyframe import SUBTITLE_SAFE_SHARE, TitleCardPainter, style_palette
 from story2video.providers.preview.text import ellipsize, wrap
 
 THUMB = (32, 18)
@@ -111,10 +111,13 @@ def test_chinese_text_is_really_drawn(tmp_path):
     assert ImageChops.difference(chinese, blank).getbbox() is not None
 
 
-def test_long_text_stays_in_the_lower_half(tmp_path):
+def test_long_text_stays_between_the_picture_and_the_subtitle_band(tmp_path):
     short = load(paint(tmp_path, width=640, height=360, narration="短"))
     long = load(paint(tmp_path, width=640, height=360, subject="很长的标题" * 10, narration=NARRATION * 30))
-    assert ImageChops.difference(short.crop((0, 0, 640, 160)), long.crop((0, 0, 640, 160))).getbbox() is None
+    top = (0, 0, 640, 144)  # the upper 40 %
+    subtitle_band = (0, 360 - round(360 * SUBTITLE_SAFE_SHARE), 640, 360)
+    for region in (top, subtitle_band):
+        assert ImageChops.difference(short.crop(region), long.crop(region)).getbbox() is None, region
     assert ImageChops.difference(short, long).getbbox() is not None
 
 
