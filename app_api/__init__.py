@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from story2video.config import Settings
 from story2video.providers.base import Providers
-from story2video.providers.registry import BackendRegistry, register_preview_backends
+from story2video.providers.registry import BackendRegistry, preview_registry
 
 # Stage -> backends tried in order when the stage's setting is "auto" (the first built and configured wins).
 PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech")}
 
 
 def build_registry() -> BackendRegistry:
-    registry = BackendRegistry()
-    register_preview_backends(registry)
-    return registry
+    return preview_registry()
 
 
 def build_providers(settings: Settings) -> Providers:

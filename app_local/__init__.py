@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from story2video.config import Settings
 from story2video.providers.base import Providers
-from story2video.providers.registry import BackendRegistry, register_preview_backends
+from story2video.providers.registry import BackendRegistry, preview_registry
 
 PREFERRED = {
     "storyboard": ("ollama",),
@@ -16,9 +16,7 @@ PREFERRED = {
 
 
 def build_registry() -> BackendRegistry:
-    registry = BackendRegistry()
-    register_preview_backends(registry)
-    return registry
+    return preview_registry()
 
 
 def build_providers(settings: Settings) -> Providers:

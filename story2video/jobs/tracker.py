@@ -71,6 +71,7 @@ class OperationTracker:
         self.record.stage = stage
         self._shot_fractions = {shot_id: 0.0 for shot_id in shot_ids}
         self.record.progress = max(self.record.progress, self._stages.get(stage, (self.record.progress, 0))[0])
+        logger.info("stage {} ({} shots)", stage, len(shot_ids))
         self._persist_and_publish("stage", {"stage": stage, "progress": self.record.progress})
 
     def request_cancel(self) -> None:
@@ -97,6 +98,8 @@ class OperationTracker:
     def set_shot(self, shot_id: str, state: ShotState, **data: object) -> None:
         entry = {"state": state.value, **{k: v for k, v in data.items() if v is not None}}
         self.record.shots[shot_id] = entry
+        if state is ShotState.FAILED:
+            logger.warning("shot {} failed: {}", shot_id, entry.get("error", {}).get("message", ""))
         if state in (ShotState.DONE, ShotState.FAILED) and shot_id in self._shot_fractions:
             self._shot_fractions[shot_id] = 1.0
             self._recompute_stage_progress()

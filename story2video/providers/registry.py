@@ -62,6 +62,13 @@ class BackendRegistry:
         return Providers(storyboard=built["storyboard"], image=built["image"], video=built["video"], speech=built["speech"])
 
 
+def preview_registry() -> BackendRegistry:
+    """A registry holding the built-in preview backends; provider packages add their own to it."""
+    registry = BackendRegistry()
+    register_preview_backends(registry)
+    return registry
+
+
 def register_preview_backends(registry: BackendRegistry) -> None:
     """The built-in preview backends: no model, key or network."""
 
