@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from story2video.shotfields import ShotFields
+
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -41,7 +43,7 @@ class RegenerateShotRequest(_Request):
     story_id: Identifier
     shot_id: Identifier
     user_id: Identifier
-    subject: ShortText | None = None
+    subject: Annotated[str, StringConstraints(max_length=200)] | None = None
     detail: ShortText | None = None
     camera: Annotated[str, StringConstraints(max_length=200)] | None = None
     narration: ShortText | None = None
@@ -79,14 +81,9 @@ class ArtifactInfo(BaseModel):
     duration: float | None = None
 
 
-class Shot(BaseModel):
+class Shot(ShotFields):
     id: str
     sequence: int
-    subject: str
-    detail: str
-    camera: str
-    narration: str
-    tone: str
     image_url: str | None = None
     video_url: str | None = None
     style: str = ""

@@ -1,0 +1,120 @@
+"""The storyboard contract every LLM writer shares (Ollama, DashScope, ...): one prompt, one JSON
+schema, one validation path, and a bounded re-ask loop that tells the model what was wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Awaitable, Callable
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from story2video.errors import BackendError
+from story2video.providers.base import ShotDraft, StageContext, StoryboardRequest
+from story2video.shotfields import ShotFields
+
+Chat = Callable[[list[dict]], Awaitable[str]]
+RAW_REPLY_KEPT = 600  # characters of the last raw reply quoted in the final error
+
+_SYSTEM_PROMPT = """You are a storyboard artist for short narrated videos.
+Split the user's script into shots. For every shot give:
+- subject: a short title of what the shot is about (at most 16 Chinese characters or 6 English words);
+- detail: a vivid description of the picture for a text-to-image model, in the requested visual style;
+- camera: shot size and camera movement (e.g. "wide shot, slow push in" / "远景，镜头缓缓推近");
+- narration: the words spoken over the shot, copied from the script in order, so that all shots
+  together narrate the whole script without adding or dropping sentences;
+- tone: the mood in one word (e.g. calm, tense, joyful, sad, mysterious, warm / 平静, 紧张, 欢快).
+Write subject, camera, narration and tone in the script's language.
+Reply with JSON only, exactly of this form: {"shots": [{"subject": "...", "detail": "...",
+"camera": "...", "narration": "...", "tone": "..."}]}"""
+
+
+class StoryboardReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    shots: list[ShotFields]
+
+
+class ReplyRejected(Exception):
+    """The model's reply cannot be used; the message is fed back to the model."""
+
+
+def reply_schema() -> dict:
+    """The JSON schema of a valid reply (Ollama's ``format``, structured-output modes)."""
+    return StoryboardReply.model_json_schema()
+
+
+def count_rule(request: StoryboardRequest) -> str:
+    if request.shot_count is not None:
+        return f"exactly {request.shot_count} shots"
+    return f"between {request.min_shots} and {request.max_shots} shots"
+
+
+def build_messages(request: StoryboardRequest) -> list[dict]:
+    style = request.style or "the script's own mood"
+    user = f"Visual style: {style}\nNumber of shots: {count_rule(request)}\n\nScript:\n{request.script}"
+    return [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def parse_reply(text: str, request: StoryboardRequest) -> list[ShotDraft]:
+    """The shots of a reply, or ``ReplyRejected`` saying exactly what is wrong with it."""
+    try:
+        data = json.loads(_strip_code_fence(text))
+    except json.JSONDecodeError as error:
+        raise ReplyRejected(f"the reply is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    if isinstance(data, list):
+        data = {"shots": data}
+    try:
+        reply = StoryboardReply.model_validate(data)
+    except ValidationError as error:
+        raise ReplyRejected(f"the JSON does not match the schema: {_first_problem(error)}") from None
+    count = len(reply.shots)
+    if not _count_ok(count, request):
+        raise ReplyRejected(f"the storyboard has {count} shots but {count_rule(request)} are required")
+    return [ShotDraft(**shot.model_dump()) for shot in reply.shots]
+
+
+async def write_with_llm(
+    chat: Chat, request: StoryboardRequest, ctx: StageContext, *, backend: str, attempts: int
+) -> list[ShotDraft]:
+    """Ask, validate, and re-ask with the problem stated, at most ``attempts`` times."""
+    messages = build_messages(request)
+    problem, reply = "", ""
+    for attempt in range(1, attempts + 1):
+        ctx.raise_if_cancelled()
+        reply = await chat(messages)
+        try:
+            return parse_reply(reply, request)
+        except ReplyRejected as rejected:
+            problem = str(rejected)
+        logger.warning("storyboard reply {}/{} from {} rejected: {}", attempt, attempts, backend, problem)
+        ctx.progress(attempt / attempts)
+        messages = [
+            *messages,
+            {"role": "assistant", "content": reply},
+            {"role": "user", "content": f"That reply cannot be used: {problem}. Reply again with JSON only."},
+        ]
+    logger.error("last storyboard reply from {} (raw): {}", backend, reply)
+    raise BackendError(
+        f"the {backend} storyboard model gave no usable reply in {attempts} attempts; last problem: {problem}; "
+        f"last reply began: {reply[:RAW_REPLY_KEPT]!r}",
+        backend=backend,
+    )
+
+
+def _count_ok(count: int, request: StoryboardRequest) -> bool:
+    if request.shot_count is not None:
+        return count == request.shot_count
+    return request.min_shots <= count <= request.max_shots
+
+
+def _strip_code_fence(text: str) -> str:
+    match = re.fullmatch(r"\s*```(?:json)?\s*(.*?)\s*```\s*", text, flags=re.DOTALL)
+    return match.group(1) if match else text.strip()
+
+
+def _first_problem(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}"
