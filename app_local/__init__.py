@@ -15,8 +15,23 @@ PREFERRED = {
 }
 
 
+def _ollama(settings: Settings):
+    from app_local.ollama import OllamaStoryboardWriter
+
+    return OllamaStoryboardWriter(settings)
+
+
+def _cosyvoice(settings: Settings):
+    from app_local.cosyvoice import CosyVoiceSpeechSynthesizer
+
+    return CosyVoiceSpeechSynthesizer(settings)
+
+
 def build_registry() -> BackendRegistry:
-    return preview_registry()
+    registry = preview_registry()
+    registry.register("storyboard", "ollama", _ollama, is_configured=lambda s: bool(s.ollama_url))
+    registry.register("speech", "cosyvoice", _cosyvoice, is_configured=lambda s: bool(s.cosyvoice_url))
+    return registry
 
 
 def build_providers(settings: Settings) -> Providers:

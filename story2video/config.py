@@ -73,6 +73,29 @@ class Settings(BaseSettings):
     dashscope_api_key: str = Field("", repr=False)
     dashscope_base_url: str = "https://dashscope.aliyuncs.com"
 
+    # --- ComfyUI (local mode: keyframes and clips on the COMFY_HOSTS pool; see comfy_workflows/README.md)
+    # Each workflow is an API-format JSON; its binding is the file beside it named <stem>.binding.json.
+    comfy_image_workflow: Path = PROJECT_ROOT / "comfy_workflows" / "sdxl_text_to_image.json"
+    comfy_video_workflow: Path = PROJECT_ROOT / "comfy_workflows" / "svd_image_to_video.json"
+    comfy_request_timeout_s: float = Field(30.0, gt=0, description="One HTTP call to a ComfyUI host")
+    comfy_job_timeout_s: float = Field(1800.0, gt=0, description="One workflow run on one host, queue wait included")
+    comfy_ws_stall_s: float = Field(15.0, gt=0, description="Websocket silence after which /history is polled")
+    comfy_health_interval_s: float = Field(10.0, gt=0, description="How long a host marked down is skipped")
+    comfy_max_attempts: int = Field(3, ge=1, description="Hosts tried per shot when a host dies mid-job")
+
+    # --- Ollama (local storyboard writer)
+    ollama_model: str = "qwen2.5:7b"
+    ollama_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    ollama_num_ctx: int = Field(8192, ge=512)
+    ollama_keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded after a call")
+    ollama_timeout_s: float = Field(300.0, gt=0)
+    storyboard_attempts: int = Field(3, ge=1, le=10, description="LLM storyboard replies tried before giving up")
+
+    # --- CosyVoice server (local speech, its FastAPI runtime)
+    cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
+    cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
+    cosyvoice_timeout_s: float = Field(120.0, gt=0)
+
     @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend")
     @classmethod
     def _lowercase_backend(cls, value: str) -> str:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+CLOSED = "http://127.0.0.1:9"  # the discard port: nothing answers HTTP there
 
 
 def _free_port() -> int:
@@ -62,7 +63,7 @@ def test_server_starts_and_serves_docs(tmp_path, local):
     process = subprocess.Popen(
         [sys.executable, "main_dispatcher.py"],
         cwd=ROOT,
-        env=_env(tmp_path, SERVICE_PORT=str(port), LOCAL_INFERENCE=local),
+        env=_env(tmp_path, SERVICE_PORT=str(port), LOCAL_INFERENCE=local, OLLAMA_URL=CLOSED, COSYVOICE_URL=CLOSED, COMFY_HOSTS=CLOSED),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -80,9 +81,16 @@ def test_server_starts_and_serves_docs(tmp_path, local):
             raise AssertionError("the service did not come up")
         docs = httpx.get(f"{base}/docs", timeout=5)
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
-        ready = httpx.get(f"{base}/ready", timeout=30).json()
-        assert ready["ready"] is True and ready["mode"] == ("local" if local == "true" else "cloud")
+        response = httpx.get(f"{base}/ready", timeout=30)
+        ready = response.json()
+        assert ready["mode"] == ("local" if local == "true" else "cloud")
         assert {b["stage"] for b in ready["backends"]} == {"storyboard", "keyframes", "clips", "narration"}
+        if local == "true":  # the seed's local defaults, with nothing listening there: up, but not ready
+            assert response.status_code == 503 and ready["ready"] is False
+            storyboard = next(b for b in ready["backends"] if b["stage"] == "storyboard")
+            assert (storyboard["backend"], storyboard["location"]) == ("ollama", CLOSED)
+        else:
+            assert response.status_code == 200 and ready["ready"] is True
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]

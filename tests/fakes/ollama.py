@@ -1,0 +1,65 @@
+"""A fake Ollama server speaking its HTTP protocol (/api/chat non-streaming, /api/tags, error bodies)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+
+class FakeOllama:
+    def __init__(self, server: HTTPServer, models: tuple[str, ...] = ("qwen2.5:7b",)):
+        self.server = server
+        self.models = models
+        self.replies: list[str] = []
+        self.chats: list[dict] = []
+        server.expect_request("/api/tags", method="GET").respond_with_handler(self._tags)
+        server.expect_request("/api/chat", method="POST").respond_with_handler(self._chat)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("").rstrip("/")
+
+    def reply_with(self, *contents: str) -> None:
+        self.replies.extend(contents)
+
+    def _tags(self, _: Request) -> Response:
+        models = [
+            {"name": name, "model": name, "modified_at": _now(), "size": 4_700_000_000, "digest": "f" * 64, "details": {"format": "gguf"}}
+            for name in self.models
+        ]
+        return _json({"models": models})
+
+    def _chat(self, request: Request) -> Response:
+        body = json.loads(request.data)
+        self.chats.append(body)
+        if body.get("model") not in self.models:
+            return _json({"error": f"model '{body.get('model')}' not found"}, status=404)
+        if not self.replies:
+            return _json({"error": "fake ollama has no reply queued"}, status=500)
+        content = self.replies.pop(0)
+        return _json(
+            {
+                "model": body["model"],
+                "created_at": _now(),
+                "message": {"role": "assistant", "content": content},
+                "done_reason": "stop",
+                "done": True,
+                "total_duration": 1_200_000_000,
+                "load_duration": 100_000_000,
+                "prompt_eval_count": 120,
+                "prompt_eval_duration": 200_000_000,
+                "eval_count": 300,
+                "eval_duration": 900_000_000,
+            }
+        )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _json(data: dict, status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False), status=status, content_type="application/json; charset=utf-8")
