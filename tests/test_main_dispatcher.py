@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CLOSED = "http://127.0.0.1:9"  # the discard port: nothing answers HTTP there
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_BACKEND")}
-    env.update(OUTPUT_DIR=str(tmp_path / "out"), DATABASE_PATH=str(tmp_path / "db.sqlite3"), **extra)
-    return env
+from tests.serverproc import CLOSED, ROOT, ServiceProcess, free_port, service_env
 
 
 def test_cloud_mode_never_imports_torch(tmp_path):
@@ -38,7 +21,7 @@ def test_cloud_mode_never_imports_torch(tmp_path):
         "print('ok', type(app).__name__)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path, LOCAL_INFERENCE="false"), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=ROOT, env=service_env(tmp_path, LOCAL_INFERENCE="false"), capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok FastAPI"
@@ -48,7 +31,7 @@ def test_unbuilt_backend_named_in_settings_stops_startup(tmp_path):
     result = subprocess.run(
         [sys.executable, "main_dispatcher.py"],
         cwd=ROOT,
-        env=_env(tmp_path, SPEECH_BACKEND="cosyvoice", SERVICE_PORT=str(_free_port())),
+        env=service_env(tmp_path, SPEECH_BACKEND="cosyvoice", SERVICE_PORT=str(free_port())),
         capture_output=True,
         text=True,
         timeout=120,
@@ -59,29 +42,12 @@ def test_unbuilt_backend_named_in_settings_stops_startup(tmp_path):
 
 @pytest.mark.parametrize("local", ["false", "true"])
 def test_server_starts_and_serves_docs(tmp_path, local):
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "main_dispatcher.py"],
-        cwd=ROOT,
-        env=_env(tmp_path, SERVICE_PORT=str(port), LOCAL_INFERENCE=local, OLLAMA_URL=CLOSED, COSYVOICE_URL=CLOSED, COMFY_HOSTS=CLOSED),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    service = ServiceProcess(tmp_path, LOCAL_INFERENCE=local, OLLAMA_URL=CLOSED, COSYVOICE_URL=CLOSED, COMFY_HOSTS=CLOSED)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the service did not come up")
-        docs = httpx.get(f"{base}/docs", timeout=5)
+        service.wait_healthy()
+        docs = httpx.get(f"{service.base}/docs", timeout=5)
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
-        response = httpx.get(f"{base}/ready", timeout=30)
+        response = httpx.get(f"{service.base}/ready", timeout=30)
         ready = response.json()
         assert ready["mode"] == ("local" if local == "true" else "cloud")
         assert {b["stage"] for b in ready["backends"]} == {"storyboard", "keyframes", "clips", "narration"}
@@ -92,6 +58,5 @@ def test_server_starts_and_serves_docs(tmp_path, local):
         else:
             assert response.status_code == 200 and ready["ready"] is True
     finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
+        output = service.stop()
     assert "op=-" in output  # structured log lines carry the operation id field
