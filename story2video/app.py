@@ -11,7 +11,8 @@ from loguru import logger
 
 from story2video import __version__
 from story2video.api.errors import install_error_handlers
-from story2video.api.routes import artifacts, health, operations, stories, storyboard
+from story2video.api.limits import RequestLimitsMiddleware
+from story2video.api.routes import artifacts, health, operations, stories, storyboard, web
 from story2video.config import Settings
 from story2video.engine import Engine
 from story2video.errors import ConfigurationError
@@ -25,6 +26,7 @@ from story2video.providers.base import Providers
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.db import Database
 from story2video.storage.operations import OperationRepository
+from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.stories import StoryRepository
 
 DESCRIPTION = """Turns a written script into a finished short video: storyboard (LLM) → keyframes (T2I) →
@@ -39,7 +41,7 @@ def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, Even
         settings=settings,
         providers=providers,
         stories=stories_repo,
-        store=ArtifactStore(settings.artifacts_dir, db),
+        store=ArtifactStore(settings.artifacts_dir, db, publisher=_publisher(providers)),
         ffmpeg=locate_ffmpeg(settings.ffmpeg_binary),
         font=resolve_cjk_font(settings.font_path),
         compose_slots=asyncio.Semaphore(settings.compose_workers or os.cpu_count() or 1),
@@ -47,6 +49,16 @@ def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, Even
     hub = EventHub()
     runner = LocalJobRunner(settings.max_running_operations, settings.max_queued_operations, settings.queue_retry_after_s)
     return Engine(deps, OperationService(OperationRepository(db), hub, runner)), hub
+
+
+def _publisher(providers: Providers) -> ArtifactPublisher | None:
+    """The artifact publisher a provider package built (e.g. OSS), if any."""
+    publisher = providers.extras.get(PUBLISHER_EXTRA)
+    if publisher is not None and not isinstance(publisher, ArtifactPublisher):
+        raise ConfigurationError(f"providers.extras['{PUBLISHER_EXTRA}'] is a {type(publisher).__name__}, not an ArtifactPublisher")
+    if publisher is not None:
+        logger.info("finished {} artifacts are published to {}", "/".join(sorted(publisher.kinds)), publisher.name)
+    return publisher
 
 
 async def check_backends(engine: Engine) -> None:
@@ -81,6 +93,8 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     app.state.engine = engine
     app.state.hub = hub
     install_error_handlers(app)
-    for module in (storyboard, operations, stories, artifacts, health):
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (storyboard, operations, stories, artifacts, health, web):
         app.include_router(module.router)
+    app.mount(web.STATIC_PATH, web.static_files(), name="ui")
     return app

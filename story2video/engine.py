@@ -12,7 +12,7 @@ from story2video.jobs.states import OperationKind, ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.compose import output_size
 from story2video.pipeline.cache import derive_seed
-from story2video.pipeline.deps import PipelineDeps, artifact_url
+from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
 from story2video.pipeline.keyframes import paint_keyframes
 from story2video.pipeline.render import RenderSpec, render_story
 from story2video.pipeline.storyboard import shots_from_drafts, write_storyboard
@@ -41,6 +41,8 @@ class Engine:
                 f"script_content has {len(request.script_content)} characters; the limit is {settings.max_script_chars}",
                 param="script_content",
             )
+        if not any(char.isalnum() for char in request.script_content):
+            raise InvalidRequest("script_content has no words to narrate (only spaces, punctuation or emoji)", param="script_content")
         if request.shot_count is not None and request.shot_count > settings.max_shots:
             raise InvalidRequest(f"shot_count may be at most {settings.max_shots}", param="shot_count")
         story = StoryRecord(
@@ -150,7 +152,7 @@ class Engine:
             self.deps.stories.set_story_video, story.user_id, story.story_id, outcome.video.key, outcome.subtitles.key
         )
         return {
-            "video_url": artifact_url(outcome.video),
+            "video_url": public_url(self.deps.store, outcome.video),
             "subtitles_url": artifact_url(outcome.subtitles),
             "duration": outcome.duration,
         }

@@ -82,8 +82,11 @@ async def _on_validation_error(request: Request, error: RequestValidationError) 
 
 
 async def _on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
-    body = {"code": codes.get(error.status_code, "http_error"), "message": str(error.detail)}
+    codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+    message = str(error.detail)
+    if error.status_code == 400 and "parsing the body" in message:  # FastAPI's words for undecodable JSON
+        message = "the request body cannot be read as JSON (invalid, not UTF-8, or nested too deeply)"
+    body = {"code": codes.get(error.status_code, "http_error"), "message": message}
     return error_response(error.status_code, body, getattr(error, "headers", None))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import create_body
@@ -104,3 +106,47 @@ def test_exact_shot_count_is_honoured(client):
     response = client.post("/api/v1/storyboard/create", json=create_body(shot_count=6))
     assert response.status_code == 200, response.text
     assert len(response.json()["shots"]) == 6
+
+
+def test_one_megabyte_script_names_the_field(client):
+    body = json.dumps(create_body(script_content="长" * 350_000), ensure_ascii=False).encode("utf-8")  # ~1 MB
+    response = client.post("/api/v1/storyboard/create", content=body, headers={"Content-Type": "application/json"})
+    _assert_error(response, 400, "script_content")
+    _nothing_written(client)
+
+
+@pytest.mark.parametrize("script", ["😀😀😀", "！？。……", "🎬 🎥 ✨"])
+def test_script_without_words_is_refused_before_any_work(client, script):
+    _assert_error(client.post("/api/v1/storyboard/create", json=create_body(script_content=script)), 400, "script_content")
+    _nothing_written(client)
+
+
+def test_oversized_body_is_413_whether_declared_or_streamed(make_client):
+    client = make_client(max_body_bytes=4096)
+    body = json.dumps(create_body(script_content="x" * 10_000)).encode()
+    declared = client.post("/api/v1/storyboard/create", content=body, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "payload_too_large"
+
+    def chunks():
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    streamed = client.post("/api/v1/storyboard/create", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    _nothing_written(client)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe{\"a\": 1}", json.dumps({"a": [[[[[[[[[[1]]]]]]]]]]}).encode()],
+)
+def test_json_bombs_and_bad_encodings_are_400(client, content):
+    response = client.post("/api/v1/storyboard/create", content=content, headers={"Content-Type": "application/json"})
+    _assert_error(response, 400, None)
+    _nothing_written(client)
+
+
+def test_wrong_content_type_is_415(client):
+    response = client.post("/api/v1/storyboard/create", content=b"operation_id=a", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 415 and "application/json" in response.json()["error"]["message"]
+    _nothing_written(client)

@@ -1,0 +1,71 @@
+"""Refuse oversized bodies and non-JSON bodies before any route reads them (pure ASGI middleware)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class RequestLimitsMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/"):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.json_prefix = json_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _refuse(send, 413, "payload_too_large", self._too_large_message())
+            return
+        if scope["path"].startswith(self.json_prefix) and declared != "0" and not _is_json(headers.get("content-type", "")):
+            await _refuse(send, 415, "unsupported_media_type", "send the request body as JSON (Content-Type: application/json)")
+            return
+        await self._forward_buffered(scope, receive, send)
+
+    async def _forward_buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body (at most the limit), then hand it to the app in one piece."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _refuse(send, 413, "payload_too_large", self._too_large_message())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _too_large_message(self) -> str:
+        return f"the request body is larger than {self.max_body_bytes} bytes (MAX_BODY_BYTES)"
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode("utf-8")
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
