@@ -6,10 +6,11 @@ import sys
 
 import uvicorn
 from loguru import logger
+from pydantic import ValidationError
 
 from story2video.app import create_app
 from story2video.config import Settings
-from story2video.errors import ConfigurationError
+from story2video.errors import Story2VideoError
 from story2video.logs import configure_logging
 
 
@@ -22,13 +23,17 @@ def build_app(settings: Settings):
 
 
 def main() -> int:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"cannot start: invalid settings:\n{error}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_json)
     mode = "local GPU" if settings.local_inference else "cloud"
     logger.info("starting Story2Video in {} mode on port {}", mode, settings.service_port)
     try:
         app = build_app(settings)
-    except ConfigurationError as error:
+    except Story2VideoError as error:  # configuration, FFmpeg or font problems found while building
         logger.error("cannot start: {}", error.message)
         return 2
     uvicorn.run(app, host=settings.service_host, port=settings.service_port, log_config=None)

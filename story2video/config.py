@@ -6,16 +6,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 AspectRatio = Literal["16:9", "9:16", "1:1"]
+_OSS_REQUIRED = ("oss_endpoint", "oss_bucket", "oss_access_key_id", "oss_access_key_secret")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True)  # no key in errors
 
     # --- service
     service_host: str = "0.0.0.0"
@@ -24,6 +25,7 @@ class Settings(BaseSettings):
     public_base_url: str = Field("", description="Absolute URL prefix for artifact links; empty = the request's own base URL")
     log_level: str = "INFO"
     log_json: bool = False
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Larger request bodies get 413")
 
     # --- storage
     output_dir: Path = PROJECT_ROOT / "data" / "output"
@@ -35,6 +37,10 @@ class Settings(BaseSettings):
     queue_retry_after_s: int = Field(5, ge=1)
     shot_concurrency: int = Field(4, ge=1, description="Shots worked on at once inside one operation")
     sync_wait_timeout_s: float = Field(3600.0, gt=0, description="How long a request without Prefer: respond-async waits")
+    storyboard_timeout_s: float = Field(600.0, gt=0, description="One storyboard call to its backend")
+    keyframe_timeout_s: float = Field(600.0, gt=0, description="One keyframe call to its backend")
+    clip_timeout_s: float = Field(1800.0, gt=0, description="One clip call to its backend")
+    narration_timeout_s: float = Field(300.0, gt=0, description="One narration call to its backend")
 
     # --- storyboard limits
     max_script_chars: int = Field(20000, ge=1)
@@ -55,6 +61,7 @@ class Settings(BaseSettings):
     default_voice: str = ""
     segment_lead_in_s: float = Field(0.2, ge=0, le=5)
     segment_tail_s: float = Field(0.4, ge=0, le=5)
+    clip_fit: Literal["hold", "slow"] = Field("hold", description="A generated clip shorter than its narration: hold its last frame, or slow it down")
 
     # --- media
     ffmpeg_binary: str = Field("", description="Path to ffmpeg; empty = system ffmpeg on PATH, else the imageio-ffmpeg binary")
@@ -72,6 +79,45 @@ class Settings(BaseSettings):
     cosyvoice_url: str = "http://localhost:50000"
     dashscope_api_key: str = Field("", repr=False)
     dashscope_base_url: str = "https://dashscope.aliyuncs.com"
+
+    # --- DashScope (cloud mode). A key works only on its region's host: mainland
+    # https://dashscope.aliyuncs.com, international https://dashscope-intl.aliyuncs.com (DASHSCOPE_BASE_URL).
+    dashscope_compatible_base_url: str = Field("", description="OpenAI-compatible chat; empty = DASHSCOPE_BASE_URL/compatible-mode/v1")
+    dashscope_ws_url: str = Field("", description="Speech WebSocket; empty = DASHSCOPE_BASE_URL as wss://…/api-ws/v1/inference")
+    dashscope_chat_model: str = "qwen-plus"
+    dashscope_image_model: str = "qwen-image-plus"
+    dashscope_video_model: str = "wan2.2-i2v-flash"
+    dashscope_video_resolution: str = Field("", description="480P/720P/1080P; empty = the model's nearest to the render size")
+    dashscope_tts_model: str = "cosyvoice-v2"
+    dashscope_tts_voice: str = Field("longxiaochun_v2", description="Used when a render names no voice")
+    dashscope_tts_format: Literal["pcm", "wav", "mp3"] = "pcm"
+    dashscope_tts_sample_rate: Literal[8000, 16000, 22050, 24000, 44100, 48000] = 22050
+    dashscope_prompt_extend: bool = Field(True, description="Let DashScope rewrite image/video prompts (recorded as actual_prompt)")
+    dashscope_watermark: bool = False
+    dashscope_negative_prompt: str = ""
+    dashscope_storyboard_attempts: int = Field(3, ge=1, description="Tries to get a valid storyboard (re-asking with the problem)")
+    dashscope_request_timeout_s: float = Field(60.0, gt=0)
+    dashscope_poll_interval_s: float = Field(1.0, gt=0, description="First wait between task polls")
+    dashscope_poll_backoff: float = Field(2.0, ge=1.0, description="Each wait is this many times the last one")
+    dashscope_poll_max_interval_s: float = Field(5.0, gt=0)
+    dashscope_task_timeout_s: float = Field(900.0, gt=0, description="A task not finished by then fails its shot")
+    dashscope_chat_concurrency: int = Field(4, ge=1, description="Calls in flight at once, per endpoint")
+    dashscope_image_concurrency: int = Field(2, ge=1)
+    dashscope_video_concurrency: int = Field(2, ge=1)
+    dashscope_tts_concurrency: int = Field(4, ge=1)
+    api_retry_attempts: int = Field(4, ge=1, description="Tries per request on 429/5xx/network errors, the first included")
+    api_retry_base_delay: float = Field(1.0, ge=0, description="Seconds before the first retry; doubled each time, with jitter")
+    api_retry_max_delay: float = Field(30.0, ge=0, description="Upper bound of one wait, Retry-After included")
+
+    # --- Aliyun OSS (optional, either mode): when set, finished keyframes, clips and videos are
+    # uploaded and their links are presigned URLs; otherwise everything is served from OUTPUT_DIR.
+    oss_endpoint: str = Field("", description="e.g. https://oss-cn-hangzhou.aliyuncs.com")
+    oss_access_key_id: str = ""
+    oss_access_key_secret: str = Field("", repr=False)
+    oss_bucket: str = ""
+    oss_base_url: str = Field("", description="A domain bound to the bucket for the links; empty = the bucket's endpoint")
+    oss_url_expires: int = Field(3600, ge=60, le=7 * 24 * 3600, description="Seconds a presigned link stays valid")
+    oss_prefix: str = Field("story2video/", description="Object name prefix inside the bucket")
 
     # --- ComfyUI (local mode: keyframes and clips on the COMFY_HOSTS pool; see comfy_workflows/README.md)
     # Each workflow is an API-format JSON; its binding is the file beside it named <stem>.binding.json.
@@ -108,6 +154,17 @@ class Settings(BaseSettings):
         if value < minimum:
             raise ValueError(f"DEFAULT_MAX_SHOTS ({value}) must be >= DEFAULT_MIN_SHOTS ({minimum})")
         return value
+
+    @model_validator(mode="after")
+    def _oss_all_or_nothing(self) -> "Settings":
+        missing = [name.upper() for name in _OSS_REQUIRED if not getattr(self, name)]
+        if 0 < len(missing) < len(_OSS_REQUIRED):
+            raise ValueError(f"OSS is only partly configured: also set {', '.join(missing)} (or unset all OSS_* settings)")
+        return self
+
+    @property
+    def oss_configured(self) -> bool:
+        return all(getattr(self, name) for name in _OSS_REQUIRED)
 
     @cached_property
     def artifacts_dir(self) -> Path:

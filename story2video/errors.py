@@ -14,8 +14,9 @@ class to one HTTP status in ``story2video.api.errors`` (the only place that does
     │   ├── BackendUnavailable       503  configured but unreachable / not ready
     │   ├── BackendTimeout           504  no answer within the per-call timeout
     │   └── InvalidArtifact          502  the backend returned something that is not what it claims
-    └── MediaError                   500  FFmpeg or media handling failed
-        └── FFmpegNotFound           500  no usable FFmpeg binary
+    ├── MediaError                   500  FFmpeg or media handling failed
+    │   └── FFmpegNotFound           500  no usable FFmpeg binary
+    └── StorageFull                  507  no space left where artifacts are written
 """
 
 from __future__ import annotations
@@ -125,3 +126,7 @@ class MediaError(Story2VideoError):
 
 class FFmpegNotFound(MediaError):
     code = "ffmpeg_not_found"
+
+
+class StorageFull(Story2VideoError):
+    code = "storage_full"

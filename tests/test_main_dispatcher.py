@@ -60,3 +60,21 @@ def test_server_starts_and_serves_docs(tmp_path, local):
     finally:
         output = service.stop()
     assert "op=-" in output  # structured log lines carry the operation id field
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FFMPEG_BINARY": "/nonexistent/ffmpeg"}, "FFMPEG_BINARY=/nonexistent/ffmpeg is not usable"),
+        ({"FONT_PATH": "/nonexistent/font.ttf"}, "FONT_PATH=/nonexistent/font.ttf is missing"),
+        ({"SERVICE_PORT": "99999"}, "service_port"),
+        ({"DEFAULT_MIN_SHOTS": "8", "DEFAULT_MAX_SHOTS": "5"}, "DEFAULT_MAX_SHOTS (5) must be >= DEFAULT_MIN_SHOTS (8)"),
+    ],
+)
+def test_unusable_settings_stop_startup_with_a_clear_message(tmp_path, env, message):
+    env = {"SERVICE_PORT": str(free_port()), **env}
+    result = subprocess.run(
+        [sys.executable, "main_dispatcher.py"], cwd=ROOT, env=service_env(tmp_path, **env), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

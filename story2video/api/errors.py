@@ -19,6 +19,7 @@ _STATUS_BY_CLASS: list[tuple[type[errors.Story2VideoError], int]] = [
     (errors.BackendUnavailable, 503),
     (errors.BackendTimeout, 504),
     (errors.BackendError, 502),
+    (errors.StorageFull, 507),
     (errors.Story2VideoError, 500),
 ]
 

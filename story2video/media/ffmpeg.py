@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled
+from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, StorageFull
 from story2video.providers.base import StageContext
 
 REQUIRED_ENCODERS = ("libx264", "aac")
@@ -141,7 +141,10 @@ async def run_ffmpeg(
     for reader in readers:
         reader.result()  # an error in a reader (e.g. the progress callback) is not swallowed
     if process.returncode != 0:
-        raise MediaError(f"ffmpeg failed (exit code {process.returncode}):\n{stderr_tail(stderr_lines)}")
+        tail = stderr_tail(stderr_lines)
+        if "No space left on device" in tail:
+            raise StorageFull(f"the disk is full: ffmpeg could not write its output\n{tail}")
+        raise MediaError(f"ffmpeg failed (exit code {process.returncode}):\n{tail}")
 
 
 async def _wait_for_exit(

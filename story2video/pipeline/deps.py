@@ -32,3 +32,10 @@ def artifact_url(record: ArtifactRecord | None) -> str | None:
     if record is None:
         return None
     return f"{ARTIFACT_URL_PREFIX}/{record.key}.{record.extension}"
+
+
+def public_url(store: ArtifactStore, record: ArtifactRecord | None) -> str | None:
+    """The published copy's link (presigned now) when there is one, else the local ``artifact_url``."""
+    if record is None:
+        return None
+    return store.published_url(record) or artifact_url(record)

@@ -11,7 +11,7 @@ from story2video.jobs.tracker import OperationTracker
 from story2video.media.compose import output_size
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
-from story2video.pipeline.failures import stage_errors
+from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.validate import png_validator
 from story2video.providers.base import ImageRequest, StageContext
@@ -42,8 +42,11 @@ async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotReco
 
     async def produce(dest):
         with stage_errors(STAGE, painter.backend, shot.shot_id):
-            await painter.generate(request, dest, ctx)
-        return Produced(painter.backend, painter.model, meta={"prompt": request.prompt, "seed": request.seed})
+            result = await painter.generate(request, dest, ctx)
+        meta = {"prompt": request.prompt, "seed": request.seed}
+        if result is not None and result.actual_prompt:
+            meta["actual_prompt"] = result.actual_prompt
+        return Produced(painter.backend, painter.model, meta=meta)
 
     with stage_errors(STAGE, painter.backend, shot.shot_id):
         return await deps.store.ensure(key, "keyframe", "png", produce, png_validator(width, height))

@@ -18,7 +18,7 @@ from story2video.media.probe import wav_duration
 from story2video.media.subtitles import Cue, split_narration, subtitle_line_limit, write_srt
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
-from story2video.pipeline.failures import stage_errors
+from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.keyframes import ensure_keyframe
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.validate import mp4_validator, validate_srt, validate_wav
@@ -116,7 +116,9 @@ async def ensure_narration(deps: PipelineDeps, shot: ShotRecord, spec: RenderSpe
 
     async def produce(dest: Path) -> Produced:
         with stage_errors("narration", tts.backend, shot.shot_id):
-            result = await tts.synthesize(request, dest, ctx)
+            result = await within_timeout(
+                tts.synthesize(request, dest, ctx), deps.settings.narration_timeout_s, "narration", tts.backend
+            )
         await validate_wav(dest)
         measured = await asyncio.to_thread(wav_duration, dest)
         return Produced(tts.backend, tts.model, duration=measured, meta={"voice": result.voice, "text": request.text})
@@ -141,26 +143,27 @@ async def make_clip(
     )
     inputs = {**asdict(request), "keyframe": keyframe.key}
     key = artifact_key("clip", backend=video.backend, model=video.model, request=inputs)
+    fit = deps.settings.clip_fit
     cached = deps.store.get(key)
     if cached is not None:
-        return ClipFile(path=deps.store.path_of(cached), duration=float(cached.duration or duration))
+        return ClipFile(path=deps.store.path_of(cached), duration=float(cached.duration or duration), fit=fit)
     temp = deps.store.temp_path(key, "mp4")
     try:
         with stage_errors("clips", video.backend, shot.shot_id):
-            clip = await video.animate(request, temp, ctx)
+            clip = await within_timeout(video.animate(request, temp, ctx), deps.settings.clip_timeout_s, "clips", video.backend)
             if isinstance(clip, StillMotion):
                 return clip
             produced = Produced(video.backend, video.model, duration=clip.duration, meta={"prompt": request.prompt})
             record = await deps.store.adopt(key, "clip", temp, produced, mp4_validator(deps.ffmpeg, require_audio=False))
     finally:
         temp.unlink(missing_ok=True)
-    return ClipFile(path=deps.store.path_of(record), duration=float(record.duration or duration))
+    return ClipFile(path=deps.store.path_of(record), duration=float(record.duration or duration), fit=fit)
 
 
 def _clip_identity(clip: Clip) -> dict:
     if isinstance(clip, StillMotion):
         return {"motion": asdict(clip)}
-    return {"file": clip.path.name}
+    return {"file": clip.path.name, "fit": clip.fit}
 
 
 def subtitle_cues(text: str, start: float, end: float, spec: RenderSpec) -> list[Cue]:

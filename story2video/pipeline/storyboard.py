@@ -6,7 +6,7 @@ from story2video.errors import BackendError
 from story2video.jobs.tracker import OperationTracker
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps
-from story2video.pipeline.failures import stage_errors
+from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.providers.base import ShotDraft, StoryboardRequest
 from story2video.storage.records import ShotRecord, StoryRecord
 
@@ -22,7 +22,9 @@ async def write_storyboard(deps: PipelineDeps, tracker: OperationTracker, reques
     tracker.enter_stage(STAGE)
     writer = deps.providers.storyboard
     with stage_errors(STAGE, writer.backend):
-        drafts = await writer.write(request, tracker.context())
+        drafts = await within_timeout(
+            writer.write(request, tracker.context()), deps.settings.storyboard_timeout_s, STAGE, writer.backend
+        )
         _check_drafts(drafts, request, writer.backend)
     return drafts
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import wave
+
 from app_api import build_providers
-from story2video.providers.base import BackendStatus
+from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
+from story2video.providers.base import BackendStatus, ClipFile, SpeechResult
 from tests.conftest import create_body, small_settings
 
 RENDER = {"operation_id": "op-render", "story_id": "story-001", "user_id": "u-001"}
@@ -88,3 +92,65 @@ def test_ready_reports_a_backend_whose_status_check_fails(make_client, tmp_path)
     keyframes = next(b for b in ready.json()["backends"] if b["stage"] == "keyframes")
     assert keyframes["ready"] is False
     assert keyframes["detail"] == "status check failed: ConnectionError: host went away"
+
+
+class HangingSpeech:
+    backend, model = "preview", "hangs"
+
+    async def synthesize(self, request, dest, ctx):
+        await asyncio.Event().wait()  # never answers
+
+    async def status(self):
+        return BackendStatus("narration", self.backend, self.model, ready=True)
+
+
+class SilentSpeech(HangingSpeech):
+    async def synthesize(self, request, dest, ctx):
+        with wave.open(str(dest), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(22050)
+        return SpeechResult(duration=0.0, sample_rate=22050, voice="none")
+
+
+class AudioOnlyClips:
+    backend, model = "fake-i2v", "audio-only"
+
+    async def animate(self, request, dest, ctx):
+        args = ["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", "-f", "mp4", str(dest)]
+        await run_ffmpeg(locate_ffmpeg(), args)
+        return ClipFile(path=dest, duration=1.0)
+
+    async def status(self):
+        return BackendStatus("clips", self.backend, self.model, ready=True)
+
+
+def _render_with(make_client, tmp_path, stage: str, provider, **settings):
+    providers = build_providers(small_settings(tmp_path))
+    setattr(providers, stage, provider)
+    client = make_client(providers=providers, **settings)
+    assert client.post("/api/v1/storyboard/create", json=create_body()).status_code == 200
+    return client, client.post("/api/v1/video/render", json=RENDER)
+
+
+def test_a_hanging_backend_times_out_naming_it(make_client, tmp_path):
+    client, response = _render_with(make_client, tmp_path, "speech", HangingSpeech(), narration_timeout_s=0.5)
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "backend_timeout" and error["stage"] == "narration" and error["shot_id"].startswith("shot_")
+    assert "0.5 s" in error["message"] and "NARRATION_TIMEOUT_S" in error["message"]
+
+
+def test_empty_audio_is_caught_before_ffmpeg(make_client, tmp_path):
+    _, response = _render_with(make_client, tmp_path, "speech", SilentSpeech())
+    error = response.json()["error"]
+    assert response.status_code == 502 and error["code"] == "invalid_artifact" and "empty" in error["message"]
+
+
+def test_a_clip_without_video_is_caught_before_ffmpeg(make_client, tmp_path):
+    client, response = _render_with(make_client, tmp_path, "video", AudioOnlyClips())
+    error = response.json()["error"]
+    assert response.status_code == 502 and error["code"] == "invalid_artifact" and error["stage"] == "clips"
+    assert "no video stream" in error["message"]
+    kinds = [row["kind"] for row in client.app.state.engine.deps.stories.db.fetch_all("SELECT kind FROM artifacts")]
+    assert "clip" not in kinds and "segment" not in kinds
