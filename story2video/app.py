@@ -12,6 +12,7 @@ from loguru import logger
 from story2video import __version__
 from story2video.api.errors import install_error_handlers
 from story2video.api.limits import RequestLimitsMiddleware
+from story2video.api.openapi import install_openapi
 from story2video.api.routes import artifacts, health, operations, stories, storyboard, web
 from story2video.config import Settings
 from story2video.engine import Engine
@@ -85,8 +86,9 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
             logger.warning("start-up: removed {} unfinished temp files, failed {} interrupted operations", swept, recovered)
         await check_backends(engine)
         yield
+        # The database stays open: it was opened with the app, not by this lifespan, and a server
+        # (or a test transport) may run the lifespan again on the same app.
         await engine.operations.runner.shutdown()
-        engine.deps.stories.db.close()
 
     app = FastAPI(title="Story2Video", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -97,4 +99,5 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     for module in (storyboard, operations, stories, artifacts, health, web):
         app.include_router(module.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="ui")
+    install_openapi(app)
     return app

@@ -88,7 +88,19 @@ async def _on_http_error(request: Request, error: StarletteHTTPException) -> JSO
     if error.status_code == 400 and "parsing the body" in message:  # FastAPI's words for undecodable JSON
         message = "the request body cannot be read as JSON (invalid, not UTF-8, or nested too deeply)"
     body = {"code": codes.get(error.status_code, "http_error"), "message": message}
-    return error_response(error.status_code, body, getattr(error, "headers", None))
+    headers = dict(getattr(error, "headers", None) or {})
+    if error.status_code == 405:  # Starlette names only the first route matching the path
+        headers["Allow"] = ", ".join(_methods_for_path(request))
+    return error_response(error.status_code, body, headers or None)
+
+
+def _methods_for_path(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:

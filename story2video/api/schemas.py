@@ -17,7 +17,7 @@ OperationStatusName = Literal["Queued", "Running", "Success", "Failed", "Cancell
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 # ------------------------------------------------------------------ requests
