@@ -1,0 +1,113 @@
+// The HTTP API of /api/v1: every failure becomes an ApiError with the service's {code, message, param, ...}.
+
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class ApiError extends Error {
+  constructor({ status = 0, code = "internal_error", message = "", param = null, stage = null, shotId = null, backend = null, retryAfter = null }) {
+    super(message || code);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.param = param;
+    this.stage = stage;
+    this.shotId = shotId;
+    this.backend = backend;
+    this.retryAfter = retryAfter;
+  }
+
+  /** An operation's stored error ({code, message, stage, shot_id, backend}) as an ApiError. */
+  static fromBody(body, status = 0, retryAfter = null) {
+    const error = body && typeof body === "object" ? body : {};
+    return new ApiError({
+      status,
+      code: error.code || "http_error",
+      message: error.message || "",
+      param: error.param || null,
+      stage: error.stage || null,
+      shotId: error.shot_id || null,
+      backend: error.backend || null,
+      retryAfter,
+    });
+  }
+}
+
+/** A random id that matches ID_PATTERN. crypto.randomUUID needs a secure context; getRandomValues does not. */
+export function newId(prefix) {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** URLs relative to the page, so the UI also works behind a proxy that serves it under a path prefix. */
+export function apiUrl(path, query) {
+  const url = new URL(`api/v1/${path}`, document.baseURI);
+  for (const [key, value] of Object.entries(query || {})) url.searchParams.set(key, value);
+  return url.toString();
+}
+
+async function request(method, path, { body, query, prefer } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (prefer) headers.Prefer = prefer;
+  let response;
+  try {
+    response = await fetch(apiUrl(path, query), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (error) {
+    throw new ApiError({ status: 0, code: "network", message: error.message });
+  }
+  if (response.status === 204) return null;
+  const text = await response.text().catch(() => "");
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: handled below */
+  }
+  if (!response.ok) {
+    const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
+    if (data && data.error) throw ApiError.fromBody(data.error, response.status, retryAfter);
+    const message = `${response.status} ${response.statusText} ${text.slice(0, 200)}`.trim();
+    throw new ApiError({ status: response.status, code: "http_error", message, retryAfter });
+  }
+  if (data === null) throw new ApiError({ status: response.status, code: "bad_response", message: text.slice(0, 200) });
+  return data;
+}
+
+function parseRetryAfter(value) {
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** Start an operation without waiting for it: the answer is the operation resource (202). */
+function start(path, body) {
+  return request("POST", path, { body, prefer: "respond-async" });
+}
+
+export const api = {
+  createStoryboard: (body) => start("storyboard/create", body),
+  regenerateShot: (body) => start("shot/regenerate", body),
+  renderVideo: (body) => start("video/render", body),
+  operation: (operationId) => request("GET", `operations/${encodeURIComponent(operationId)}`),
+  cancel: (operationId) => request("POST", `operations/${encodeURIComponent(operationId)}/cancel`),
+  eventsUrl: (operationId) => apiUrl(`operations/${encodeURIComponent(operationId)}/events`),
+  stories: (userId) => request("GET", "stories", { query: { user_id: userId, limit: 50 } }),
+  story: (userId, storyId) => request("GET", `stories/${encodeURIComponent(storyId)}`, { query: { user_id: userId } }),
+  ready: () => readiness(),
+};
+
+/** /ready answers 503 with the same body when a backend is down: both are a readable answer. */
+async function readiness() {
+  let response;
+  try {
+    response = await fetch(new URL("ready", document.baseURI), { headers: { Accept: "application/json" } });
+  } catch (error) {
+    throw new ApiError({ status: 0, code: "network", message: error.message });
+  }
+  const data = await response.json().catch(() => null);
+  if (!data || !Array.isArray(data.backends)) {
+    throw new ApiError({ status: response.status, code: "bad_response", message: `${response.status} ${response.statusText}` });
+  }
+  return data;
+}

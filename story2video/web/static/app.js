@@ -1,0 +1,454 @@
+// The page controller: the form, the current story and its operation, and the wiring between the views.
+
+import { api, ApiError, ID_PATTERN, newId } from "./api.js";
+import { $ } from "./dom.js";
+import { TERMINAL, followOperation } from "./follow.js";
+import { HistoryList } from "./history.js";
+import { language, setLanguage, t, translatePage } from "./i18n.js";
+import { Notices, clearFieldError, clearFieldErrors, fieldMessage, setFieldError } from "./notices.js";
+import { ProgressPanel } from "./progress.js";
+import { Readiness } from "./readiness.js";
+import { ShotGrid } from "./shots.js";
+import { safeStorage } from "./storage.js";
+import { VideoPanel } from "./video.js";
+
+const KEYS = { user: "s2v.user", story: "s2v.story", operation: "s2v.operation" };
+const NARROW = window.matchMedia("(max-width: 899px)");
+
+const state = {
+  userId: "",
+  story: null, // the Story resource shown in the workspace
+  op: null, // the latest operation of that story, running or finished
+  follower: null,
+  renderDuration: null,
+  storyLoad: null, // the GET /stories/{id} in flight, if any
+};
+
+// ------------------------------------------------------------------ elements and views
+
+const form = $("#create-form");
+const fields = {
+  display_name: $("#title"),
+  script_content: $("#script"),
+  style: $("#style"),
+  aspect_ratio: $("#aspect"),
+  shot_count: $("#shot-count"),
+  voice: $("#voice"),
+  subtitles: $("#subtitles"),
+  music: $("#music"),
+  user_id: $("#user-id"),
+};
+const createButton = $("#create-button");
+const createNotices = new Notices($("#create-notices"));
+const workspaceNotices = new Notices($("#workspace-notices"));
+const videoNotices = new Notices($("#video-notices"));
+const readiness = new Readiness($("#readiness"));
+const historyList = new HistoryList($(".sidebar"), { onOpen: (storyId) => openStory(storyId, { focus: true }) });
+const progress = new ProgressPanel($("#progress"), { onCancel: cancelOperation });
+const grid = new ShotGrid($("#shots"), { onRegenerate: regenerateShot });
+const video = new VideoPanel($("#video"), {
+  onRender: startRender,
+  onError: (title, line) => videoNotices.show("player", { title, lines: [line] }),
+});
+
+// ------------------------------------------------------------------ rendering
+
+function isBusy() {
+  return Boolean(state.op && !TERMINAL.has(state.op.status));
+}
+
+function renderAll() {
+  translatePage();
+  for (const button of document.querySelectorAll(".lang-button")) button.setAttribute("aria-pressed", String(button.dataset.lang === language()));
+  updateScriptCount();
+  readiness.render();
+  historyList.render();
+  grid.translate();
+  renderStory();
+}
+
+function renderStory() {
+  const { story } = state;
+  $("#empty-state").hidden = Boolean(story);
+  $("#story").hidden = !story;
+  if (!story) {
+    grid.clear();
+    progress.render(null, null);
+    return;
+  }
+  $("#workspace-heading").textContent = story.display_name || story.story_id;
+  const meta = [story.style || t("story.noStyle"), story.aspect_ratio, t("story.shots", { n: story.shots.length })];
+  $("#story-meta").textContent = meta.join(" · ");
+  $("#story-script-text").textContent = story.script_content || "";
+  const busy = isBusy();
+  progress.render(state.op, story);
+  grid.render(story, state.op, busy);
+  video.render(story, busy, state.renderDuration);
+}
+
+function updateScriptCount() {
+  $("#script-count").textContent = t("form.script.count", { n: fields.script_content.value.length });
+}
+
+function revealStory() {
+  if (!NARROW.matches) return;
+  const reduce = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  $("#story").scrollIntoView({ behavior: reduce ? "auto" : "smooth", block: "start" });
+}
+
+// ------------------------------------------------------------------ field errors from the service
+
+/** Put a service error next to the field it names (if that field is on the page) and focus it. */
+function markField(error, inputs) {
+  const input = error.param && inputs[error.param];
+  if (!input) return false;
+  setFieldError(input, fieldMessage(error));
+  (input.matches("fieldset") ? input.querySelector("input") : input).focus();
+  return true;
+}
+
+// ------------------------------------------------------------------ create
+
+function readCreateForm() {
+  const script = fields.script_content.value.trim();
+  if (!checkUserId()) return null;
+  if (!script) {
+    setFieldError(fields.script_content, t("validate.script"));
+    fields.script_content.focus();
+    return null;
+  }
+  const body = {
+    operation_id: newId("op"),
+    story_id: newId("story"),
+    user_id: state.userId,
+    display_name: fields.display_name.value.trim() || titleFrom(script),
+    script_content: script,
+    style: fields.style.value.trim(),
+    aspect_ratio: form.elements.aspect_ratio.value,
+  };
+  const shots = fields.shot_count.value.trim();
+  if (fields.shot_count.validity.badInput || (shots && !/^\d+$/.test(shots)) || (shots && Number(shots) < 1)) {
+    setFieldError(fields.shot_count, t("validate.shots"));
+    fields.shot_count.focus();
+    return null;
+  }
+  if (shots) body.shot_count = Number(shots);
+  return body;
+}
+
+function titleFrom(script) {
+  const first = script.split(/[\n。！？.!?]/).find((part) => part.trim()) || script;
+  const trimmed = first.trim();
+  return trimmed.length > 40 ? `${trimmed.slice(0, 40)}…` : trimmed;
+}
+
+async function createStory(body) {
+  clearFieldErrors(form);
+  createNotices.clearAll();
+  createButton.disabled = true;
+  createButton.textContent = t("form.submitting");
+  let op;
+  try {
+    op = await api.createStoryboard(body);
+  } catch (error) {
+    markField(error, fields);
+    createNotices.showError("create", error, { retry: () => createStory(body) });
+    return;
+  } finally {
+    createButton.disabled = false;
+    createButton.textContent = t("form.submit");
+  }
+  workspaceNotices.clearAll();
+  videoNotices.clearAll();
+  state.story = {
+    story_id: body.story_id,
+    user_id: body.user_id,
+    display_name: body.display_name,
+    style: body.style,
+    aspect_ratio: body.aspect_ratio,
+    script_content: body.script_content,
+    shots: [],
+    video_url: null,
+    subtitles_url: null,
+  };
+  state.renderDuration = null;
+  grid.clear();
+  safeStorage.set(KEYS.story, body.story_id);
+  historyList.setCurrent(body.story_id);
+  follow(op);
+  revealStory();
+}
+
+// ------------------------------------------------------------------ regenerate and render
+
+/** Called by a shot's editor; throws (the editor shows it) if the operation could not start. */
+async function regenerateShot(shot, changes) {
+  const story = state.story;
+  const op = await api.regenerateShot({ operation_id: newId("op"), story_id: story.story_id, shot_id: shot.id, user_id: state.userId, ...changes });
+  Object.assign(shot, changes); // show the new words at once; the keyframe follows
+  progress.hintShot(op.operation_id, shot.id);
+  workspaceNotices.clear("operation");
+  follow(op);
+}
+
+async function startRender() {
+  const story = state.story;
+  if (!story) return;
+  clearFieldError(fields.voice);
+  videoNotices.clearAll();
+  workspaceNotices.clear("operation");
+  const body = {
+    operation_id: newId("op"),
+    story_id: story.story_id,
+    user_id: state.userId,
+    subtitles: fields.subtitles.checked,
+    music: fields.music.checked,
+  };
+  const voice = fields.voice.value.trim();
+  if (voice) body.voice = voice;
+  video.renderButton.disabled = true;
+  let op;
+  try {
+    op = await api.renderVideo(body);
+  } catch (error) {
+    markField(error, fields);
+    videoNotices.showError("render", error, { retry: startRender });
+    renderStory();
+    return;
+  }
+  state.renderDuration = null;
+  follow(op);
+}
+
+async function cancelOperation() {
+  if (!state.op) return;
+  try {
+    await api.cancel(state.op.operation_id);
+  } catch (error) {
+    if (error.code !== "operation_finished") workspaceNotices.showError("cancel", error);
+  }
+}
+
+// ------------------------------------------------------------------ following an operation
+
+function stopFollowing() {
+  if (state.follower) state.follower.stop();
+  state.follower = null;
+}
+
+function follow(op) {
+  stopFollowing();
+  state.op = op;
+  safeStorage.set(KEYS.operation, op.operation_id);
+  const follower = followOperation(op, {
+    onChange: (next) => {
+      if (state.follower !== follower) return;
+      state.op = next;
+      if (hasUnknownShots(next)) loadStory();
+      renderStory();
+    },
+    onTrouble: (error) => {
+      if (state.follower !== follower) return;
+      if (!error) workspaceNotices.clear("poll");
+      else workspaceNotices.showError(error.code === "stream" ? "stream" : "poll", error, { tone: "warning" });
+    },
+  });
+  state.follower = follower;
+  renderStory();
+  follower.done.then(
+    (finished) => state.follower === follower && operationFinished(finished),
+    (error) => {
+      if (state.follower !== follower) return;
+      safeStorage.set(KEYS.operation, null);
+      state.op = null;
+      workspaceNotices.showError("operation", error);
+      renderStory();
+    },
+  );
+}
+
+/** Once the storyboard is written, the operation names shots this page has not loaded yet. */
+function hasUnknownShots(op) {
+  const story = state.story;
+  if (!story || op.story_id !== story.story_id) return false;
+  return Object.keys(op.shots || {}).some((id) => !story.shots.some((shot) => shot.id === id));
+}
+
+async function operationFinished(op) {
+  safeStorage.set(KEYS.operation, null);
+  workspaceNotices.clear("stream");
+  workspaceNotices.clear("poll");
+  if (op.status === "Success" && op.kind === "video.render") state.renderDuration = op.result ? op.result.duration : null;
+  if (op.status === "Failed") {
+    const error = ApiError.fromBody(op.error);
+    const failedShot = error.shotId && state.story && state.story.shots.find((shot) => shot.id === error.shotId);
+    if (failedShot) error.shotLabel = failedShot.sequence;
+    const retry = op.kind === "video.render" ? startRender : null;
+    (op.kind === "video.render" ? videoNotices : workspaceNotices).showError("operation", error, { retry });
+    if (["backend_unavailable", "backend_timeout", "backend_error"].includes(error.code)) readiness.check();
+  }
+  await loadStory();
+  historyList.load(state.userId);
+}
+
+// ------------------------------------------------------------------ stories
+
+/** Reload the current story (shots, artifacts, video); a second call while one runs waits for it and loads again. */
+async function loadStory() {
+  if (state.storyLoad) {
+    state.storyLoad.again = true;
+    return state.storyLoad.promise;
+  }
+  const load = { again: false };
+  state.storyLoad = load;
+  load.promise = (async () => {
+    do {
+      load.again = false;
+      const story = state.story;
+      if (!story) break;
+      try {
+        const fresh = await api.story(state.userId, story.story_id);
+        if (state.story && state.story.story_id === fresh.story_id) state.story = fresh;
+        workspaceNotices.clear("story");
+      } catch (error) {
+        // A story is saved once its storyboard is written: before that (or if writing it failed) a 404 is expected.
+        const notSavedYet = error.status === 404 && story.shots.length === 0;
+        if (!notSavedYet) workspaceNotices.showError("story", error, { retry: loadStory });
+      }
+      renderStory();
+    } while (load.again);
+  })();
+  try {
+    await load.promise;
+  } finally {
+    state.storyLoad = null;
+  }
+}
+
+async function openStory(storyId, { focus = false, quietIfMissing = false } = {}) {
+  stopFollowing();
+  workspaceNotices.clearAll();
+  videoNotices.clearAll();
+  let story;
+  try {
+    story = await api.story(state.userId, storyId);
+  } catch (error) {
+    if (error.status === 404 && quietIfMissing) {
+      safeStorage.set(KEYS.story, null);
+      return null;
+    }
+    workspaceNotices.showError("story", error, { retry: () => openStory(storyId, { focus }) });
+    return null;
+  }
+  state.story = story;
+  state.op = null;
+  state.renderDuration = null;
+  grid.clear();
+  safeStorage.set(KEYS.story, storyId);
+  historyList.setCurrent(storyId);
+  renderStory();
+  if (focus) {
+    revealStory();
+    $("#workspace-heading").focus({ preventScroll: NARROW.matches });
+  }
+  return story;
+}
+
+/** After a reload: reopen the last story, and pick up its operation if one was still running. */
+async function restore() {
+  const operationId = safeStorage.get(KEYS.operation);
+  if (operationId && ID_PATTERN.test(operationId)) {
+    try {
+      const op = await api.operation(operationId);
+      if (op.user_id === state.userId && !TERMINAL.has(op.status)) {
+        const story = await openStory(op.story_id, { quietIfMissing: true });
+        if (!story) {
+          state.story = { story_id: op.story_id, display_name: "", style: "", aspect_ratio: "16:9", script_content: "", shots: [] };
+        }
+        follow(op);
+        return;
+      }
+    } catch (error) {
+      if (error.status !== 404) workspaceNotices.showError("operation", error);
+    }
+    safeStorage.set(KEYS.operation, null);
+  }
+  const storyId = safeStorage.get(KEYS.story);
+  if (storyId && ID_PATTERN.test(storyId)) await openStory(storyId, { quietIfMissing: true });
+}
+
+// ------------------------------------------------------------------ user id and language
+
+function checkUserId() {
+  const value = fields.user_id.value.trim();
+  if (!ID_PATTERN.test(value)) {
+    setFieldError(fields.user_id, t("validate.userId"));
+    fields.user_id.focus();
+    return false;
+  }
+  clearFieldError(fields.user_id);
+  return true;
+}
+
+function changeUser() {
+  if (!checkUserId()) return;
+  const value = fields.user_id.value.trim();
+  if (value === state.userId) return;
+  state.userId = value;
+  safeStorage.set(KEYS.user, value);
+  safeStorage.set(KEYS.story, null);
+  safeStorage.set(KEYS.operation, null);
+  stopFollowing();
+  state.story = null;
+  state.op = null;
+  workspaceNotices.clearAll();
+  renderStory();
+  historyList.setCurrent(null);
+  historyList.stories = null;
+  historyList.load(value);
+}
+
+function useExample() {
+  fields.display_name.value = t("example.title");
+  fields.script_content.value = t("example.script");
+  if (!fields.style.value) fields.style.value = language() === "zh" ? "水彩" : "watercolor";
+  clearFieldErrors(form);
+  updateScriptCount();
+  fields.script_content.focus();
+}
+
+// ------------------------------------------------------------------ start
+
+function init() {
+  const saved = safeStorage.get(KEYS.user);
+  state.userId = saved && ID_PATTERN.test(saved) ? saved : newId("u");
+  safeStorage.set(KEYS.user, state.userId);
+  fields.user_id.value = state.userId;
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    createNotices.clearAll();
+    const body = readCreateForm();
+    if (body) createStory(body);
+  });
+  fields.script_content.addEventListener("input", updateScriptCount);
+  fields.user_id.addEventListener("change", changeUser);
+  fields.user_id.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") changeUser();
+  });
+  for (const input of form.querySelectorAll("input, textarea")) input.addEventListener("input", () => clearFieldError(input.closest("#aspect") || input));
+  $("#use-example").addEventListener("click", useExample);
+  for (const button of document.querySelectorAll(".lang-button")) {
+    button.addEventListener("click", () => {
+      setLanguage(button.dataset.lang);
+      renderAll();
+    });
+  }
+  renderAll();
+  readiness.check();
+  historyList.load(state.userId);
+  restore();
+}
+
+init();
