@@ -27,9 +27,23 @@ def _cosyvoice(settings: Settings):
     return CosyVoiceSpeechSynthesizer(settings)
 
 
+def _comfy_image(settings: Settings):
+    from app_local.comfy import build_image_generator
+
+    return build_image_generator(settings)
+
+
+def _comfy_video(settings: Settings):
+    from app_local.comfy import build_video_generator
+
+    return build_video_generator(settings)
+
+
 def build_registry() -> BackendRegistry:
     registry = preview_registry()
     registry.register("storyboard", "ollama", _ollama, is_configured=lambda s: bool(s.ollama_url))
+    registry.register("image", "comfyui", _comfy_image, is_configured=lambda s: bool(s.comfy_host_list))
+    registry.register("video", "comfyui", _comfy_video, is_configured=lambda s: bool(s.comfy_host_list))
     registry.register("speech", "cosyvoice", _cosyvoice, is_configured=lambda s: bool(s.cosyvoice_url))
     return registry
 

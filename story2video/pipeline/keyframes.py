@@ -42,7 +42,9 @@ async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotReco
 
     async def produce(dest):
         with stage_errors(STAGE, painter.backend, shot.shot_id):
-            result = await painter.generate(request, dest, ctx)
+            result = await within_timeout(
+                painter.generate(request, dest, ctx), deps.settings.keyframe_timeout_s, STAGE, painter.backend
+            )
         meta = {"prompt": request.prompt, "seed": request.seed}
         if result is not None and result.actual_prompt:
             meta["actual_prompt"] = result.actual_prompt
