@@ -6,14 +6,46 @@ from __future__ import annotations
 from story2video.config import Settings
 from story2video.providers.base import Providers
 from story2video.providers.registry import BackendRegistry, preview_registry
+from story2video.storage.publish import PUBLISHER_EXTRA
 
 # Stage -> backends tried in order when the stage's setting is "auto" (the first built and configured wins).
 PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech")}
 
 
+def _dashscope_configured(settings: Settings) -> bool:
+    return bool(settings.dashscope_api_key)
+
+
+def register_dashscope_backends(registry: BackendRegistry) -> None:
+    """The four DashScope backends; the ones a build chooses share one client, chat model and probe."""
+    latest: list = []  # the kit of the settings being built (one per build of the providers)
+
+    def kit(settings: Settings):
+        from app_api.dashscope.backends import DashScopeKit
+
+        if not latest or latest[0].settings is not settings:
+            latest[:] = [DashScopeKit(settings)]
+        return latest[0]
+
+    registry.register("storyboard", "dashscope", lambda s: kit(s).storyboard(), is_configured=_dashscope_configured)
+    registry.register("image", "dashscope", lambda s: kit(s).image(), is_configured=_dashscope_configured)
+    registry.register("video", "dashscope", lambda s: kit(s).video(), is_configured=_dashscope_configured)
+    registry.register("speech", "dashscope", lambda s: kit(s).speech(), is_configured=_dashscope_configured)
+
+
 def build_registry() -> BackendRegistry:
-    return preview_registry()
+    registry = preview_registry()
+    register_dashscope_backends(registry)
+    return registry
 
 
 def build_providers(settings: Settings) -> Providers:
-    return build_registry().build(settings, PREFERRED)
+    from app_api.oss import OssPublisher, oss_client
+    from app_api.standin import note_unconfigured_stages
+
+    providers = build_registry().build(settings, PREFERRED)
+    note_unconfigured_stages(providers, settings)
+    client = oss_client(settings)
+    if client is not None:
+        providers.extras[PUBLISHER_EXTRA] = OssPublisher(client)
+    return providers

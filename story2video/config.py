@@ -13,6 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 _OSS_REQUIRED = ("oss_endpoint", "oss_bucket", "oss_access_key_id", "oss_access_key_secret")
+_TTS_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)  # what CosyVoice on DashScope offers
 
 
 class Settings(BaseSettings):
@@ -91,7 +92,7 @@ class Settings(BaseSettings):
     dashscope_tts_model: str = "cosyvoice-v2"
     dashscope_tts_voice: str = Field("longxiaochun_v2", description="Used when a render names no voice")
     dashscope_tts_format: Literal["pcm", "wav", "mp3"] = "pcm"
-    dashscope_tts_sample_rate: Literal[8000, 16000, 22050, 24000, 44100, 48000] = 22050
+    dashscope_tts_sample_rate: int = Field(22050, description="8000, 16000, 22050, 24000, 44100 or 48000")
     dashscope_prompt_extend: bool = Field(True, description="Let DashScope rewrite image/video prompts (recorded as actual_prompt)")
     dashscope_watermark: bool = False
     dashscope_negative_prompt: str = ""
@@ -153,6 +154,13 @@ class Settings(BaseSettings):
         minimum = info.data.get("default_min_shots", 1)
         if value < minimum:
             raise ValueError(f"DEFAULT_MAX_SHOTS ({value}) must be >= DEFAULT_MIN_SHOTS ({minimum})")
+        return value
+
+    @field_validator("dashscope_tts_sample_rate")
+    @classmethod
+    def _cosyvoice_rate(cls, value: int) -> int:
+        if value not in _TTS_SAMPLE_RATES:
+            raise ValueError(f"DASHSCOPE_TTS_SAMPLE_RATE must be one of {', '.join(map(str, _TTS_SAMPLE_RATES))}")
         return value
 
     @model_validator(mode="after")

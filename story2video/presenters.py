@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from story2video.pipeline.deps import artifact_url
+from story2video.pipeline.deps import artifact_url, public_url
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord
 
@@ -23,10 +23,15 @@ def operation_info(record: OperationRecord) -> dict:
     return {"operation_id": record.operation_id, "status": record.status, "detail": detail}
 
 
-def _artifact_info(record: ArtifactRecord | None) -> dict | None:
-    if record is None:
-        return None
-    return {"url": artifact_url(record), "backend": record.backend, "model": record.model, "duration": record.duration}
+def _artifact_info(store: ArtifactStore, record: ArtifactRecord) -> dict:
+    """``url`` is the published link when there is one; ``local_url`` is always this service's own."""
+    return {
+        "url": public_url(store, record),
+        "local_url": artifact_url(record),
+        "backend": record.backend,
+        "model": record.model,
+        "duration": record.duration,
+    }
 
 
 def shot_view(store: ArtifactStore, shot: ShotRecord) -> dict:
@@ -34,7 +39,7 @@ def shot_view(store: ArtifactStore, shot: ShotRecord) -> dict:
     video = store.get(shot.video_key) if shot.video_key else None
     audio = store.get(shot.audio_key) if shot.audio_key else None
     named = (("image", image), ("audio", audio), ("video", video))
-    artifacts = {name: _artifact_info(record) for name, record in named if record is not None}
+    artifacts = {name: _artifact_info(store, record) for name, record in named if record is not None}
     return {
         "id": shot.shot_id,
         "sequence": shot.sequence,
@@ -43,8 +48,8 @@ def shot_view(store: ArtifactStore, shot: ShotRecord) -> dict:
         "camera": shot.camera,
         "narration": shot.narration,
         "tone": shot.tone,
-        "image_url": artifact_url(image),
-        "video_url": artifact_url(video),
+        "image_url": public_url(store, image),
+        "video_url": public_url(store, video),
         "style": shot.style,
         "seed": shot.seed,
         "artifacts": artifacts,
@@ -63,8 +68,9 @@ def story_view(store: ArtifactStore, story: StoryRecord, shots: list[ShotRecord]
         "resolution": story.resolution,
         "script_content": story.script,
         "shots": [shot_view(store, shot) for shot in shots],
-        "video_url": artifact_url(video),
+        "video_url": public_url(store, video),
         "subtitles_url": artifact_url(subtitles),
+        "artifacts": {name: _artifact_info(store, record) for name, record in (("video", video), ("subtitles", subtitles)) if record},
         "created_at": story.created_at,
         "updated_at": story.updated_at,
     }

@@ -75,7 +75,8 @@ class OperationInfo(BaseModel):
 
 
 class ArtifactInfo(BaseModel):
-    url: str
+    url: str = Field(description="The published (presigned) link when the artifact was uploaded, else local_url")
+    local_url: str | None = Field(None, description="This service's own link to the artifact")
     backend: str
     model: str
     duration: float | None = None
@@ -150,6 +151,7 @@ class Story(BaseModel):
     shots: list[Shot]
     video_url: str | None = None
     subtitles_url: str | None = None
+    artifacts: dict[str, ArtifactInfo] = Field(default_factory=dict, description="The final video and subtitles, with both links")
     created_at: float
     updated_at: float
 

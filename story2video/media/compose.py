@@ -44,6 +44,7 @@ KEYFRAME_INTERVAL_S = 2
 TIMEOUT_BASE_S = 120.0
 TIMEOUT_PER_OUTPUT_S = 20.0
 DURATION_TOLERANCE_S = 0.02  # the 10 ms resolution of ``ffmpeg -i`` plus rounding
+MAX_SLOWDOWN = 3.0  # a "slow" clip plays at most this many times slower; beyond, its last frame is held
 
 
 def output_size(aspect: AspectRatio, short_side: int) -> tuple[int, int]:
@@ -149,9 +150,13 @@ def _moving_still(keyframe: Path, motion: StillMotion, profile: RenderProfile, f
 
 
 def _fitted_clip(clip: ClipFile, profile: RenderProfile, frames: int) -> FilterableStream:
-    """The clip at the profile's fps, trimmed to ``frames`` or its last frame held until then."""
+    """The clip at the profile's fps, trimmed to ``frames``; a shorter one is first slowed down
+    (``fit="slow"``, at most ``MAX_SLOWDOWN`` times), then its last frame is held until the end."""
     seconds = frames / profile.fps
     source = ff.input(str(clip.path), t=f"{seconds + 1:.3f}").video
+    stretch = _slowdown(clip, seconds)
+    if stretch > 1.0:
+        source = source.filter("setpts", f"{stretch:.6f}*(PTS-STARTPTS)")
     fitted = (
         source.filter("fps", profile.fps)
         .filter("tpad", stop_mode="clone", stop_duration=f"{seconds:.6f}")
@@ -159,6 +164,13 @@ def _fitted_clip(clip: ClipFile, profile: RenderProfile, frames: int) -> Filtera
         .filter("setpts", "PTS-STARTPTS")
     )
     return cover_fit(fitted, profile.width, profile.height)
+
+
+def _slowdown(clip: ClipFile, seconds: float) -> float:
+    """How many times slower a ``fit="slow"`` clip plays so that it lasts ``seconds`` (1.0 = as is)."""
+    if clip.fit != "slow" or clip.duration <= 0 or clip.duration >= seconds:
+        return 1.0
+    return min(seconds / clip.duration, MAX_SLOWDOWN)
 
 
 def _segment_audio(spec: SegmentSpec, profile: RenderProfile, frames: int) -> FilterableStream:

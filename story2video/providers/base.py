@@ -99,12 +99,19 @@ class ImageRequest:
     negative_prompt: str = ""
 
 
+@dataclass(frozen=True)
+class ImageResult:
+    """What an image backend may report besides the PNG (recorded in the keyframe's meta)."""
+
+    actual_prompt: str = ""  # the prompt the model really drew from (e.g. after the service rewrote it)
+
+
 @runtime_checkable
 class ImageGenerator(Protocol):
     backend: str
     model: str
 
-    async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> None:
+    async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult | None:
         """Write one PNG of exactly ``request.width`` x ``request.height`` to ``dest``."""
         ...
 
@@ -134,12 +141,17 @@ class StillMotion:
     zoom: float = 1.12  # how far the move zooms in at its tightest point
 
 
+ClipFit = Literal["hold", "slow"]  # CLIP_FIT in settings
+
+
 @dataclass(frozen=True)
 class ClipFile:
-    """A real video clip written by the backend (MP4). Fitted to the narration at compose time."""
+    """A real video clip written by the backend (MP4). Fitted to the narration at compose time:
+    a longer clip is trimmed; a shorter one holds its last frame ("hold") or is slowed down ("slow")."""
 
     path: Path
     duration: float
+    fit: ClipFit = "hold"
 
 
 Clip = StillMotion | ClipFile

@@ -17,6 +17,7 @@ from typing import Awaitable, Callable
 from loguru import logger
 
 from story2video.storage.db import Database
+from story2video.storage.publish import REMOTE_META, ArtifactPublisher
 from story2video.storage.records import ArtifactRecord
 from story2video.util.locks import KeyedLocks
 
@@ -39,10 +40,11 @@ Validator = Callable[[Path], Awaitable[None]]
 
 
 class ArtifactStore:
-    def __init__(self, root: Path, db: Database):
+    def __init__(self, root: Path, db: Database, publisher: ArtifactPublisher | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.db = db
+        self.publisher = publisher
         self._locks = KeyedLocks()
 
     def sweep_temp_files(self) -> int:
@@ -67,12 +69,19 @@ class ArtifactStore:
     def path_of(self, record: ArtifactRecord) -> Path:
         return self.root / record.rel_path
 
+    def published_url(self, record: ArtifactRecord) -> str | None:
+        """A fresh public link (e.g. presigned) when the artifact was published, else None."""
+        remote = record.meta.get(REMOTE_META)
+        if remote is None or self.publisher is None:
+            return None
+        return self.publisher.url(remote)
+
     async def ensure(self, key: str, kind: str, ext: str, producer: Producer, validator: Validator) -> ArtifactRecord:
         """Return the artifact for ``key``, producing it once if it does not exist yet."""
         async with self._locks.hold(key):
             existing = self.get(key)
             if existing is not None:
-                return existing
+                return await self._published_late(existing)
             return await self._produce(key, kind, ext, producer, validator)
 
     def temp_path(self, key: str, ext: str) -> Path:
@@ -102,10 +111,27 @@ class ArtifactStore:
             model=produced.model,
             duration=produced.duration,
             size_bytes=(self.root / rel_path).stat().st_size,
-            meta=produced.meta,
+            meta=dict(produced.meta),
             created_at=time.time(),
         )
+        await self._publish(record)
         self._insert(record)
+        return record
+
+    async def _publish(self, record: ArtifactRecord) -> None:
+        """Upload a published kind before it is recorded: a failed upload fails the step, loudly."""
+        if self.publisher is None or record.kind not in self.publisher.kinds:
+            return
+        record.meta[REMOTE_META] = await self.publisher.publish(record, self.path_of(record))
+        logger.info("artifact {} ({}) published to {}", record.key[:12], record.kind, self.publisher.name)
+
+    async def _published_late(self, record: ArtifactRecord) -> ArtifactRecord:
+        """An artifact made before publishing was configured is published when it is next used."""
+        if REMOTE_META in record.meta:
+            return record
+        await self._publish(record)
+        if REMOTE_META in record.meta:
+            self._insert(record)
         return record
 
     async def _produce(self, key: str, kind: str, ext: str, producer: Producer, validator: Validator) -> ArtifactRecord:

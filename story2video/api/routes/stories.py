@@ -8,7 +8,7 @@ from story2video.api.deps import EngineDep, SettingsDep
 from story2video.api.schemas import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
 from story2video.api.urls import absolutize, base_url
 from story2video.errors import NotFound
-from story2video.pipeline.deps import artifact_url
+from story2video.pipeline.deps import public_url
 from story2video.presenters import shot_view, story_view
 
 router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
@@ -25,7 +25,7 @@ def list_stories(
     settings: SettingsDep,
     user_id: str = UserId,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ):
     """The user's stories, most recently changed first."""
     repo, store = engine.deps.stories, engine.deps.store
@@ -37,7 +37,7 @@ def list_stories(
                 "story_id": story.story_id,
                 "display_name": story.display_name,
                 "shot_count": len(repo.list_shots(user_id, story.story_id)),
-                "video_url": artifact_url(video),
+                "video_url": public_url(store, video),
                 "updated_at": story.updated_at,
             }
         )

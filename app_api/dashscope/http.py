@@ -1,0 +1,84 @@
+"""The one HTTP client of the DashScope backends: bearer auth, bounded retries, errors that say
+what to fix, and downloads of task results (which live on signed URLs that take no auth header)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, error_for
+from app_api.retry import RetryPolicy, send_with_retries
+from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact
+
+
+class DashScopeClient:
+    def __init__(self, api_key: str, *, retry: RetryPolicy, timeout: float):
+        self._api_key = api_key
+        self.retry = retry
+        self.timeout = timeout
+        self._tls = httpx.create_ssl_context()  # built once: loading the CA bundle per client costs ~35 ms
+
+    async def post_json(self, url: str, body: dict, endpoint: Endpoint, headers: dict[str, str] | None = None) -> dict:
+        response = await self._send("POST", url, endpoint, json=body, headers=self._auth(headers))
+        return _json_object(response, endpoint)
+
+    async def get_json(self, url: str, endpoint: Endpoint) -> dict:
+        response = await self._send("GET", url, endpoint, headers=self._auth())
+        return _json_object(response, endpoint)
+
+    async def status_of(self, url: str) -> int:
+        """One authenticated GET, no retries: the HTTP status (for readiness checks)."""
+        async with httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http:
+            return (await http.get(url, headers=self._auth())).status_code
+
+    async def download(self, url: str, endpoint: Endpoint) -> bytes:
+        """A task result's bytes; ``ResultExpired`` when its signed URL no longer serves it (403/404)."""
+        response = await self._send("GET", url, endpoint, result_url=True)
+        return response.content
+
+    def _auth(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}", **(extra or {})}
+
+    async def _send(
+        self, method: str, url: str, endpoint: Endpoint, *, result_url: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        what = f"DashScope {endpoint.name} ({method} {_where(url)})"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http:
+                response = await send_with_retries(lambda: http.request(method, url, **kwargs), self.retry, what)
+        except httpx.TimeoutException as error:
+            raise BackendTimeout(
+                f"{what} gave no answer within {self.timeout:g} s in {self.retry.attempts} tries "
+                "(DASHSCOPE_REQUEST_TIMEOUT_S)",
+                backend=BACKEND,
+            ) from error
+        except httpx.TransportError as error:
+            raise BackendUnavailable(
+                f"cannot reach {what}: {type(error).__name__}: {error}; check DASHSCOPE_BASE_URL and the network",
+                backend=BACKEND,
+            ) from error
+        if response.is_success:
+            return response
+        if result_url and response.status_code in (403, 404):
+            raise ResultExpired(f"the {endpoint.name} result at {_where(url)} is gone ({response.status_code})", backend=BACKEND)
+        raise error_for(response, endpoint, self.retry.attempts)
+
+
+def _json_object(response: httpx.Response, endpoint: Endpoint) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InvalidArtifact(
+            f"DashScope {endpoint.name} answered with something other than a JSON object: {response.text[:200]!r}", backend=BACKEND
+        )
+    return data
+
+
+def _where(url: str) -> str:
+    """Scheme, host and path of a URL: signed query strings stay out of messages and logs."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -1,0 +1,114 @@
+"""Keyframes from DashScope image synthesis (Qwen-Image / Wan text-to-image) as asynchronous tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app_api.dashscope.chat import PromptSoftener
+from app_api.dashscope.errors import BACKEND, ContentRejected, Endpoint, is_moderation
+from app_api.dashscope.http import DashScopeClient
+from app_api.dashscope.probe import DashScopeProbe
+from app_api.dashscope.recovery import resubmitted_if_expired, with_softened_retry
+from app_api.dashscope.sizes import image_size, size_text
+from app_api.dashscope.tasks import TaskRunner
+from story2video.errors import InvalidArtifact
+from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
+
+IMAGE_PATH = "/api/v1/services/aigc/text2image/image-synthesis"
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    prompt_extend: bool
+    watermark: bool
+    negative_prompt: str
+
+
+@dataclass(frozen=True)
+class Drawn:
+    data: bytes
+    actual_prompt: str
+
+
+def image_prompt(request: ImageRequest) -> str:
+    return f"{request.prompt}\nStyle: {request.style}" if request.style else request.prompt
+
+
+class DashScopeImageGenerator:
+    backend = BACKEND
+
+    def __init__(
+        self,
+        client: DashScopeClient,
+        tasks: TaskRunner,
+        endpoint: Endpoint,
+        options: ImageOptions,
+        softener: PromptSoftener,
+        slots: asyncio.Semaphore,
+        probe: DashScopeProbe,
+    ):
+        self.client, self.tasks, self.endpoint, self.options = client, tasks, endpoint, options
+        self.softener, self._slots, self.probe = softener, slots, probe
+        self.model = endpoint.model
+
+    async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
+        size = image_size(self.model, request.width, request.height)
+
+        async def attempt(prompt: str) -> Drawn:
+            return await resubmitted_if_expired(lambda: self._draw(prompt, size, request, ctx), "image")
+
+        async with self._slots:
+            drawn = await with_softened_retry(image_prompt(request), attempt, self.softener, "image")
+        await asyncio.to_thread(write_cover_png, drawn.data, dest, request.width, request.height)
+        ctx.progress(1.0)
+        return ImageResult(actual_prompt=drawn.actual_prompt)
+
+    async def status(self) -> BackendStatus:
+        return await self.probe.status("keyframes", self.model)
+
+    async def _draw(self, prompt: str, size: tuple[int, int], request: ImageRequest, ctx: StageContext) -> Drawn:
+        output = await self.tasks.run(IMAGE_PATH, self._body(prompt, size, request), self.endpoint, ctx)
+        result = first_result(output, self.endpoint)
+        data = await self.client.download(result["url"], self.endpoint)
+        return Drawn(data, str(result.get("actual_prompt") or prompt))
+
+    def _body(self, prompt: str, size: tuple[int, int], request: ImageRequest) -> dict:
+        negative = ", ".join(part for part in (request.negative_prompt, self.options.negative_prompt) if part)
+        body_input = {"prompt": prompt, **({"negative_prompt": negative} if negative else {})}
+        parameters = {
+            "size": size_text(size),
+            "n": 1,
+            "seed": request.seed % 2**31,
+            "prompt_extend": self.options.prompt_extend,
+            "watermark": self.options.watermark,
+        }
+        return {"model": self.model, "input": body_input, "parameters": parameters}
+
+
+def first_result(output: dict, endpoint: Endpoint) -> dict:
+    """The task's first image, or the reason it has none (a result may fail on its own)."""
+    results = output.get("results") or []
+    first = results[0] if results and isinstance(results[0], dict) else {}
+    if isinstance(first.get("url"), str):
+        return first
+    code, message = str(first.get("code") or ""), str(first.get("message") or "")
+    if is_moderation(code, message):
+        raise ContentRejected(f"DashScope content moderation rejected the {endpoint.name} result ({code}: {message})", backend=BACKEND)
+    reason = f"{code or 'no code'}: {message or str(output)[:200]}"
+    raise InvalidArtifact(f"DashScope {endpoint.name} succeeded without an image URL ({reason})", backend=BACKEND)
+
+
+def write_cover_png(data: bytes, dest: Path, width: int, height: int) -> None:
+    """Scale the picture to cover ``width`` x ``height``, crop the overflow evenly, save it as PNG."""
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            fitted = ImageOps.fit(picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, OSError) as error:
+        message = f"DashScope image synthesis returned a file that is not a readable image ({error})"
+        raise InvalidArtifact(message, backend=BACKEND) from error
+    fitted.save(dest, format="PNG")

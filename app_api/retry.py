@@ -1,0 +1,75 @@
+"""Bounded retries for cloud HTTP calls: 429, 5xx and network errors are tried again after an
+exponential backoff with jitter (or the server's Retry-After); every other answer is final."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Awaitable, Callable
+
+import httpx
+from loguru import logger
+
+from story2video.config import Settings
+
+Sleep = Callable[[float], Awaitable[None]]
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int  # tries in all, the first included
+    base_delay: float
+    max_delay: float
+    sleep: Sleep = field(default=asyncio.sleep, compare=False)
+    jitter: Callable[[], float] = field(default=random.random, compare=False)  # 0..1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetryPolicy":
+        return cls(settings.api_retry_attempts, settings.api_retry_base_delay, settings.api_retry_max_delay)
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry ``retry`` (1-based): half to all of ``base * 2**(retry-1)``,
+        at least the server's Retry-After, never more than ``max_delay``."""
+        backoff = self.base_delay * 2 ** (retry - 1) * (0.5 + self.jitter() / 2)
+        return min(max(backoff, retry_after or 0.0), self.max_delay)
+
+
+def is_retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUS
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+async def send_with_retries(send: Callable[[], Awaitable[httpx.Response]], policy: RetryPolicy, what: str) -> httpx.Response:
+    """The first final answer of ``send``; after the last try, the last answer (or network error) as is."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            response = await send()
+        except httpx.TransportError as error:
+            if attempt == policy.attempts:
+                raise
+            problem, retry_after = f"{type(error).__name__}: {error}", None
+        else:
+            if not is_retryable(response.status_code) or attempt == policy.attempts:
+                return response
+            problem, retry_after = f"HTTP {response.status_code}", retry_after_seconds(response)
+        wait = policy.delay(attempt, retry_after)
+        logger.warning("{} failed ({}); try {}/{} in {:.2f} s", what, problem, attempt + 1, policy.attempts, wait)
+        await policy.sleep(wait)
+    raise AssertionError("unreachable: the last attempt returns or raises")

@@ -1,0 +1,439 @@
+"""A fake DashScope on 127.0.0.1 speaking its wire protocols.
+
+- ``POST /compatible-mode/v1/chat/completions`` (OpenAI shape) and ``GET /compatible-mode/v1/models``
+- ``POST /api/v1/services/aigc/text2image/image-synthesis`` and ``.../video-generation/video-synthesis``
+  (only with ``X-DashScope-Async: enable``) → ``{"output": {"task_id", "task_status": "PENDING"}}``
+- ``GET /api/v1/tasks/{id}``: PENDING → RUNNING → SUCCEEDED (or a scripted FAILED/UNKNOWN/...)
+- ``GET /results/{name}``: the task results, on signed-looking URLs that can be made to expire
+- ``WS /api-ws/v1/inference``: CosyVoice run-task / continue-task / finish-task with binary audio
+
+Errors use DashScope's bodies ``{"code", "message", "request_id"}``. Anything whose prompt or text
+contains ``MARKER`` is refused by "content moderation" (DataInspectionFailed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import math
+import re
+import struct
+import subprocess
+import tempfile
+import uuid
+import wave
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from tests.fakes.asgi_thread import ServerThread
+
+KEY = "sk-test-9f8e7d6c5b4a-NEVER-LOG-ME"
+MARKER = "FORBIDDEN"
+IMAGE_MODELS = {"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash"}
+QWEN_SIZES = {"1664*928", "1472*1140", "1328*1328", "1140*1472", "928*1664"}
+VIDEO_MODELS = {"wan2.2-i2v-flash": {"480P", "720P", "1080P"}, "wan2.5-i2v-preview": {"480P", "720P", "1080P"}}
+TIERS = {"480P": 480, "720P": 720, "1080P": 1080}
+VOICES = {"longxiaochun_v2", "longwan_v2"}
+SECONDS_PER_CHAR = 0.05
+SOFTEN_CUE = "content-safety filter"
+_VIDEOS: dict[tuple[int, int, int], bytes] = {}
+
+
+@dataclass
+class Canned:
+    """One scripted HTTP answer, served before the normal behaviour of its route."""
+
+    status: int
+    body: dict
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict
+    body: dict | None
+
+
+@dataclass
+class _Task:
+    kind: str  # "image" | "video"
+    request: dict
+    outcome: dict | None  # None = succeed; else the output fields of a failed task
+    polls: int = 0
+    output: dict | None = None
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"code": code, "message": message, "request_id": uuid.uuid4().hex}
+
+
+class FakeDashScope:
+    def __init__(self, ffmpeg: Path, api_key: str = KEY):
+        self.ffmpeg = ffmpeg
+        self.api_key = api_key
+        self.requests: list[Recorded] = []
+        self.chat_replies: list[str] = []  # served before the built-in storyboard writer
+        self.canned: dict[str, list[Canned]] = defaultdict(list)  # route -> answers to serve first
+        self.task_outcomes: list[dict | None] = []  # per submitted task in order; None = success
+        self.polls_until_done = 2  # PENDING, RUNNING, then the outcome
+        self.expire_downloads = 0  # the next N result downloads answer 403 "expired"
+        self.soften_keeps_marker = False
+        self.denied_models: set[str] = set()
+        self.tts_denials: list[Canned] = []  # handshake refusals, served first
+        self.tts_failures: list[dict] = []  # task-failed headers, served first (after the text arrived)
+        self.tts_runs: list[dict] = []
+        self.tts_texts: list[str] = []
+        self.fetched_images: list[str] = []  # how each image-to-video task got its keyframe: "data" or a URL
+        self.tasks: dict[str, _Task] = {}
+        self.active_tasks = 0  # submitted and not yet reported finished
+        self.max_active_tasks = 0
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.server = ServerThread(self._app())
+
+    # ------------------------------------------------------------ set-up
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/api-ws/v1/inference"
+
+    def start(self) -> "FakeDashScope":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def settings(self) -> dict:
+        """Settings overrides pointing the service at this fake, with millisecond waits."""
+        return {
+            "dashscope_api_key": self.api_key,
+            "dashscope_base_url": self.url,
+            "api_retry_attempts": 3,
+            "api_retry_base_delay": 0.001,
+            "api_retry_max_delay": 0.01,
+            "dashscope_poll_interval_s": 0.001,
+            "dashscope_poll_max_interval_s": 0.005,
+            "dashscope_task_timeout_s": 30.0,
+            "dashscope_request_timeout_s": 10.0,
+        }
+
+    def paths(self, prefix: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path.startswith(prefix)]
+
+    def _app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/compatible-mode/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/compatible-mode/v1/models", self._models, methods=["GET"]),
+                Route("/api/v1/services/aigc/text2image/image-synthesis", self._submit_image, methods=["POST"]),
+                Route("/api/v1/services/aigc/video-generation/video-synthesis", self._submit_video, methods=["POST"]),
+                Route("/api/v1/tasks/{task_id}", self._task, methods=["GET"]),
+                Route("/results/{name}", self._result, methods=["GET"]),
+                WebSocketRoute("/api-ws/v1/inference", self._tts),
+            ]
+        )
+
+    # ------------------------------------------------------------ common
+
+    async def _admit(self, request: Request, route: str) -> tuple[dict | None, Response | None]:
+        """Record the request; answer 401 for a wrong key, or a canned answer queued for ``route``."""
+        body = json.loads(await request.body() or b"null")
+        self.requests.append(Recorded(request.method, request.url.path, dict(request.headers), body))
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return body, JSONResponse(error_body("InvalidApiKey", "Invalid API-key provided."), status_code=401)
+        if self.canned[route]:
+            canned = self.canned[route].pop(0)
+            return body, JSONResponse(canned.body, status_code=canned.status, headers=canned.headers)
+        return body, None
+
+    # ------------------------------------------------------------ chat
+
+    async def _models(self, request: Request) -> Response:
+        _, refusal = await self._admit(request, "models")
+        return refusal or JSONResponse({"object": "list", "data": [{"id": "qwen-plus", "object": "model"}]})
+
+    async def _chat(self, request: Request) -> Response:
+        body, refusal = await self._admit(request, "chat")
+        if refusal:
+            return refusal
+        messages = body["messages"]
+        if body.get("response_format", {}).get("type") == "json_object" and not any("json" in m["content"].lower() for m in messages):
+            return JSONResponse(error_body("InvalidParameter", "'messages' must contain the word 'json' in some form"), status_code=400)
+        content = self._chat_reply(messages)
+        usage = {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300}
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        return JSONResponse({"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "model": body["model"], "choices": [choice], "usage": usage})
+
+    def _chat_reply(self, messages: list[dict]) -> str:
+        if SOFTEN_CUE in messages[0]["content"]:
+            prompt = messages[-1]["content"]
+            return prompt if self.soften_keeps_marker else prompt.replace(MARKER, "gentle")
+        if self.chat_replies:
+            return self.chat_replies.pop(0)
+        request = next((m["content"] for m in messages if m["role"] == "user" and "Script:\n" in m["content"]), None)
+        return storyboard_reply(request) if request else "Hello from the fake Qwen."
+
+    # ------------------------------------------------------------ tasks
+
+    async def _submit_image(self, request: Request) -> Response:
+        body, refusal = await self._admit(request, "image")
+        if refusal:
+            return refusal
+        problem = self._async_refusal(request) or self._model_refusal(body["model"], IMAGE_MODELS)
+        problem = problem or _moderation(body["input"]["prompt"])
+        size = body.get("parameters", {}).get("size", "")
+        if not problem and body["model"].startswith("qwen-image") and size not in QWEN_SIZES:
+            problem = JSONResponse(error_body("InvalidParameter", f"size {size} is not supported"), status_code=400)
+        return problem or self._new_task("image", body)
+
+    async def _submit_video(self, request: Request) -> Response:
+        body, refusal = await self._admit(request, "video")
+        if refusal:
+            return refusal
+        problem = self._async_refusal(request) or self._model_refusal(body["model"], set(VIDEO_MODELS))
+        problem = problem or _moderation(body["input"]["prompt"])
+        if not problem and body["parameters"]["resolution"] not in VIDEO_MODELS[body["model"]]:
+            problem = JSONResponse(error_body("InvalidParameter", "resolution is not supported"), status_code=400)
+        if not problem:
+            body["keyframe_size"] = await self._keyframe_size(body["input"]["img_url"])
+        return problem or self._new_task("video", body)
+
+    def _async_refusal(self, request: Request) -> Response | None:
+        if request.headers.get("x-dashscope-async") != "enable":
+            return JSONResponse(error_body("AccessDenied", "current user api does not support synchronous calls"), status_code=403)
+        return None
+
+    def _model_refusal(self, model: str, known: set[str]) -> Response | None:
+        if model in self.denied_models:
+            return JSONResponse(error_body("AccessDenied.Unpurchased", "Access to model denied."), status_code=403)
+        if model not in known:
+            return JSONResponse(error_body("InvalidParameter", "Model not exist."), status_code=400)
+        return None
+
+    async def _keyframe_size(self, img_url: str) -> tuple[int, int]:
+        if img_url.startswith("data:image/png;base64,"):
+            self.fetched_images.append("data")
+            data = base64.b64decode(img_url.split(",", 1)[1])
+        else:
+            self.fetched_images.append(img_url)
+            async with httpx.AsyncClient() as http:
+                response = await http.get(img_url)
+            response.raise_for_status()
+            data = response.content
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+
+    def _new_task(self, kind: str, body: dict) -> Response:
+        task_id = str(uuid.uuid4())
+        outcome = self.task_outcomes.pop(0) if self.task_outcomes else None
+        self.tasks[task_id] = _Task(kind, body, outcome)
+        self.active_tasks += 1
+        self.max_active_tasks = max(self.max_active_tasks, self.active_tasks)
+        return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": "PENDING"}})
+
+    async def _task(self, request: Request) -> Response:
+        _, refusal = await self._admit(request, "task")
+        if refusal:
+            return refusal
+        task_id = request.path_params["task_id"]
+        task = self.tasks.get(task_id)
+        if task is None:
+            return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+        task.polls += 1
+        if task.polls <= self.polls_until_done:
+            status = "PENDING" if task.polls == 1 else "RUNNING"
+            return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": status}})
+        if task.polls == self.polls_until_done + 1:
+            self.active_tasks -= 1
+        if task.outcome is not None:
+            return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, **task.outcome}})
+        if task.output is None:
+            task.output = await self._finish(task_id, task)
+        return JSONResponse({"request_id": uuid.uuid4().hex, "output": task.output, "usage": {"count": 1}})
+
+    async def _finish(self, task_id: str, task: _Task) -> dict:
+        prompt = task.request["input"]["prompt"]
+        extended = task.request.get("parameters", {}).get("prompt_extend", False)
+        actual = {"actual_prompt": f"{prompt} (extended by the fake)"} if extended else {}
+        if task.kind == "image":
+            width, height = (int(side) for side in task.request["parameters"]["size"].split("*"))
+            name = self._store(f"{task_id}.png", _png(width, height, prompt), "image/png")
+            return {"task_id": task_id, "task_status": "SUCCEEDED", "results": [{"url": self._signed(name), "orig_prompt": prompt, **actual}]}
+        size = _video_size(task.request["keyframe_size"], TIERS[task.request["parameters"]["resolution"]])
+        data = await self._video(size, int(task.request["parameters"]["duration"]))
+        name = self._store(f"{task_id}.mp4", data, "video/mp4")
+        return {"task_id": task_id, "task_status": "SUCCEEDED", "orig_prompt": prompt, "video_url": self._signed(name), **actual}
+
+    def _store(self, name: str, data: bytes, media_type: str) -> str:
+        self.files[name] = (data, media_type)
+        return name
+
+    def _signed(self, name: str) -> str:
+        return f"{self.url}/results/{name}?Expires=1900000000&OSSAccessKeyId=LTAIfake&Signature=abc%3D"
+
+    async def _video(self, size: tuple[int, int], seconds: int) -> bytes:
+        key = (*size, seconds)
+        if key not in _VIDEOS:  # shared by all fakes of the session: encoding takes a while
+            _VIDEOS[key] = await asyncio.to_thread(_encode_video, self.ffmpeg, size, seconds)
+        return _VIDEOS[key]
+
+    async def _result(self, request: Request) -> Response:
+        self.requests.append(Recorded("GET", request.url.path, dict(request.headers), None))
+        if "authorization" in request.headers:  # OSS refuses a signed URL that also carries a header
+            return Response("<Error><Code>InvalidArgument</Code></Error>", status_code=400, media_type="application/xml")
+        if self.expire_downloads:
+            self.expire_downloads -= 1
+            return Response("<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>", status_code=403, media_type="application/xml")
+        data, media_type = self.files[request.path_params["name"]]
+        return Response(data, media_type=media_type)
+
+    # ------------------------------------------------------------ speech (WebSocket)
+
+    async def _tts(self, ws: WebSocket) -> None:
+        if self.tts_denials:
+            canned = self.tts_denials.pop(0)
+            await ws.send_denial_response(JSONResponse(canned.body, status_code=canned.status, headers=canned.headers))
+            return
+        if ws.headers.get("authorization", "").lower() != f"bearer {self.api_key}".lower():
+            await ws.send_denial_response(JSONResponse(error_body("InvalidApiKey", "Invalid API-key provided."), status_code=401))
+            return
+        await ws.accept()
+        run = json.loads(await ws.receive_text())
+        task_id = run["header"]["task_id"]
+        problem = _run_task_problem(run)
+        if problem:
+            await _send_event(ws, task_id, "task-failed", error_code="InvalidParameter", error_message=problem)
+            await ws.close()
+            return
+        self.tts_runs.append(run)
+        await _send_event(ws, task_id, "task-started")
+        text = await _receive_text(ws)
+        self.tts_texts.append(text)
+        failure = self.tts_failures.pop(0) if self.tts_failures else None
+        if failure is None and MARKER in text:
+            failure = {"error_code": "DataInspectionFailed", "error_message": "Input text may contain inappropriate content."}
+        if failure is not None:
+            await _send_event(ws, task_id, "task-failed", **failure)
+        else:
+            await _send_speech(ws, task_id, text, run["payload"]["parameters"])
+        await ws.close()
+
+
+# ------------------------------------------------------------ helpers
+
+
+def storyboard_reply(user_message: str) -> str:
+    """A valid storyboard for the script in a storyboard request, as JSON text."""
+    script = user_message.split("Script:\n", 1)[1]
+    exact = re.search(r"exactly (\d+) shots", user_message)
+    low, high = (int(exact.group(1)),) * 2 if exact else map(int, re.search(r"between (\d+) and (\d+) shots", user_message).groups())
+    sentences = [s for s in re.findall(r"[^。！？.!?\n]+[。！？.!?]?", script) if s.strip()]
+    count = min(max(len(sentences), low), high)
+    groups = [sentences[i * len(sentences) // count : (i + 1) * len(sentences) // count] or [sentences[-1]] for i in range(count)]
+    shots = [
+        {"subject": f"镜头{i + 1}", "detail": f"画面：{''.join(g)}", "camera": "中景，镜头缓缓推近", "narration": "".join(g).strip(), "tone": "平静"}
+        for i, g in enumerate(groups)
+    ]
+    return json.dumps({"shots": shots}, ensure_ascii=False)
+
+
+def _moderation(prompt: str) -> Response | None:
+    if MARKER in prompt:
+        return JSONResponse(error_body("DataInspectionFailed", "Input data may contain inappropriate content."), status_code=400)
+    return None
+
+
+def _png(width: int, height: int, prompt: str) -> bytes:
+    digest = hashlib.sha256(prompt.encode()).digest()
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), tuple(digest[:3])).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _video_size(keyframe: tuple[int, int], short: int) -> tuple[int, int]:
+    width, height = keyframe
+    long = 2 * round(short * max(width, height) / min(width, height) / 2)
+    return (long, short) if width >= height else (short, long)
+
+
+def _encode_video(ffmpeg: Path, size: tuple[int, int], seconds: int) -> bytes:
+    """A silent H.264 MP4 with moving content, as Wan returns (16 fps)."""
+    with tempfile.TemporaryDirectory(prefix="fake-wan-") as folder:
+        dest = Path(folder) / "clip.mp4"
+        command = [str(ffmpeg), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size[0]}x{size[1]}:rate=16:duration={seconds}"]
+        command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(dest)]
+        subprocess.run(command, capture_output=True, check=True, timeout=120)
+        return dest.read_bytes()
+
+
+def _run_task_problem(run: dict) -> str:
+    header, payload = run.get("header", {}), run.get("payload", {})
+    parameters = payload.get("parameters", {})
+    checks = [
+        (header.get("action") == "run-task" and header.get("streaming") == "duplex", "header must be run-task, duplex"),
+        ((payload.get("task_group"), payload.get("task"), payload.get("function")) == ("audio", "tts", "SpeechSynthesizer"), "wrong task"),
+        (str(payload.get("model", "")).startswith("cosyvoice"), "Model not found"),
+        (parameters.get("voice") in VOICES, f"voice {parameters.get('voice')} not found"),
+        (parameters.get("format") in ("pcm", "wav"), "unsupported format"),
+        (parameters.get("sample_rate") in (8000, 16000, 22050, 24000, 44100, 48000), "unsupported sample_rate"),
+        (0.5 <= parameters.get("rate", 1.0) <= 2.0 and 0.5 <= parameters.get("pitch", 1.0) <= 2.0, "rate/pitch out of range"),
+    ]
+    return next((message for ok, message in checks if not ok), "")
+
+
+async def _send_event(ws: WebSocket, task_id: str, event: str, payload: dict | None = None, **header: str) -> None:
+    message = {"header": {"task_id": task_id, "event": event, "attributes": {}, **header}, "payload": payload or {}}
+    await ws.send_text(json.dumps(message, ensure_ascii=False))
+
+
+async def _receive_text(ws: WebSocket) -> str:
+    parts = []
+    while True:
+        message = json.loads(await ws.receive_text())
+        action = message["header"]["action"]
+        if action == "finish-task":
+            return "".join(parts)
+        if action == "continue-task":
+            parts.append(message["payload"]["input"]["text"])
+
+
+async def _send_speech(ws: WebSocket, task_id: str, text: str, parameters: dict) -> None:
+    rate = parameters["sample_rate"]
+    samples = max(1, int(len(text) * SECONDS_PER_CHAR * rate / parameters.get("rate", 1.0)))
+    pcm = b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * 200 * i / rate))) for i in range(samples))
+    audio = pcm if parameters["format"] == "pcm" else _wav(pcm, rate)
+    sentence = {"sentence": {"index": 0, "words": []}, "original_text": text}
+    await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-begin", **sentence}})
+    for start in range(0, len(audio), 8192):
+        await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-synthesis", "sentence": {"index": 0, "words": []}}})
+        await ws.send_bytes(audio[start : start + 8192])
+    await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-end", **sentence}, "usage": {"characters": len(text)}})
+    await _send_event(ws, task_id, "task-finished", {"output": {"sentence": {"index": 0, "words": []}}, "usage": {"characters": len(text)}})
+
+
+def _wav(pcm: bytes, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return buffer.getvalue()
