@@ -7,13 +7,23 @@ import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 
 from story2video import __version__
+from story2video.api.auth import parse_api_keys
 from story2video.api.errors import install_error_handlers
 from story2video.api.limits import RequestLimitsMiddleware
 from story2video.api.openapi import install_openapi
-from story2video.api.routes import artifacts, health, operations, stories, storyboard, web
+from story2video.api.routes import (
+    artifacts,
+    health,
+    operations,
+    stories,
+    storyboard,
+    web,
+)
+from story2video.api.urls import ArtifactSigner
 from story2video.config import Settings
 from story2video.engine import Engine
 from story2video.errors import ConfigurationError
@@ -94,8 +104,15 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.hub = hub
+    app.state.api_keys = parse_api_keys(settings.api_keys)
+    app.state.artifact_signer = ArtifactSigner.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"], expose_headers=["Location", "Retry-After"]
+        )
     for module in (storyboard, operations, stories, artifacts, health, web):
         app.include_router(module.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="ui")

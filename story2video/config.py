@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Larger request bodies get 413")
+    api_keys: str = Field(
+        "", repr=False, description="Comma-separated KEY or KEY:USER_ID entries; empty = no authentication"
+    )
+    artifact_url_secret: str = Field("", repr=False, description="Signs artifact URLs; empty = derived from API_KEYS")
+    artifact_url_ttl_s: int = Field(86400, ge=60, description="How long a signed artifact URL stays valid")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
 
     # --- storage
     output_dir: Path = PROJECT_ROOT / "data" / "output"

@@ -5,6 +5,8 @@ class to one HTTP status in ``story2video.api.errors`` (the only place that does
 
     Story2VideoError                 base; carries ``code`` and a human ``message``
     ├── InvalidRequest               400  the caller sent something we refuse (``param`` names the field)
+    ├── Unauthorized                 401  API keys are on and the request has no valid key
+    ├── Forbidden                    403  the key may not act for the user_id the request names
     ├── NotFound                     404  unknown story, shot, operation or artifact
     ├── Conflict                     409  e.g. an operation_id reused with a different body
     ├── QueueFull                    429  too many operations waiting; ``retry_after`` seconds
@@ -54,6 +56,24 @@ class InvalidRequest(Story2VideoError):
         self.param = param
         if code:
             self.code = code
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        if self.param:
+            body["param"] = self.param
+        return body
+
+
+class Unauthorized(Story2VideoError):
+    code = "unauthorized"
+
+
+class Forbidden(Story2VideoError):
+    code = "forbidden"
+
+    def __init__(self, message: str, *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
     def to_dict(self) -> dict:
         body = super().to_dict()

@@ -12,6 +12,8 @@ from story2video import errors
 
 _STATUS_BY_CLASS: list[tuple[type[errors.Story2VideoError], int]] = [
     (errors.InvalidRequest, 400),
+    (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.QueueFull, 429),
     (errors.Conflict, 409),
@@ -55,7 +57,11 @@ def error_response(status: int, body: dict, headers: dict | None = None, operati
 
 async def _on_story2video_error(request: Request, error: errors.Story2VideoError) -> JSONResponse:
     status = status_for(error)
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, errors.QueueFull) else None
+    headers = None
+    if isinstance(error, errors.QueueFull):
+        headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, errors.Unauthorized):
+        headers = {"WWW-Authenticate": 'Bearer realm="story2video"'}
     if status >= 500:
         logger.error("{} {} -> {} {}", request.method, request.url.path, status, error.message)
     return error_response(status, error.to_dict(), headers)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from story2video.api.errors import error_response, status_for_code
-from story2video.api.urls import absolutize, base_url
+from story2video.api.urls import Links
 from story2video.config import Settings
 from story2video.jobs.states import OperationStatus
 from story2video.jobs.tracker import OperationTracker
@@ -19,31 +18,30 @@ def operation_location(operation_id: str) -> str:
     return f"/api/v1/operations/{operation_id}"
 
 
-def accepted(tracker: OperationTracker, request: Request, settings: Settings) -> JSONResponse:
+def accepted(tracker: OperationTracker, links: Links) -> JSONResponse:
     record = tracker.record
     return JSONResponse(
         status_code=202,
-        content=absolutize(operation_view(record), base_url(request, settings)),
+        content=links.absolutize(operation_view(record)),
         headers={"Location": operation_location(record.operation_id), "Preference-Applied": "respond-async"},
     )
 
 
-async def respond(tracker: OperationTracker, request: Request, settings: Settings, prefer_async: bool) -> JSONResponse:
+async def respond(tracker: OperationTracker, links: Links, settings: Settings, prefer_async: bool) -> JSONResponse:
     """The operation runs in the job runner either way; a client that goes away does not cancel it."""
     if prefer_async:
-        return accepted(tracker, request, settings)
+        return accepted(tracker, links)
     try:
         await asyncio.wait_for(asyncio.shield(tracker.wait()), timeout=settings.sync_wait_timeout_s)
     except asyncio.TimeoutError:
-        return accepted(tracker, request, settings)
-    return finished(tracker, request, settings)
+        return accepted(tracker, links)
+    return finished(tracker, links)
 
 
-def finished(tracker: OperationTracker, request: Request, settings: Settings) -> JSONResponse:
+def finished(tracker: OperationTracker, links: Links) -> JSONResponse:
     record = tracker.record
-    base = base_url(request, settings)
     info = operation_info(record)
     if record.status == OperationStatus.SUCCESS.value:
-        return JSONResponse(status_code=200, content=absolutize({"operation": info, **(record.result or {})}, base))
+        return JSONResponse(status_code=200, content=links.absolutize({"operation": info, **(record.result or {})}))
     error = record.error or {"code": "internal_error", "message": "the operation failed without an error record"}
     return error_response(status_for_code(error.get("code", "")), error, operation=info)

@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -130,14 +131,9 @@ def _browser_env(root: Path) -> dict[str, str]:
     return {**os.environ, "FONTCONFIG_FILE": str(config)}
 
 
-@pytest.fixture(scope="session")
-def live_service(tmp_path_factory) -> Iterator[LiveService]:
-    """The real app under uvicorn in a background thread: preview backends, 180p, 12 fps, files in a temp dir."""
-    settings = small_settings(tmp_path_factory.mktemp("service"))
-    providers = build_providers(settings)
-    painter, speech = ControlledPainter(providers.image), ControlledSpeech(providers.speech)
-    providers.image, providers.speech = painter, speech
-    app = create_app(settings, providers)
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a background thread on a free port; yields its base URL."""
     sock = _listening_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
@@ -148,12 +144,25 @@ def live_service(tmp_path_factory) -> Iterator[LiveService]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the service did not start")
         time.sleep(0.02)
-    yield LiveService(f"http://127.0.0.1:{port}", painter, speech)
-    painter.valve.open()
-    speech.valve.open()
-    server.should_exit = True
-    thread.join(timeout=15)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_service(tmp_path_factory) -> Iterator[LiveService]:
+    """The real app under uvicorn in a background thread: preview backends, 180p, 12 fps, files in a temp dir."""
+    settings = small_settings(tmp_path_factory.mktemp("service"))
+    providers = build_providers(settings)
+    painter, speech = ControlledPainter(providers.image), ControlledSpeech(providers.speech)
+    providers.image, providers.speech = painter, speech
+    with serving(create_app(settings, providers)) as url:
+        yield LiveService(url, painter, speech)
+        painter.valve.open()
+        speech.valve.open()
 
 
 @pytest.fixture

@@ -321,3 +321,30 @@ def test_phone_width_layout(open_page, live_service):
     page.keyboard.press("Escape")
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_a_service_with_api_keys_works_once_the_key_is_entered(chromium_browser, tmp_path):
+    from app_api import build_providers
+    from story2video.app import create_app
+    from tests.conftest import small_settings
+    from tests.web.conftest import serving
+
+    key = "browser-test-key-0123456789"
+    settings = small_settings(tmp_path, api_keys=f"{key}:browser-user")
+    with serving(create_app(settings, build_providers(settings))) as url:
+        context = chromium_browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", base_url=url)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/")
+        expect(page.locator("#readiness")).not_to_have_attribute("data-status", "ok")  # /ready needs the key
+        page.get_by_label("User ID", exact=True).fill("browser-user")
+        page.get_by_label("User ID", exact=True).press("Enter")
+        page.get_by_label("API key", exact=True).fill(key)
+        page.get_by_label("API key", exact=True).press("Tab")
+        expect(page.locator("#readiness")).to_have_attribute("data-status", "ok")
+        start_story(page)
+        wait_for_keyframes(page, 3)  # images load through signed links, without the key
+        assert all("sig=" in src for src in image_sources(page))
+        context.close()
+        assert not errors, errors

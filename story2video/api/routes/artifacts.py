@@ -1,8 +1,12 @@
-"""Finished artifacts, by content key. Only recorded (complete, validated) files are ever served."""
+"""Finished artifacts, by content key. Only recorded (complete, validated) files are ever served.
+
+With API keys on, a link must carry a valid, unexpired signature (the links in responses do):
+anything else is answered as if the artifact did not exist.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 
 from story2video.api.deps import EngineDep
@@ -14,9 +18,20 @@ ArtifactName = Path(pattern=r"^[0-9a-f]{64}\.(png|wav|mp4|srt)$", description="`
 
 
 @router.get("/{name}", responses={200: {"content": {"image/png": {}, "video/mp4": {}, "audio/wav": {}}}, 404: {"model": ErrorResponse}})
-def get_artifact(engine: EngineDep, name: str = ArtifactName) -> FileResponse:
+def get_artifact(
+    request: Request,
+    engine: EngineDep,
+    name: str = ArtifactName,
+    expires: str | None = Query(None, max_length=20, description="Signed links only (API keys on)"),
+    sig: str | None = Query(None, max_length=128, description="Signed links only (API keys on)"),
+) -> FileResponse:
+    missing = NotFound(f"artifact '{name}' does not exist")
+    signer = request.app.state.artifact_signer
+    if signer is not None and not signer.valid(name, expires, sig):
+        raise missing
     key, ext = name.split(".")
     record = engine.deps.store.get(key)
     if record is None or record.extension != ext:
-        raise NotFound(f"artifact '{name}' does not exist")
-    return FileResponse(engine.deps.store.path_of(record), media_type=record.media_type, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+        raise missing
+    cache = "private, max-age=3600" if signer is not None else "public, max-age=31536000, immutable"
+    return FileResponse(engine.deps.store.path_of(record), media_type=record.media_type, headers={"Cache-Control": cache})

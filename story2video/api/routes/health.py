@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from story2video.api.auth import authenticate
 from story2video.api.deps import EngineDep, SettingsDep
 from story2video.api.schemas import Readiness
 
@@ -17,7 +18,7 @@ def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}}, dependencies=[Depends(authenticate)])
 async def ready(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """Which backend each stage uses, where it runs, and whether it can take work now (503 if any cannot)."""
     statuses = await engine.backend_statuses()
@@ -32,8 +33,8 @@ async def ready(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(status_code=200 if body["ready"] else 503, content=body)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(request: Request, engine: EngineDep) -> str:
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(authenticate)])
+def metrics(engine: EngineDep) -> str:
     running, waiting = engine.operations.runner.load()
     rows = engine.deps.stories.db.fetch_all("SELECT kind, status, COUNT(*) AS n FROM operations GROUP BY kind, status")
     lines = [

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from story2video.api.deps import EngineDep, SettingsDep
+from story2video.api.auth import PrincipalDep
+from story2video.api.deps import EngineDep
 from story2video.api.schemas import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
-from story2video.api.urls import absolutize, base_url
+from story2video.api.urls import LinksDep
 from story2video.errors import NotFound
 from story2video.pipeline.deps import public_url
 from story2video.presenters import shot_view, story_view
@@ -15,19 +16,20 @@ router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
 UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to")
 StoryId = Path(pattern=ID_PATTERN)
 ShotId = Path(pattern=ID_PATTERN)
-_RESPONSES = {404: {"model": ErrorResponse}}
+_RESPONSES = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 
-@router.get("", response_model=list[StorySummary])
+@router.get("", response_model=list[StorySummary], responses=_RESPONSES)
 def list_stories(
-    request: Request,
     engine: EngineDep,
-    settings: SettingsDep,
+    principal: PrincipalDep,
+    links: LinksDep,
     user_id: str = UserId,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
 ):
     """The user's stories, most recently changed first."""
+    principal.require(user_id)
     repo, store = engine.deps.stories, engine.deps.store
     summaries = []
     for story in repo.list_stories(user_id, limit, offset):
@@ -41,19 +43,20 @@ def list_stories(
                 "updated_at": story.updated_at,
             }
         )
-    return absolutize(summaries, base_url(request, settings))
+    return links.absolutize(summaries)
 
 
 @router.get("/{story_id}", response_model=Story, responses=_RESPONSES)
-def get_story(request: Request, engine: EngineDep, settings: SettingsDep, story_id: str = StoryId, user_id: str = UserId):
+def get_story(engine: EngineDep, principal: PrincipalDep, links: LinksDep, story_id: str = StoryId, user_id: str = UserId):
+    principal.require_visible(user_id, f"story '{story_id}'")
     story = engine.require_story(user_id, story_id)
-    view = story_view(engine.deps.store, story, engine.list_shots(user_id, story_id))
-    return absolutize(view, base_url(request, settings))
+    return links.absolutize(story_view(engine.deps.store, story, engine.list_shots(user_id, story_id)))
 
 
 @router.delete("/{story_id}", status_code=204, responses=_RESPONSES)
-def delete_story(engine: EngineDep, story_id: str = StoryId, user_id: str = UserId) -> Response:
+def delete_story(engine: EngineDep, principal: PrincipalDep, story_id: str = StoryId, user_id: str = UserId) -> Response:
     """Delete the story and its shots. Artifact files are content-addressed and may be shared, so they stay."""
+    principal.require_visible(user_id, f"story '{story_id}'")
     if not engine.deps.stories.delete_story(user_id, story_id):
         raise NotFound(f"story '{story_id}' does not exist for user '{user_id}'")
     return Response(status_code=204)
@@ -61,10 +64,11 @@ def delete_story(engine: EngineDep, story_id: str = StoryId, user_id: str = User
 
 @router.get("/{story_id}/shots/{shot_id}", response_model=Shot, responses=_RESPONSES)
 def get_shot(
-    request: Request, engine: EngineDep, settings: SettingsDep, story_id: str = StoryId, shot_id: str = ShotId, user_id: str = UserId
+    engine: EngineDep, principal: PrincipalDep, links: LinksDep, story_id: str = StoryId, shot_id: str = ShotId, user_id: str = UserId
 ):
+    principal.require_visible(user_id, f"story '{story_id}'")
     engine.require_story(user_id, story_id)
     shot = engine.deps.stories.get_shot(user_id, story_id, shot_id)
     if shot is None:
         raise NotFound(f"story '{story_id}' has no shot '{shot_id}'")
-    return absolutize(shot_view(engine.deps.store, shot), base_url(request, settings))
+    return links.absolutize(shot_view(engine.deps.store, shot))

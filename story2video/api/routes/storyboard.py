@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep, PreferAsync, SettingsDep
 from story2video.api.responding import respond
 from story2video.api.schemas import (
@@ -16,10 +17,13 @@ from story2video.api.schemas import (
     RenderVideoRequest,
     RenderVideoResponse,
 )
+from story2video.api.urls import LinksDep
 
 router = APIRouter(prefix="/api/v1", tags=["storyboard"])
 
 _RESPONSES = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
     202: {"model": Operation, "description": "Accepted (with `Prefer: respond-async`); poll the Location"},
     400: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
@@ -31,18 +35,27 @@ _RESPONSES = {
 
 
 @router.post("/storyboard/create", response_model=CreateStoryboardResponse, responses=_RESPONSES)
-async def create_storyboard(body: CreateStoryboardRequest, request: Request, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync):
+async def create_storyboard(
+    body: CreateStoryboardRequest, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
+):
     """Split the script into shots and draw one keyframe per shot."""
-    return await respond(engine.create_storyboard(body), request, settings, prefer_async)
+    principal.require(body.user_id)
+    return await respond(engine.create_storyboard(body), links, settings, prefer_async)
 
 
 @router.post("/shot/regenerate", response_model=RegenerateShotResponse, responses=_RESPONSES)
-async def regenerate_shot(body: RegenerateShotRequest, request: Request, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync):
+async def regenerate_shot(
+    body: RegenerateShotRequest, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
+):
     """Change a shot's fields and redraw its keyframe (unchanged fields: a new take with a new seed)."""
-    return await respond(engine.regenerate_shot(body), request, settings, prefer_async)
+    principal.require(body.user_id)
+    return await respond(engine.regenerate_shot(body), links, settings, prefer_async)
 
 
 @router.post("/video/render", response_model=RenderVideoResponse, responses=_RESPONSES)
-async def render_video(body: RenderVideoRequest, request: Request, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync):
+async def render_video(
+    body: RenderVideoRequest, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
+):
     """Narrate, animate and cut every shot, then join them into one MP4 (+ SRT)."""
-    return await respond(engine.render_video(body), request, settings, prefer_async)
+    principal.require(body.user_id)
+    return await respond(engine.render_video(body), links, settings, prefer_async)

@@ -1,6 +1,19 @@
 // The HTTP API of /api/v1: every failure becomes an ApiError with the service's {code, message, param, ...}.
 
+import { safeStorage } from "./storage.js";
+
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const API_KEY_STORAGE = "s2v.apiKey";
+
+/** The API key the person entered (only needed when the service has API_KEYS set). */
+export function apiKey() {
+  return (safeStorage.get(API_KEY_STORAGE) || "").trim();
+}
+
+function authHeaders() {
+  const key = apiKey();
+  return key ? { "X-API-Key": key } : {};
+}
 
 export class ApiError extends Error {
   constructor({ status = 0, code = "internal_error", message = "", param = null, stage = null, shotId = null, backend = null, retryAfter = null }) {
@@ -45,7 +58,7 @@ export function apiUrl(path, query) {
 }
 
 async function request(method, path, { body, query, prefer } = {}) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (prefer) headers.Prefer = prefer;
   let response;
@@ -101,7 +114,7 @@ export const api = {
 async function readiness() {
   let response;
   try {
-    response = await fetch(new URL("ready", document.baseURI), { headers: { Accept: "application/json" } });
+    response = await fetch(new URL("ready", document.baseURI), { headers: { Accept: "application/json", ...authHeaders() } });
   } catch (error) {
     throw new ApiError({ status: 0, code: "network", message: error.message });
   }

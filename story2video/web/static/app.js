@@ -1,6 +1,6 @@
 // The page controller: the form, the current story and its operation, and the wiring between the views.
 
-import { api, ApiError, ID_PATTERN, newId } from "./api.js";
+import { api, ApiError, API_KEY_STORAGE, apiKey, ID_PATTERN, newId } from "./api.js";
 import { $ } from "./dom.js";
 import { TERMINAL, followOperation } from "./follow.js";
 import { HistoryList } from "./history.js";
@@ -424,6 +424,13 @@ function init() {
   state.userId = saved && ID_PATTERN.test(saved) ? saved : newId("u");
   safeStorage.set(KEYS.user, state.userId);
   fields.user_id.value = state.userId;
+  const keyInput = $("#api-key");
+  keyInput.value = apiKey();
+  keyInput.addEventListener("change", () => {
+    safeStorage.set(API_KEY_STORAGE, keyInput.value.trim() || null);
+    readiness.check();
+    historyList.load(state.userId);
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
