@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import pytest
 
@@ -162,12 +161,10 @@ def test_short_sentences_merge_and_long_ones_split():
     assert min(sizes) >= 8 and max(sizes) <= 60, sizes
 
 
-def test_long_script_stays_within_max_shots_and_is_fast():
+def test_long_script_stays_within_max_shots():
     script = "\n\n".join([CHINESE_STORY] * 38)
     assert len(script) > 10_000
-    started = time.perf_counter()
     shots = write(script)
-    assert time.perf_counter() - started < 0.5
     assert len(shots) == 10
     assert_covers(script, shots)
     long_english = "\n\n".join([ENGLISH_STORY] * 25)
