@@ -49,4 +49,9 @@ def build_registry() -> BackendRegistry:
 
 
 def build_providers(settings: Settings) -> Providers:
-    return build_registry().build(settings, PREFERRED)
+    providers = build_registry().build(settings, PREFERRED)
+    if settings.prompt_refiner_backend == "ollama":
+        from app_local.ollama import OllamaPromptRefiner
+
+        providers.refiner = OllamaPromptRefiner(settings)
+    return providers

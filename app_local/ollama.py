@@ -1,4 +1,5 @@
-"""Storyboards from a local Ollama server: /api/chat with our JSON schema as ``format``."""
+"""A local Ollama server: storyboards (/api/chat with our JSON schema as ``format``) and, optionally,
+image-prompt refinement. One chat client with one error mapping serves both."""
 
 from __future__ import annotations
 
@@ -11,31 +12,30 @@ from story2video.providers.base import BackendStatus, ShotDraft, StageContext, S
 from story2video.providers.cancellable import cancellable
 from story2video.providers.llm_storyboard import reply_schema, write_with_llm
 
+MAX_PROMPT_CHARS = 1000
+_REFINE_SYSTEM = """You write prompts for a text-to-image model.
+Rewrite the user's shot description as one English prompt: the subject, setting, composition,
+lighting and the requested visual style, as comma-separated phrases. Keep every concrete detail,
+add nothing that contradicts it, and reply with the prompt only (no quotes, no explanation)."""
 
-class OllamaStoryboardWriter:
+
+class OllamaChat:
     backend = "ollama"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, model: str):
         self.url = settings.ollama_url.rstrip("/")
-        self.model = settings.ollama_model
+        self.model = model
         self._options = {"temperature": settings.ollama_temperature, "num_ctx": settings.ollama_num_ctx}
         self._keep_alive = settings.ollama_keep_alive
-        self._attempts = settings.storyboard_attempts
         self._timeout = settings.ollama_timeout_s
         self._client = ollama.AsyncClient(host=self.url, timeout=settings.ollama_timeout_s)
 
-    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]:
-        async def chat(messages: list[dict]) -> str:
-            return await cancellable(self._chat(messages), ctx)
-
-        return await write_with_llm(chat, request, ctx, backend=self.backend, attempts=self._attempts)
-
-    async def _chat(self, messages: list[dict]) -> str:
+    async def chat(self, messages: list[dict], *, format: dict | None = None) -> str:  # noqa: A002 - Ollama's name
         try:
             response = await self._client.chat(
                 model=self.model,
                 messages=messages,
-                format=reply_schema(),
+                format=format,
                 options=self._options,
                 keep_alive=self._keep_alive,
                 stream=False,
@@ -62,9 +62,9 @@ class OllamaStoryboardWriter:
             )
         return BackendError(f"Ollama at {self.url} answered {error.status_code}: {error.error}", backend=self.backend)
 
-    async def status(self) -> BackendStatus:
+    async def status(self, stage: str) -> BackendStatus:
         def result(ready: bool, detail: str) -> BackendStatus:
-            return BackendStatus("storyboard", self.backend, self.model, ready, detail, self.url)
+            return BackendStatus(stage, self.backend, self.model, ready, detail, self.url)
 
         try:
             async with httpx.AsyncClient(timeout=5.0) as client:
@@ -76,3 +76,45 @@ class OllamaStoryboardWriter:
         if self.model in names or f"{self.model}:latest" in names:
             return result(True, f"model {self.model} is available")
         return result(False, f"model {self.model} is not pulled: run `ollama pull {self.model}`")
+
+
+class OllamaStoryboardWriter:
+    backend = "ollama"
+
+    def __init__(self, settings: Settings):
+        self._chat = OllamaChat(settings, settings.ollama_model)
+        self.model = self._chat.model
+        self._attempts = settings.storyboard_attempts
+
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]:
+        async def chat(messages: list[dict]) -> str:
+            return await cancellable(self._chat.chat(messages, format=reply_schema()), ctx)
+
+        return await write_with_llm(chat, request, ctx, backend=self.backend, attempts=self._attempts)
+
+    async def status(self) -> BackendStatus:
+        return await self._chat.status("storyboard")
+
+
+class OllamaPromptRefiner:
+    """PROMPT_REFINER_BACKEND=ollama: a Chinese (or any) shot detail becomes an English image prompt."""
+
+    backend = "ollama"
+
+    def __init__(self, settings: Settings):
+        self._chat = OllamaChat(settings, settings.prompt_refiner_model or settings.ollama_model)
+        self.model = self._chat.model
+
+    async def refine(self, detail: str, style: str, ctx: StageContext) -> str:
+        messages = [
+            {"role": "system", "content": _REFINE_SYSTEM},
+            {"role": "user", "content": f"Visual style: {style or 'unspecified'}\nShot description: {detail}"},
+        ]
+        reply = await cancellable(self._chat.chat(messages), ctx)
+        prompt = " ".join(reply.strip().strip('"“”').split())
+        if not prompt:
+            raise BackendError(f"the refiner model '{self.model}' returned an empty prompt", backend=self.backend)
+        return prompt[:MAX_PROMPT_CHARS]
+
+    async def status(self) -> BackendStatus:
+        return await self._chat.status("prompts")

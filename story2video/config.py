@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     ollama_keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded after a call")
     ollama_timeout_s: float = Field(300.0, gt=0)
     storyboard_attempts: int = Field(3, ge=1, le=10, description="LLM storyboard replies tried before giving up")
+    prompt_refiner_backend: Literal["none", "ollama"] = Field(
+        "none", description="Rewrite each shot's detail into an English image prompt before drawing"
+    )
+    prompt_refiner_model: str = Field("", description="The refiner's model; empty = OLLAMA_MODEL")
 
     # --- CosyVoice server (local speech, its FastAPI runtime)
     cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")

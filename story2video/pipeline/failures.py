@@ -16,6 +16,7 @@ TIMEOUT_SETTINGS = {
     "keyframes": "keyframe_timeout_s",
     "clips": "clip_timeout_s",
     "narration": "narration_timeout_s",
+    "prompts": "storyboard_timeout_s",
 }
 
 

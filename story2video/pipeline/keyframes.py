@@ -12,6 +12,7 @@ from story2video.media.compose import output_size
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
+from story2video.pipeline.prompts import image_prompt
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.validate import png_validator
 from story2video.providers.base import ImageRequest, StageContext
@@ -29,7 +30,7 @@ async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotReco
     painter = deps.providers.image
     width, height = keyframe_size(story)
     request = ImageRequest(
-        prompt=shot.detail,
+        prompt=await image_prompt(deps, shot, ctx),
         subject=shot.subject,
         narration=shot.narration,
         style=shot.style,

@@ -199,15 +199,34 @@ class SpeechSynthesizer(Protocol):
     async def status(self) -> BackendStatus: ...
 
 
+# ---------------------------------------------------------------- prompt refinement (optional)
+
+
+@runtime_checkable
+class PromptRefiner(Protocol):
+    """Turns a shot's detail (in any language) into a prompt the image model draws well."""
+
+    backend: str
+    model: str
+
+    async def refine(self, detail: str, style: str, ctx: StageContext) -> str: ...
+
+    async def status(self) -> BackendStatus: ...
+
+
 @dataclass
 class Providers:
-    """The four stage backends a running service uses."""
+    """The four stage backends a running service uses, and the optional prompt refiner."""
 
     storyboard: StoryboardWriter
     image: ImageGenerator
     video: VideoGenerator
     speech: SpeechSynthesizer
+    refiner: PromptRefiner | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def by_stage(self) -> dict[str, object]:
-        return {"storyboard": self.storyboard, "keyframes": self.image, "clips": self.video, "narration": self.speech}
+        stages = {"storyboard": self.storyboard, "keyframes": self.image, "clips": self.video, "narration": self.speech}
+        if self.refiner is not None:
+            stages["prompts"] = self.refiner
+        return stages

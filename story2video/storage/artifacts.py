@@ -21,7 +21,7 @@ from story2video.storage.publish import REMOTE_META, ArtifactPublisher
 from story2video.storage.records import ArtifactRecord
 from story2video.util.locks import KeyedLocks
 
-MEDIA_TYPES = {"png": "image/png", "wav": "audio/wav", "mp4": "video/mp4", "srt": "application/x-subrip"}
+MEDIA_TYPES = {"png": "image/png", "wav": "audio/wav", "mp4": "video/mp4", "srt": "application/x-subrip", "txt": "text/plain; charset=utf-8"}
 TEMP_MARKER = ".tmp."
 
 

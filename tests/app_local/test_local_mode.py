@@ -56,3 +56,30 @@ def test_local_mode_with_nothing_running_fails_loudly_naming_the_backend(make_cl
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "backend_unavailable" and error["stage"] == "storyboard" and "127.0.0.1:9" in error["message"]
+
+
+def test_prompt_refinement_is_its_own_cached_step(make_client, tmp_path, servers):
+    ollama, voice = servers
+    shots = [
+        {"subject": f"镜头{n}", "detail": f"水彩风格，河边的纸船{n}", "camera": "中景", "narration": f"第{n}句旁白。", "tone": "平静"}
+        for n in range(1, 5)
+    ]
+    ollama.reply_with(json.dumps({"shots": shots}, ensure_ascii=False), json.dumps({"shots": shots}, ensure_ascii=False))
+    ollama.reply_plainly_with(*[f"a paper boat on a river, shot {n}, watercolor" for n in range(1, 5)])
+    overrides = dict(
+        local_inference=True, ollama_url=ollama.url, cosyvoice_url=voice.url, image_backend="preview", video_backend="preview",
+        prompt_refiner_backend="ollama",
+    )
+    client = make_client(providers=build_providers(small_settings(tmp_path, **overrides)), **overrides)
+    assert client.post("/api/v1/storyboard/create", json=create_body()).status_code == 200
+    db = client.app.state.engine.deps.stories.db
+    prompts = sorted(json.loads(row["meta"])["prompt"] for row in db.fetch_all("SELECT meta FROM artifacts WHERE kind='keyframe'"))
+    assert prompts == sorted(f"a paper boat on a river, shot {n}, watercolor" for n in range(1, 5))
+    refine_calls = [chat for chat in ollama.chats if not chat.get("format")]
+    assert len(refine_calls) == 4
+
+    again = client.post("/api/v1/storyboard/create", json=create_body(operation_id="op-again"))
+    assert again.status_code == 200
+    assert len([chat for chat in ollama.chats if not chat.get("format")]) == 4  # refinements reused, not asked again
+    stages = {b["stage"]: b for b in client.get("/ready").json()["backends"]}
+    assert stages["prompts"]["backend"] == "ollama"

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from app_local.ollama import OllamaStoryboardWriter
+from app_local.ollama import OllamaPromptRefiner, OllamaStoryboardWriter
 from story2video.errors import BackendError, BackendUnavailable
 from story2video.providers.base import StageContext, StoryboardRequest
 from tests.conftest import small_settings
@@ -84,3 +84,21 @@ def test_status_reports_model_availability(tmp_path, fake):
     assert asyncio.run(writer(tmp_path, fake.url).status()).ready is True
     missing = asyncio.run(writer(tmp_path, fake.url, ollama_model="mistral").status())
     assert missing.ready is False and "ollama pull mistral" in missing.detail
+
+
+def test_refiner_turns_a_detail_into_a_clean_english_prompt(tmp_path, fake):
+    fake.reply_plainly_with('  "A girl opens a wooden window at dawn,\n mist over distant hills, watercolor"  ')
+    refiner = OllamaPromptRefiner(small_settings(tmp_path, ollama_url=fake.url, prompt_refiner_model="qwen2.5:7b"))
+    prompt = asyncio.run(refiner.refine("清晨，少女推开木窗，远山薄雾", "水彩", StageContext()))
+    assert prompt == "A girl opens a wooden window at dawn, mist over distant hills, watercolor"
+    chat = fake.chats[0]
+    assert "format" not in chat or chat["format"] is None
+    assert "清晨，少女推开木窗" in chat["messages"][-1]["content"] and "水彩" in chat["messages"][-1]["content"]
+
+
+def test_refiner_refuses_an_empty_prompt(tmp_path, fake):
+    fake.reply_plainly_with('  ""  ')
+    refiner = OllamaPromptRefiner(small_settings(tmp_path, ollama_url=fake.url))
+    with pytest.raises(BackendError) as failed:
+        asyncio.run(refiner.refine("细节", "写实", StageContext()))
+    assert "empty prompt" in failed.value.message

@@ -13,7 +13,8 @@ class FakeOllama:
     def __init__(self, server: HTTPServer, models: tuple[str, ...] = ("qwen2.5:7b",)):
         self.server = server
         self.models = models
-        self.replies: list[str] = []
+        self.replies: list[str] = []  # for chats with a JSON-schema ``format`` (storyboards)
+        self.plain_replies: list[str] = []  # for chats without one (prompt refinement)
         self.chats: list[dict] = []
         server.expect_request("/api/tags", method="GET").respond_with_handler(self._tags)
         server.expect_request("/api/chat", method="POST").respond_with_handler(self._chat)
@@ -24,6 +25,9 @@ class FakeOllama:
 
     def reply_with(self, *contents: str) -> None:
         self.replies.extend(contents)
+
+    def reply_plainly_with(self, *contents: str) -> None:
+        self.plain_replies.extend(contents)
 
     def _tags(self, _: Request) -> Response:
         models = [
@@ -37,9 +41,10 @@ class FakeOllama:
         self.chats.append(body)
         if body.get("model") not in self.models:
             return _json({"error": f"model '{body.get('model')}' not found"}, status=404)
-        if not self.replies:
+        queue = self.replies if body.get("format") else self.plain_replies
+        if not queue:
             return _json({"error": "fake ollama has no reply queued"}, status=500)
-        content = self.replies.pop(0)
+        content = queue.pop(0)
         return _json(
             {
                 "model": body["model"],
