@@ -3,8 +3,9 @@ sampling the server's memory (RSS) and open file handles; at the end no operatio
 
     .venv/bin/python bench/soak.py --minutes 20 --clients 4
 
-Prints one summary line: RSS and open-handle counts after warm-up and at the end, their ratios, and
-how many operations ran. The process uses the preview backends (no model, key or network) at a small
+Prints one summary line: RSS and open-handle counts after warm-up, at the half-way point and at the
+end, the end/half-way ratios (growth once warm), and how many operations ran; the per-30-s RSS series
+follows on a second line. The process uses the preview backends (no model, key or network) at a small
 frame size so the run exercises the service itself: operations, SQLite, artifacts, FFmpeg runs, SSE.
 """
 
@@ -89,15 +90,21 @@ async def one_client(base: str, index: int, deadline: float, tally: Tally) -> No
             await run_operation(client, "/api/v1/video/render", render, tally)
 
 
-async def soak(base: str, pid: int, minutes: float, clients: int) -> tuple[tuple[int, int], tuple[int, int], Tally]:
+SAMPLE_EVERY_S = 30.0
+
+
+async def soak(base: str, pid: int, minutes: float, clients: int) -> tuple[list[tuple[int, int]], Tally]:
+    """Samples of (RSS KiB, open handles) every SAMPLE_EVERY_S while the clients run, and the tally."""
     tally = Tally()
-    warmup_end = time.monotonic() + min(60.0, minutes * 60 / 5)
     deadline = time.monotonic() + minutes * 60
     workers = [asyncio.create_task(one_client(base, i, deadline, tally)) for i in range(clients)]
-    await asyncio.sleep(max(0.0, warmup_end - time.monotonic()))
-    after_warmup = sample(pid)
+    samples = [sample(pid)]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(SAMPLE_EVERY_S, max(0.0, deadline - time.monotonic())))
+        samples.append(sample(pid))
     await asyncio.gather(*workers)
-    return after_warmup, sample(pid), tally
+    samples.append(sample(pid))
+    return samples, tally
 
 
 def main() -> int:
@@ -109,16 +116,18 @@ def main() -> int:
         service = ServiceProcess(Path(data), DEFAULT_RESOLUTION="240", DEFAULT_FPS="12", MAX_QUEUED_OPERATIONS="8", LOG_LEVEL="WARNING")
         try:
             service.wait_healthy()
-            warm, end, tally = asyncio.run(soak(service.base, service.process.pid, args.minutes, args.clients))
+            samples, tally = asyncio.run(soak(service.base, service.process.pid, args.minutes, args.clients))
             unfinished = httpx.get(f"{service.base}/metrics").text
         finally:
             service.stop()
     running = [line for line in unfinished.splitlines() if line.startswith("story2video_operations_running ")]
+    warm, half, end = samples[min(2, len(samples) - 1)], samples[len(samples) // 2], samples[-1]
     print(
         f"soak {args.minutes:g} min, {args.clients} clients: {tally.started} operations {tally.finished}, {tally.rejected} told to retry; "
-        f"RSS {warm[0] / 1024:.1f} -> {end[0] / 1024:.1f} MiB (x{end[0] / warm[0]:.2f}); "
-        f"open handles {warm[1]} -> {end[1]} (x{end[1] / warm[1]:.2f}); {running[0] if running else 'running ?'}"
+        f"RSS warm {warm[0] / 1024:.1f} / half-way {half[0] / 1024:.1f} / end {end[0] / 1024:.1f} MiB (end/half x{end[0] / half[0]:.3f}); "
+        f"open handles {warm[1]} / {half[1]} / {end[1]} (end/half x{end[1] / half[1]:.2f}); {running[0] if running else 'running ?'}"
     )
+    print("RSS MiB every 30 s: " + " ".join(f"{rss / 1024:.0f}" for rss, _ in samples))
     ok = set(tally.finished) <= {"Success"} and running == ["story2video_operations_running 0"]
     return 0 if ok else 1
 
