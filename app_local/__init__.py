@@ -39,11 +39,32 @@ def _comfy_video(settings: Settings):
     return build_video_generator(settings)
 
 
+def _diffusers(stage: str):
+    def factory(settings: Settings):
+        from app_local import inprocess
+
+        build = inprocess.build_image_generator if stage == "image" else inprocess.build_video_generator
+        return build(settings)
+
+    return factory
+
+
+def _diffusers_configured(stage: str):
+    def check(settings: Settings) -> bool:
+        from app_local.inprocess import is_configured  # reads the manifest only: no torch
+
+        return is_configured(settings, stage)
+
+    return check
+
+
 def build_registry() -> BackendRegistry:
     registry = preview_registry()
     registry.register("storyboard", "ollama", _ollama, is_configured=lambda s: bool(s.ollama_url))
     registry.register("image", "comfyui", _comfy_image, is_configured=lambda s: bool(s.comfy_host_list))
     registry.register("video", "comfyui", _comfy_video, is_configured=lambda s: bool(s.comfy_host_list))
+    for stage in ("image", "video"):
+        registry.register(stage, "diffusers", _diffusers(stage), is_configured=_diffusers_configured(stage))
     registry.register("speech", "cosyvoice", _cosyvoice, is_configured=lambda s: bool(s.cosyvoice_url))
     return registry
 

@@ -153,6 +153,16 @@ class Settings(BaseSettings):
     cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
     cosyvoice_timeout_s: float = Field(120.0, gt=0)
 
+    # --- diffusers (in-process; local mode, needs requirements-gpu.txt; see models/README.md)
+    diffusers_manifest: Path = Field(PROJECT_ROOT / "models" / "manifest.json", description="Names -> pipeline class, folder, dtype, defaults")
+    diffusers_image_model: str = Field("", description="Manifest entry for keyframes; empty = the manifest's \"image\" default")
+    diffusers_video_model: str = Field("", description="Manifest entry for clips; empty = the manifest's \"video\" default")
+    diffusers_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = every visible CUDA device, else the CPU")
+    diffusers_max_batch: int = Field(4, ge=1, description="Most images in one pipeline call (halved on out-of-memory)")
+    diffusers_batch_window_s: float = Field(0.05, ge=0, le=10, description="How long a request waits for others to share its batch")
+    diffusers_compile: bool = Field(False, description="torch.compile the denoiser (slow first call, faster after)")
+    diffusers_cpu_offload: bool = Field(False, description="Keep idle pipeline parts in CPU memory (accelerate model offload)")
+
     @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend")
     @classmethod
     def _lowercase_backend(cls, value: str) -> str:

@@ -6,7 +6,6 @@ the composer holds its last frame. Its measured duration is returned.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from app_local.comfy.runner import WorkflowJob, WorkflowRunner
 from app_local.comfy.sizes import generation_size
 from app_local.comfy.transcode import ClipEncoder
 from app_local.comfy.workflow import Binding, BoundWorkflow
-from story2video.errors import BackendError, InvalidRequest
+from story2video.errors import BackendError
+from story2video.media.clips import clip_frames
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
 _GENERATION_SHARE = 0.9  # of the progress; the rest is the encode
@@ -34,14 +34,7 @@ class ClipPlan:
 
 def plan_clip(request: ClipRequest, binding: Binding) -> ClipPlan:
     """Frames ~ duration x fps, capped by the binding's ``max_frames``; fps capped by its ``max_fps``."""
-    if not (math.isfinite(request.duration) and request.duration > 0):
-        raise InvalidRequest(f"clip duration must be positive, got {request.duration}", param="duration")
-    if request.fps <= 0:
-        raise InvalidRequest(f"fps must be positive, got {request.fps}", param="fps")
-    fps = min(request.fps, binding.max_fps or request.fps)
-    frames = max(1, math.ceil(request.duration * fps))
-    if binding.max_frames is not None:
-        frames = min(frames, binding.max_frames)
+    fps, frames = clip_frames(request, binding.max_fps, binding.max_frames)
     width, height = generation_size(request.width, request.height, binding.size_multiple, binding.max_pixels)
     return ClipPlan(width=width, height=height, fps=fps, frames=frames)
 

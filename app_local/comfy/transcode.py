@@ -15,6 +15,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from app_local.comfy.failures import BACKEND
 from story2video.errors import InvalidArtifact
+from story2video.media.clips import clip_encode_args
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.probe import aprobe
 from story2video.providers.base import StageContext
@@ -41,12 +42,7 @@ class ClipEncoder:
         return await measured_duration(self.ffmpeg, dest)
 
     def _encode_args(self) -> list[str]:
-        return [
-            "-an",
-            "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-movflags", "+faststart", "-f", "mp4",
-        ]
+        return clip_encode_args(self.preset, self.crf)
 
 
 def write_frames(source: Path, folder: Path, fallback_fps: float) -> float:

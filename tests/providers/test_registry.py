@@ -22,7 +22,7 @@ def test_auto_prefers_a_registered_backend_that_is_configured(tmp_path):
 
 
 def test_explicit_backend_that_is_not_built_fails_with_the_choices(tmp_path):
-    settings = small_settings(tmp_path, image_backend="diffusers")
+    settings = small_settings(tmp_path, image_backend="sdwebui")
     with pytest.raises(ConfigurationError) as error:
         app_local.build_providers(settings)
-    assert "IMAGE_BACKEND=diffusers" in error.value.message and "comfyui, preview" in error.value.message
+    assert "IMAGE_BACKEND=sdwebui" in error.value.message and "comfyui, diffusers, preview" in error.value.message

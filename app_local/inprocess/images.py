@@ -1,0 +1,101 @@
+"""Keyframes from an in-process diffusers text-to-image pipeline, several shots per pipeline call.
+
+Each image gets its own ``torch.Generator`` (on the CPU, seeded with the shot's seed), so a shot's
+picture is the same whether it was drawn alone or in a batch, and on whichever device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app_local.comfy.images import image_prompt
+from app_local.inprocess.batching import StepCallback, Work
+from app_local.inprocess.libraries import GpuLibraries
+from app_local.inprocess.loading import LoadOptions, call_arguments
+from app_local.inprocess.manifest import ModelSpec
+from app_local.inprocess.pictures import generation_size, save_png
+from app_local.inprocess.pool import DevicePool
+from app_local.inprocess.worker import BACKEND
+from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
+
+GENERATION_SHARE = 0.95  # of the progress; the rest is writing the PNG
+SEED_RANGE = 2**64  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
+
+
+@dataclass(frozen=True)
+class ImageCall:
+    prompt: str
+    negative_prompt: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """Runs a batch of ``ImageCall``s of one size through a text-to-image pipeline."""
+
+    libraries: GpuLibraries
+    model: ModelSpec
+    width: int
+    height: int
+
+    def __call__(self, pipe: Any, calls: list[ImageCall], on_step: StepCallback) -> list[Any]:
+        torch = self.libraries.torch
+        accepted = call_arguments(pipe)
+        arguments: dict[str, Any] = {
+            "prompt": [call.prompt for call in calls],
+            "height": self.height,
+            "width": self.width,
+            "num_inference_steps": self.model.steps,
+            "generator": [torch.Generator(device="cpu").manual_seed(call.seed) for call in calls],
+            "output_type": "pil",
+            "callback_on_step_end": on_step,
+        }
+        if "negative_prompt" in accepted and any(call.negative_prompt for call in calls):
+            arguments["negative_prompt"] = [call.negative_prompt for call in calls]
+        if "guidance_scale" in accepted and self.model.guidance is not None:
+            arguments["guidance_scale"] = self.model.guidance
+        return list(pipe(**arguments, **self.model.call_kwargs).images)
+
+
+class DiffusersImageGenerator:
+    backend = BACKEND
+
+    def __init__(self, libraries: GpuLibraries, model: ModelSpec, pool: DevicePool, options: LoadOptions, max_batch: int, window_s: float):
+        self.model = model.name
+        self._libraries = libraries
+        self._spec = model
+        self._pool = pool
+        self._options = options
+        self._batch_limit = min(max_batch, model.max_batch or max_batch)
+        self._window_s = window_s
+
+    async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
+        ctx.raise_if_cancelled()
+        spec = self._spec
+        width, height = generation_size(request.width, request.height, spec.width, spec.height, spec.size_multiple)
+        call = ImageCall(
+            prompt=image_prompt(request),
+            negative_prompt=request.negative_prompt or spec.negative_prompt,
+            seed=request.seed % SEED_RANGE,
+        )
+        work = Work(
+            key=("image", spec.entry_key, width, height),
+            model=spec,
+            options=self._options,
+            run=ImageBatch(self._libraries, spec, width, height),
+            payload=call,
+            steps=spec.steps,
+            batch_limit=self._batch_limit,
+            window_s=self._window_s,
+        )
+        picture = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
+        await asyncio.to_thread(save_png, picture, dest, request.width, request.height)
+        ctx.progress(1.0)
+        return ImageResult(actual_prompt=call.prompt)
+
+    async def status(self) -> BackendStatus:
+        return self._pool.status("keyframes", self._spec)
+

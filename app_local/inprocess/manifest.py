@@ -1,0 +1,157 @@
+"""The model manifest: which local diffusers pipeline folder serves keyframes and clips, and how.
+
+Read with the standard library only (no torch): ``is_configured`` runs before any GPU package is
+imported. The format is documented in models/README.md; models/manifest.example.json is a sample.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from story2video.config import Settings
+from story2video.errors import ConfigurationError
+
+Stage = Literal["image", "video"]
+STAGES: tuple[Stage, ...] = ("image", "video")
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+_DEFAULT_MAX_BATCH: dict[Stage, int | None] = {"image": None, "video": 1}  # None: DIFFUSERS_MAX_BATCH decides
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One manifest entry, checked: its folder exists and holds the pipeline it claims."""
+
+    name: str
+    stage: Stage
+    pipeline: str  # diffusers class name, e.g. StableDiffusionXLPipeline
+    path: Path
+    dtype: str = "auto"  # on CUDA; the CPU always runs float32
+    steps: int = 30
+    guidance: float | None = None  # None: the pipeline's own default
+    width: int = 1024  # native size: generation keeps the request's aspect at this many pixels
+    height: int = 1024
+    size_multiple: int = 64
+    max_batch: int | None = None
+    max_frames: int = 25  # video only
+    max_fps: int = 8  # video only
+    negative_prompt: str = ""
+    call_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the pipeline call as they are
+
+    @property
+    def weights_key(self) -> tuple[str, str, str]:
+        """Entries with equal keys load the same pipeline (they may differ in steps, sizes...)."""
+        return (str(self.path), self.pipeline, self.dtype)
+
+    @property
+    def entry_key(self) -> str:
+        """Equal for equal entries (the dataclass is not hashable: ``call_kwargs`` is a dict)."""
+        return repr(self)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    defaults: dict[Stage, str]
+    entries: dict[str, dict[str, Any]]
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse the manifest file (entries are checked one by one in ``model_spec``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"DIFFUSERS_MANIFEST={path} does not exist (see models/README.md)") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"DIFFUSERS_MANIFEST={path} is not readable JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ConfigurationError(f"DIFFUSERS_MANIFEST={path} must be an object with a \"models\" object")
+    defaults = {stage: data[stage] for stage in STAGES if isinstance(data.get(stage), str) and data[stage]}
+    return Manifest(path=path, defaults=defaults, entries=data["models"])
+
+
+def chosen_name(settings: Settings, stage: Stage, manifest: Manifest | None) -> str:
+    """DIFFUSERS_<STAGE>_MODEL, else the manifest's default for the stage; '' when neither names one."""
+    named = getattr(settings, f"diffusers_{stage}_model").strip()
+    if named:
+        return named
+    return manifest.defaults.get(stage, "") if manifest is not None else ""
+
+
+def is_configured(settings: Settings, stage: Stage) -> bool:
+    """True when DIFFUSERS_<STAGE>_MODEL or the manifest names a model for ``stage`` ("image"/"video").
+
+    Reads only the JSON file (no torch). A manifest that exists but is unreadable raises ConfigurationError.
+    """
+    manifest = read_manifest(settings.diffusers_manifest) if settings.diffusers_manifest.is_file() else None
+    return bool(chosen_name(settings, stage, manifest))
+
+
+def load_model_spec(settings: Settings, stage: Stage) -> ModelSpec:
+    manifest = read_manifest(settings.diffusers_manifest)
+    name = chosen_name(settings, stage, manifest)
+    if not name:
+        raise ConfigurationError(
+            f"no diffusers {stage} model: set DIFFUSERS_{stage.upper()}_MODEL or \"{stage}\" in {manifest.path}"
+        )
+    return model_spec(manifest, name, stage)
+
+
+def model_spec(manifest: Manifest, name: str, stage: Stage) -> ModelSpec:
+    entry = manifest.entries.get(name)
+    where = f"model '{name}' in {manifest.path}"
+    if not isinstance(entry, dict):
+        known = ", ".join(sorted(manifest.entries)) or "none"
+        raise ConfigurationError(f"{where}: no such model (the manifest has: {known})")
+    if entry.get("stage") != stage:
+        raise ConfigurationError(f"{where} is for stage {entry.get('stage')!r}, not {stage!r}")
+    try:
+        spec = _spec_from_entry(manifest, name, stage, entry)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+    _check_folder(spec, where)
+    return spec
+
+
+def _spec_from_entry(manifest: Manifest, name: str, stage: Stage, entry: dict[str, Any]) -> ModelSpec:
+    unknown = set(entry) - set(ModelSpec.__dataclass_fields__) - {"stage"}
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    if not isinstance(entry.get("pipeline"), str) or not isinstance(entry.get("path"), str):
+        raise TypeError('"pipeline" and "path" must be strings')
+    values = {key: value for key, value in entry.items() if key not in ("stage", "path", "name")}
+    values.setdefault("max_batch", _DEFAULT_MAX_BATCH[stage])
+    spec = ModelSpec(name=name, stage=stage, path=(manifest.path.parent / entry["path"]).resolve(), **values)
+    _check_values(spec)
+    return spec
+
+
+def _check_values(spec: ModelSpec) -> None:
+    if spec.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {spec.dtype!r}")
+    positive = {"steps": spec.steps, "width": spec.width, "height": spec.height, "size_multiple": spec.size_multiple,
+                "max_frames": spec.max_frames, "max_fps": spec.max_fps}
+    if spec.max_batch is not None:
+        positive["max_batch"] = spec.max_batch
+    for key, value in positive.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, not {value!r}")
+    if spec.guidance is not None and (isinstance(spec.guidance, bool) or not isinstance(spec.guidance, (int, float))):
+        raise ValueError(f"guidance must be a number, not {spec.guidance!r}")
+    if not isinstance(spec.call_kwargs, dict) or not isinstance(spec.negative_prompt, str):
+        raise TypeError('"call_kwargs" must be an object and "negative_prompt" a string')
+
+
+def _check_folder(spec: ModelSpec, where: str) -> None:
+    """The folder must be a saved pipeline (``save_pretrained``) of the class the manifest names."""
+    index = spec.path / "model_index.json"
+    if not spec.path.is_dir():
+        raise ConfigurationError(f"{where}: the folder {spec.path} does not exist (see models/README.md)")
+    try:
+        saved_class = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ConfigurationError(f"{where}: {index} is missing or unreadable; is this a diffusers pipeline folder?") from exc
+    if saved_class != spec.pipeline:
+        raise ConfigurationError(f"{where} says pipeline {spec.pipeline}, but {spec.path} holds a {saved_class}")
