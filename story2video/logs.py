@@ -22,7 +22,11 @@ def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     logger.remove()
     logger.configure(extra={"operation_id": "-"})
     logger.add(sys.stderr, level=level.upper(), format=_FORMAT, serialize=json_lines, backtrace=False, diagnose=False)
-    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    # The stdlib side filters at the same level: at level 0 uvicorn would log every ASGI message
+    # (its TRACE middleware), which costs more than half the event loop's time under load.
+    stdlib_level = logging.getLevelName(level.upper())
+    logging.basicConfig(handlers=[_InterceptHandler()], level=stdlib_level, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
         logging.getLogger(name).handlers = [_InterceptHandler()]
+        logging.getLogger(name).setLevel(stdlib_level)
         logging.getLogger(name).propagate = False

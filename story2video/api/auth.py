@@ -51,7 +51,7 @@ def presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token else None
 
 
-def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
     keys: dict[str, str | None] = request.app.state.api_keys
     if not keys:
         return Principal()

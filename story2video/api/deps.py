@@ -11,19 +11,19 @@ from story2video.engine import Engine
 from story2video.jobs.operations import OperationService
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_operations(request: Request) -> OperationService:
+async def get_operations(request: Request) -> OperationService:
     return request.app.state.engine.operations
 
 
-def wants_async(prefer: Annotated[str | None, Header()] = None) -> bool:
+async def wants_async(prefer: Annotated[str | None, Header()] = None) -> bool:
     """RFC 7240: ``Prefer: respond-async`` asks for 202 + Location instead of waiting."""
     if not prefer:
         return False

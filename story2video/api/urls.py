@@ -68,7 +68,7 @@ class Links:
         return self.base + item
 
 
-def request_links(request: Request) -> Links:
+async def request_links(request: Request) -> Links:
     settings: Settings = request.app.state.settings
     base = (settings.public_base_url or str(request.base_url)).rstrip("/")
     return Links(base, request.app.state.artifact_signer)

@@ -26,8 +26,9 @@ def _visible(operations: OperationService, operation_id: str, principal: Princip
 
 
 @router.get("/{operation_id}", response_model=Operation, responses=_RESPONSES)
-def get_operation(operations: OperationsDep, principal: PrincipalDep, links: LinksDep, operation_id: str = OperationId):
+async def get_operation(operations: OperationsDep, principal: PrincipalDep, links: LinksDep, operation_id: str = OperationId):
     """Status, stage, progress 0..1, per-shot states, error and (once done) the seed-shaped result."""
+    # async: a small in-memory or single-row SQLite read; no thread-pool hop on the hottest route.
     return links.absolutize(operation_view(_visible(operations, operation_id, principal).record))
 
 

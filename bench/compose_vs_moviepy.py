@@ -1,0 +1,314 @@
+"""Composition: our FFmpeg composer against a straightforward MoviePy 2 version of the same video,
+and against the floor (one plain ``ffmpeg`` encode of as many frames, no filters).
+
+    .venv/bin/python bench/compose_vs_moviepy.py            # 8 shots x 4 s, 1280x720, 24 fps, best of 3 (MoviePy: 1)
+    .venv/bin/python bench/compose_vs_moviepy.py --quick    # 3 shots x 2 s, 640x360, one round
+
+The spec: N shots of 4 s, each a pan/zoom over its keyframe, narration (a tone, after a 0.2 s lead-in),
+two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 veryfast crf 20 + AAC.
+
+- ours: ``encode_segment`` for every shot, COMPOSE_WORKERS (= cores) at once as the pipeline does,
+  then ``join_segments(crossfade=...)``;
+- moviepy: ImageClip + resized(lambda) zoom, AudioFileClip, TextClip with the CJK font,
+  CompositeVideoClip, CrossFadeIn/CrossFadeOut + AudioFadeIn/AudioFadeOut,
+  concatenate_videoclips(method="compose", padding=-crossfade), write_videofile(libx264, aac);
+- floor: one ffmpeg run, the first keyframe looped for N x 4 s x fps frames + a tone of that length,
+  same encoder settings.
+
+Each variant runs in its own child process (this script with ``--variant``); the parent samples the
+RSS of the child's whole process tree (Python + FFmpeg children) every 20 ms for the peak. The
+variants run interleaved, round after round, and the best wall time of each is compared.
+``BENCH_SEGMENT_X264_THREADS=N`` (environment) gives x264 ``threads=N`` in the segment encodes only.
+Prints one summary line with the ratios moviepy/ours (target >= 5) and ours/floor (target <= 1.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from array import array
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import story2video.media.compose as compose  # noqa: E402
+from story2video.media.compose import RenderProfile, SegmentSpec, _audio_args, _video_args, encode_segment, join_segments  # noqa: E402
+from story2video.media.ffmpeg import locate_ffmpeg  # noqa: E402
+from story2video.media.fonts import resolve_cjk_font  # noqa: E402
+from story2video.media.subtitles import Cue  # noqa: E402
+from story2video.providers.base import StageContext, StillMotion  # noqa: E402
+
+LEAD_IN, TAIL, CROSSFADE, ZOOM = 0.2, 0.4, 0.5, 1.12
+MOVES = ["push_in", "pan_right", "pull_out", "pan_left", "tilt_down", "push_in", "tilt_up", "pan_right"]
+LINES = [
+    ("清晨，小镇的钟声响起，", "少女推开木窗，望见远山的薄雾。"),
+    ("她背起画板，", "沿着青石小路走向河边。"),
+    ("河面上漂着一只纸船，", "船上写着一行小字。"),
+    ("她小心地捧起纸船，", "决定跟着河流出发。"),
+    ("她穿过稻田，越过石桥，", "天色渐渐暗了下来。"),
+    ("夜里，萤火虫照亮了河岸，", "她听见了海浪的声音。"),
+    ("她轻轻放下纸船，", "看着它漂向远方。"),
+    ("心里充满了温暖，", "故事到这里结束。"),
+]
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def set_crossfade(seconds: float) -> None:
+    global CROSSFADE
+    CROSSFADE = seconds
+
+
+def make_inputs(folder: Path, shots: int, seconds: float, width: int, height: int) -> dict:
+    """Title-card keyframes (gradient, shapes, CJK text) and tone narrations, one per shot."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = resolve_cjk_font()
+    big = ImageFont.truetype(str(font.path), height // 8)
+    shots_data = []
+    for i in range(shots):
+        image = Image.new("RGB", (width, height))
+        draw = ImageDraw.Draw(image)
+        for y in range(height):  # vertical gradient: something for the encoder and the move to work on
+            t = y / height
+            draw.line([(0, y), (width, y)], fill=(int(40 + 120 * t), int(60 + 30 * i % 120), int(180 - 100 * t)))
+        for k in range(12):
+            x, y, r = (k * 97 + i * 53) % width, (k * 61 + i * 29) % height, 20 + (k * 13) % 60
+            draw.ellipse([x - r, y - r, x + r, y + r], outline=(255, 240, 200), width=3)
+        draw.text((width // 10, height // 3), f"第{i + 1}镜 · {LINES[i % len(LINES)][0]}", font=big, fill=(255, 255, 255))
+        keyframe = folder / f"key{i}.png"
+        image.save(keyframe)
+        narration_s = seconds - LEAD_IN - TAIL
+        wav = write_tone(folder / f"voice{i}.wav", narration_s, 220 + 40 * i)
+        half = LEAD_IN + narration_s / 2
+        cues = [Cue(LEAD_IN, half, LINES[i % len(LINES)][0]), Cue(half, LEAD_IN + narration_s, LINES[i % len(LINES)][1])]
+        shots_data.append({"keyframe": str(keyframe), "narration": str(wav), "narration_s": narration_s,
+                           "move": MOVES[i % len(MOVES)], "cues": [[c.start, c.end, c.text] for c in cues]})
+    return {"shots": shots_data, "seconds": seconds, "width": width, "height": height, "font": str(font.path)}
+
+
+def write_tone(path: Path, seconds: float, freq: float, rate: int = 22050) -> Path:
+    count = round(seconds * rate)
+    samples = array("h", (int(12000 * math.sin(2 * math.pi * freq * n / rate)) for n in range(count)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+# ------------------------------------------------------------------ variants (run in a child process)
+
+
+def profile_of(spec: dict, fps: int) -> RenderProfile:
+    return RenderProfile(width=spec["width"], height=spec["height"], fps=fps)
+
+
+def run_ours(spec: dict, fps: int, out: Path) -> None:
+    ffmpeg = locate_ffmpeg()
+    font = resolve_cjk_font()
+    profile = profile_of(spec, fps)
+    workers = int(os.environ.get("COMPOSE_WORKERS") or os.cpu_count() or 1)
+
+    async def go() -> None:
+        slots = asyncio.Semaphore(workers)
+
+        async def one(i: int, shot: dict) -> float:
+            segment = SegmentSpec(
+                keyframe=Path(shot["keyframe"]), clip=StillMotion(shot["move"], zoom=ZOOM), narration=Path(shot["narration"]),
+                narration_duration=shot["narration_s"], lead_in=LEAD_IN, tail=TAIL,
+                cues=[Cue(*c) for c in shot["cues"]], font=font,
+            )
+            async with slots:
+                return await encode_segment(ffmpeg, segment, profile, out.parent / f"seg{i}.mp4", StageContext())
+
+        threads = os.environ.get("BENCH_SEGMENT_X264_THREADS")  # experiment: x264 threads per parallel segment
+        plain = compose._video_args
+        if threads:
+            compose._video_args = lambda profile: plain(profile) | {"threads": threads}
+        try:
+            durations = await asyncio.gather(*(one(i, s) for i, s in enumerate(spec["shots"])))
+        finally:
+            compose._video_args = plain
+        paths = [out.parent / f"seg{i}.mp4" for i in range(len(durations))]
+        await join_segments(ffmpeg, paths, list(durations), out, crossfade=CROSSFADE, profile=profile, ctx=StageContext())
+
+    asyncio.run(go())
+
+
+def run_moviepy(spec: dict, fps: int, out: Path) -> None:
+    from moviepy import AudioFileClip, CompositeVideoClip, ImageClip, TextClip, afx, concatenate_videoclips, vfx
+
+    width, height, seconds = spec["width"], spec["height"], spec["seconds"]
+    clips = []
+    for shot in spec["shots"]:
+        zoom, move = ZOOM, shot["move"]
+        if move == "pull_out":
+            scale = lambda t, z=zoom: z - (z - 1) * t / seconds  # noqa: E731
+        elif move == "push_in":
+            scale = lambda t, z=zoom: 1 + (z - 1) * t / seconds  # noqa: E731
+        else:
+            scale = lambda t, z=zoom: z  # noqa: E731
+        spare_x, spare_y = width * (zoom - 1), height * (zoom - 1)
+        if move == "pan_right":
+            position = lambda t, sx=spare_x, sy=spare_y: (-sx * t / seconds, -sy / 2)  # noqa: E731
+        elif move == "pan_left":
+            position = lambda t, sx=spare_x, sy=spare_y: (-sx * (1 - t / seconds), -sy / 2)  # noqa: E731
+        elif move == "tilt_down":
+            position = lambda t, sx=spare_x, sy=spare_y: (-sx / 2, -sy * t / seconds)  # noqa: E731
+        elif move == "tilt_up":
+            position = lambda t, sx=spare_x, sy=spare_y: (-sx / 2, -sy * (1 - t / seconds))  # noqa: E731
+        else:
+            position = "center"
+        picture = ImageClip(shot["keyframe"]).with_duration(seconds).resized(scale).with_position(position)
+        layers = [picture]
+        for start, end, text in shot["cues"]:
+            layers.append(
+                TextClip(font=spec["font"], text=text, font_size=height // 18, color="white", stroke_color="black",
+                         stroke_width=2, method="label", margin=(10, 10))
+                .with_start(start).with_duration(end - start).with_position(("center", height * 0.82))
+            )
+        audio = AudioFileClip(shot["narration"]).with_start(LEAD_IN)
+        shot_clip = CompositeVideoClip(layers, size=(width, height)).with_duration(seconds).with_audio(audio)
+        shot_clip = shot_clip.with_effects([vfx.CrossFadeIn(CROSSFADE), vfx.CrossFadeOut(CROSSFADE),
+                                            afx.AudioFadeIn(CROSSFADE), afx.AudioFadeOut(CROSSFADE)])
+        clips.append(shot_clip)
+    final = concatenate_videoclips(clips, method="compose", padding=-CROSSFADE)
+    final.write_videofile(str(out), fps=fps, codec="libx264", audio_codec="aac", audio_bitrate="128k", audio_fps=48000,
+                          preset="veryfast", threads=os.cpu_count(), ffmpeg_params=["-crf", "20", "-pix_fmt", "yuv420p"],
+                          logger=None)
+
+
+def run_floor(spec: dict, fps: int, out: Path) -> None:
+    """One encode of len(shots) x seconds x fps frames of the first still, looped, no filters."""
+    profile = profile_of(spec, fps)
+    seconds = len(spec["shots"]) * spec["seconds"]
+    frames = round(seconds * fps)
+    video = {k: v for k, v in _video_args(profile).items()}
+    args = [str(locate_ffmpeg()), "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", spec["shots"][0]["keyframe"],
+            "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
+            "-frames:v", str(frames), "-t", f"{seconds}"]
+    for key, value in {**video, **_audio_args(profile)}.items():
+        args += [f"-{key}", str(value)]
+    # the still is RGB: let the encoder's input be converted once by the auto-inserted scaler, like any plain encode
+    subprocess.run([*args, str(out)], check=True)
+
+
+VARIANTS = {"ours": run_ours, "moviepy": run_moviepy, "floor": run_floor}
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure(variant: str, spec_path: Path, fps: int, out: Path) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes of the process tree) of one variant in a child process."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, __file__, "--variant", variant, "--spec", str(spec_path), "--fps", str(fps), "--out", str(out),
+                              "--crossfade", str(CROSSFADE)])
+    process = psutil.Process(child.pid)
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(process))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=poll)
+    sampler.start()
+    code = child.wait()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if code != 0 or not out.exists():
+        raise SystemExit(f"{variant} failed with exit code {code}")
+    return wall, peak
+
+
+def frames_of(path: Path) -> str:
+    """Duration of an MP4 as ffmpeg reports it (for a sanity line in verbose mode)."""
+    result = subprocess.run([str(locate_ffmpeg()), "-i", str(path)], capture_output=True, text=True)
+    line = next((x for x in result.stderr.splitlines() if "Duration" in x), "")
+    return line.strip().split(",")[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 shots x 2 s at 640x360, one round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="keep the outputs in this folder")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--skip-moviepy", action="store_true", help="only ours and the floor")
+    parser.add_argument("--crossfade", type=float, default=CROSSFADE, help="seconds (0: joined by stream copy)")
+    args = parser.parse_args()
+    set_crossfade(args.crossfade)
+    if args.variant:
+        VARIANTS[args.variant](json.loads(args.spec.read_text()), args.fps, args.out)
+        return 0
+
+    shots, seconds, width, height, rounds = (3, 2.0, 640, 360, 1) if args.quick else (8, 4.0, 1280, 720, args.rounds)
+    variants = ["ours", "floor"] + ([] if args.skip_moviepy else ["moviepy"])
+    with tempfile.TemporaryDirectory(prefix="s2v-bench-compose-") as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        spec_path = folder / "spec.json"
+        spec_path.write_text(json.dumps(make_inputs(folder, shots, seconds, width, height), ensure_ascii=False))
+        best: dict[str, tuple[float, int]] = {}
+        for round_ in range(rounds):
+            # MoviePy is ~8x slower: it runs in the first round only (its ratio does not hinge on noise)
+            order = variants if round_ == 0 else [v for v in variants if v != "moviepy"]
+            for variant in order if round_ % 2 == 0 else order[::-1]:
+                out = folder / f"{variant}-{round_}" / f"{variant}.mp4"
+                wall, peak = measure(variant, spec_path, args.fps, out)
+                print(f"  round {round_ + 1} {variant:8s} {wall:7.2f} s  peak RSS {peak / 2**20:7.1f} MiB  {frames_of(out)}", file=sys.stderr)
+                old = best.get(variant)
+                best[variant] = (min(wall, old[0]) if old else wall, max(peak, old[1]) if old else peak)
+    ours, floor = best["ours"], best["floor"]
+    parts = [f"compose {shots} shots x {seconds:g} s {width}x{height}@{args.fps} crossfade {CROSSFADE:g} s, best of {rounds} (moviepy 1), {os.cpu_count()} cores:",
+             f"ours {ours[0]:.2f} s / {ours[1] / 2**20:.0f} MiB"]
+    if "moviepy" in best:
+        mp = best["moviepy"]
+        parts.append(f"moviepy {mp[0]:.2f} s / {mp[1] / 2**20:.0f} MiB")
+    parts.append(f"floor {floor[0]:.2f} s / {floor[1] / 2**20:.0f} MiB;")
+    if "moviepy" in best:
+        parts.append(f"moviepy/ours x{best['moviepy'][0] / ours[0]:.2f} (target >= 5), memory x{best['moviepy'][1] / ours[1]:.2f};")
+    parts.append(f"ours/floor x{ours[0] / floor[0]:.2f} (target <= 1.3)")
+    print(" ".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
