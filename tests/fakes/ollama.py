@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 from pytest_httpserver import HTTPServer
@@ -10,9 +11,10 @@ from werkzeug import Request, Response
 
 
 class FakeOllama:
-    def __init__(self, server: HTTPServer, models: tuple[str, ...] = ("qwen2.5:7b",)):
+    def __init__(self, server: HTTPServer, models: tuple[str, ...] = ("qwen2.5:7b",), auto_reply: bool = False):
         self.server = server
         self.models = models
+        self.auto_reply = auto_reply  # with no reply queued, write one from the request (dev stack)
         self.replies: list[str] = []  # for chats with a JSON-schema ``format`` (storyboards)
         self.plain_replies: list[str] = []  # for chats without one (prompt refinement)
         self.chats: list[dict] = []
@@ -42,9 +44,12 @@ class FakeOllama:
         if body.get("model") not in self.models:
             return _json({"error": f"model '{body.get('model')}' not found"}, status=404)
         queue = self.replies if body.get("format") else self.plain_replies
-        if not queue:
+        if queue:
+            content = queue.pop(0)
+        elif self.auto_reply:
+            content = _automatic_reply(body)
+        else:
             return _json({"error": "fake ollama has no reply queued"}, status=500)
-        content = queue.pop(0)
         return _json(
             {
                 "model": body["model"],
@@ -68,3 +73,23 @@ def _now() -> str:
 
 def _json(data: dict, status: int = 200) -> Response:
     return Response(json.dumps(data, ensure_ascii=False), status=status, content_type="application/json; charset=utf-8")
+
+
+def _automatic_reply(body: dict) -> str:
+    """A plausible answer to our own prompts: a storyboard cut at sentence ends, or a refined prompt."""
+    question = body["messages"][-1]["content"]
+    if not body.get("format"):
+        return "an illustration of " + question.split("Shot description:")[-1].strip()
+    script = question.split("Script:\n", 1)[-1]
+    counts = [int(n) for n in re.findall(r"(\d+) shots", question) + re.findall(r"between (\d+) and", question)]
+    wanted = min(counts) if counts else 4
+    sentences = [s for s in re.split(r"(?<=[。！？.!?])\s*", script) if s.strip()]
+    while len(sentences) < wanted:
+        sentences = [part for s in sentences for part in (s[: len(s) // 2], s[len(s) // 2 :]) if part] or ["…"] * wanted
+    bounds = [len(sentences) * i // wanted for i in range(wanted + 1)]  # contiguous, none empty
+    groups = [sentences[bounds[i] : bounds[i + 1]] for i in range(wanted)]
+    shots = [
+        {"subject": group[0][:16], "detail": "".join(group), "camera": "中景，缓慢推近", "narration": "".join(group), "tone": "平静"}
+        for group in groups
+    ]
+    return json.dumps({"shots": shots}, ensure_ascii=False)
