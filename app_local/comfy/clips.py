@@ -7,7 +7,6 @@ the composer holds its last frame. Its measured duration is returned.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from app_local.comfy.failures import BACKEND
@@ -18,18 +17,10 @@ from app_local.comfy.sizes import generation_size
 from app_local.comfy.transcode import ClipEncoder
 from app_local.comfy.workflow import Binding, BoundWorkflow
 from story2video.errors import BackendError
-from story2video.media.clips import clip_frames
+from story2video.media.clips import ClipPlan, clip_frames
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
 _GENERATION_SHARE = 0.9  # of the progress; the rest is the encode
-
-
-@dataclass(frozen=True)
-class ClipPlan:
-    width: int
-    height: int
-    fps: int
-    frames: int
 
 
 def plan_clip(request: ClipRequest, binding: Binding) -> ClipPlan:

@@ -25,18 +25,10 @@ from app_local.inprocess.pictures import cover_fit, generation_size
 from app_local.inprocess.pool import DevicePool
 from app_local.inprocess.worker import BACKEND
 from story2video.errors import BackendError
-from story2video.media.clips import clip_frames
+from story2video.media.clips import ClipPlan, clip_frames
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
 GENERATION_SHARE = 0.9  # of the progress; the rest is the encode
-
-
-@dataclass(frozen=True)
-class ClipPlan:
-    width: int
-    height: int
-    fps: int
-    frames: int
 
 
 def plan_clip(request: ClipRequest, spec: ModelSpec) -> ClipPlan:

@@ -4,9 +4,20 @@ backend's frames become an MP4 the composer can fit to the narration."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from story2video.errors import InvalidRequest
 from story2video.providers.base import ClipRequest
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """What a backend is asked to generate for one clip."""
+
+    width: int
+    height: int
+    fps: int
+    frames: int
 
 
 def clip_frames(request: ClipRequest, max_fps: int | None, max_frames: int | None) -> tuple[int, int]:
