@@ -1,25 +1,99 @@
-"""Narration from a CosyVoice server (its FastAPI runtime): POST /inference_sft → raw PCM stream.
+"""Narration from a CosyVoice server: its FastAPI runtime, or an OpenAI-style wrapper around it.
+
+FastAPI runtime (COSYVOICE_API=fastapi). One of three endpoints is chosen per shot:
+
+- ``/inference_instruct2`` (``tts_text``, ``instruct_text``, ``prompt_wav`` file) when
+  COSYVOICE_INSTRUCT is on, COSYVOICE_PROMPT_WAV is set and the shot has a tone: the tone becomes
+  the instruction;
+- ``/inference_zero_shot`` (``tts_text``, ``prompt_text``, ``prompt_wav`` file) when
+  COSYVOICE_PROMPT_WAV and COSYVOICE_PROMPT_TEXT are set (voice cloning from the clip);
+- ``/inference_sft`` (``tts_text``, ``spk_id``) otherwise.
 
 The server answers headerless mono int16 little-endian PCM at the model's rate (22050 Hz for
-CosyVoice-300M, 24000 Hz for CosyVoice2/3); we wrap it in a WAV. The sft endpoint has no speed or
-tone parameters, so a speed other than 1.0 is applied afterwards with FFmpeg's atempo.
+CosyVoice-300M, 24000 Hz for CosyVoice2/3); we wrap it in a WAV. These endpoints have no speed
+parameter, so a speed other than 1.0 is applied afterwards with FFmpeg's atempo.
+
+OpenAI-style wrapper (COSYVOICE_API=openai): ``POST /v1/audio/speech`` with JSON ``{model, input,
+voice, response_format: "wav", speed}``; the reply is a WAV file, stored as mono 16-bit at its own
+rate. The speed is passed through.
 """
 
 from __future__ import annotations
 
+import array
+import hashlib
+import io
+import json
+import re
+import sys
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, ConfigurationError, InvalidArtifact
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.probe import wav_duration
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
 from story2video.providers.cancellable import cancellable
 
 SAMPLE_WIDTH = 2  # int16
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True)
+class InferenceCall:
+    """One FastAPI request: the endpoint, its form fields, and the prompt clip when one is sent."""
+
+    endpoint: str  # "/inference_sft", "/inference_zero_shot" or "/inference_instruct2"
+    form: dict[str, str]
+    prompt_wav: Path | None = None
+    voice: str = ""  # what SpeechResult.voice reports
+
+
+def instruction_for(tone: str, text: str) -> str:
+    """The instruct_text for a shot's tone, in the narration's language."""
+    tone = tone.strip()
+    if _CJK.search(text):
+        return f"用{tone}的语气说这句话"
+    return f"Speak in a {tone} tone."
+
+
+def sft_call(text: str, speaker: str) -> InferenceCall:
+    return InferenceCall("/inference_sft", {"tts_text": text, "spk_id": speaker}, voice=speaker)
+
+
+def zero_shot_call(text: str, prompt_text: str, prompt_wav: Path) -> InferenceCall:
+    form = {"tts_text": text, "prompt_text": prompt_text}
+    return InferenceCall("/inference_zero_shot", form, prompt_wav, voice=f"prompt:{prompt_wav.name}")
+
+
+def instruct_call(text: str, tone: str, prompt_wav: Path) -> InferenceCall:
+    form = {"tts_text": text, "instruct_text": instruction_for(tone, text)}
+    return InferenceCall("/inference_instruct2", form, prompt_wav, voice=f"prompt:{prompt_wav.name}")
+
+
+def choose_call(
+    request: SpeechRequest, *, speaker: str, prompt_wav: Path | None, prompt_text: str, instruct: bool
+) -> InferenceCall:
+    """Which endpoint speaks this request, with which fields."""
+    if instruct and prompt_wav is not None and request.tone.strip():
+        return instruct_call(request.text, request.tone, prompt_wav)
+    if prompt_wav is not None and prompt_text.strip():
+        return zero_shot_call(request.text, prompt_text, prompt_wav)
+    return sft_call(request.text, request.voice or speaker)
+
+
+def openai_body(request: SpeechRequest, *, model: str, speaker: str) -> dict:
+    return {
+        "model": model,
+        "input": request.text,
+        "voice": request.voice or speaker,
+        "response_format": "wav",
+        "speed": request.speed,
+    }
 
 
 class CosyVoiceSpeechSynthesizer:
@@ -27,31 +101,69 @@ class CosyVoiceSpeechSynthesizer:
 
     def __init__(self, settings: Settings):
         self.url = settings.cosyvoice_url.rstrip("/")
-        self.model = "cosyvoice-sft"
+        self._api = settings.cosyvoice_api
         self._speaker = settings.cosyvoice_speaker
         self._rate = settings.cosyvoice_sample_rate
         self._timeout = settings.cosyvoice_timeout_s
         self._ffmpeg_setting = settings.ffmpeg_binary
+        self._prompt_text = settings.cosyvoice_prompt_text
+        self._instruct = settings.cosyvoice_instruct
+        self._openai_model = settings.cosyvoice_openai_model
+        self._prompt_wav: Path | None = None
+        if settings.cosyvoice_prompt_wav is not None and self._api == "fastapi":
+            prompt = Path(settings.cosyvoice_prompt_wav).expanduser()
+            if not prompt.is_file():
+                raise ConfigurationError(f"COSYVOICE_PROMPT_WAV: '{prompt}' is not a file")
+            self._prompt_wav = prompt
+        self.model = self._model_name()
+
+    def _model_name(self) -> str:
+        """Names the mode, so the artifact cache key changes with it (and with the prompt clip)."""
+        if self._api == "openai":
+            return f"cosyvoice-openai:{self._openai_model}"
+        if self._prompt_wav is None:
+            return "cosyvoice-sft"
+        digest = hashlib.sha256(self._prompt_wav.read_bytes()).hexdigest()[:10]
+        digest += hashlib.sha256(self._prompt_text.encode()).hexdigest()[:6]
+        mode = "instruct2" if self._instruct else "zero-shot" if self._prompt_text.strip() else "sft"
+        return f"cosyvoice-{mode}:{digest}"
 
     async def synthesize(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
-        speaker = request.voice or self._speaker
-        pcm = await cancellable(self._fetch_pcm(request.text, speaker), ctx)
+        if self._api == "openai":
+            return await self._synthesize_openai(request, dest, ctx)
+        call = choose_call(
+            request, speaker=self._speaker, prompt_wav=self._prompt_wav, prompt_text=self._prompt_text, instruct=self._instruct
+        )
+        pcm = await cancellable(self._fetch_pcm(call), ctx)
         if len(pcm) < SAMPLE_WIDTH * self._rate // 20:
-            raise InvalidArtifact(f"the CosyVoice server at {self.url} returned no audio for this text", backend=self.backend)
-        _write_wav(dest, pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH], self._rate)
+            raise InvalidArtifact(
+                f"the CosyVoice server at {self.url} returned no audio for this text ({call.endpoint}, {len(pcm)} bytes)",
+                backend=self.backend,
+            )
+        if len(pcm) % SAMPLE_WIDTH:
+            raise BackendError(
+                f"the CosyVoice server at {self.url} cut off its audio stream ({call.endpoint}): "
+                f"{len(pcm)} bytes is not a whole number of int16 samples",
+                backend=self.backend,
+            )
+        _write_wav(dest, pcm, self._rate)
         if abs(request.speed - 1.0) > 1e-3:
             await self._change_speed(dest, request.speed, ctx)
-        return SpeechResult(duration=wav_duration(dest), sample_rate=self._rate, voice=speaker)
+        return SpeechResult(duration=wav_duration(dest), sample_rate=self._rate, voice=call.voice)
 
-    async def _fetch_pcm(self, text: str, speaker: str) -> bytes:
-        form = {"tts_text": text, "spk_id": speaker}
+    async def _fetch_pcm(self, call: InferenceCall) -> bytes:
+        files = None
+        if call.prompt_wav is not None:
+            files = {"prompt_wav": (call.prompt_wav.name, call.prompt_wav.read_bytes(), "audio/wav")}
+        receiving = False
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                async with client.stream("POST", f"{self.url}/inference_sft", data=form) as response:
+                async with client.stream("POST", f"{self.url}{call.endpoint}", data=call.form, files=files) as response:
+                    receiving = True
                     if response.status_code != 200:
                         body = (await response.aread()).decode("utf-8", "replace")[:300]
                         raise BackendError(
-                            f"the CosyVoice server at {self.url} answered {response.status_code}: {body}",
+                            f"the CosyVoice server at {self.url} answered {response.status_code} on {call.endpoint}: {body}",
                             backend=self.backend,
                         )
                     return b"".join([chunk async for chunk in response.aiter_bytes()])
@@ -61,10 +173,56 @@ class CosyVoiceSpeechSynthesizer:
                 backend=self.backend,
             ) from error
         except httpx.TransportError as error:
-            raise BackendUnavailable(
-                f"cannot reach the CosyVoice server at {self.url} (COSYVOICE_URL): {type(error).__name__}",
+            raise self._transport_error(error, receiving, call.endpoint) from error
+
+    def _transport_error(self, error: httpx.TransportError, receiving: bool, endpoint: str) -> BackendError:
+        if receiving or isinstance(error, httpx.RemoteProtocolError):
+            return BackendError(
+                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}): {type(error).__name__}: {error}",
+                backend=self.backend,
+            )
+        return BackendUnavailable(
+            f"cannot reach the CosyVoice server at {self.url} (COSYVOICE_URL): {type(error).__name__}",
+            backend=self.backend,
+        )
+
+    async def _synthesize_openai(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
+        body = openai_body(request, model=self._openai_model, speaker=self._speaker)
+        data = await cancellable(self._fetch_openai(body), ctx)
+        if not data:
+            raise InvalidArtifact(
+                f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
+            )
+        pcm, rate = _mono_s16_from_wav(data, self.url)
+        if len(pcm) < SAMPLE_WIDTH * rate // 20:
+            raise InvalidArtifact(
+                f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
+            )
+        _write_wav(dest, pcm, rate)
+        return SpeechResult(duration=wav_duration(dest), sample_rate=rate, voice=body["voice"])
+
+    async def _fetch_openai(self, body: dict) -> bytes:
+        endpoint = "/v1/audio/speech"
+        receiving = False
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                async with client.stream("POST", f"{self.url}{endpoint}", json=body) as response:
+                    receiving = True
+                    data = await response.aread()
+                    if response.status_code != 200:
+                        raise BackendError(
+                            f"the CosyVoice server at {self.url} answered {response.status_code} on {endpoint}: "
+                            f"{_error_message(data)}",
+                            backend=self.backend,
+                        )
+                    return data
+        except httpx.TimeoutException as error:
+            raise BackendTimeout(
+                f"the CosyVoice server at {self.url} did not finish within {self._timeout:g} s (COSYVOICE_TIMEOUT_S)",
                 backend=self.backend,
             ) from error
+        except httpx.TransportError as error:
+            raise self._transport_error(error, receiving, endpoint) from error
 
     async def _change_speed(self, path: Path, speed: float, ctx: StageContext) -> None:
         faster = path.with_name(path.stem + ".tempo.wav")
@@ -79,14 +237,69 @@ class CosyVoiceSpeechSynthesizer:
         def result(ready: bool, detail: str) -> BackendStatus:
             return BackendStatus("narration", self.backend, self.model, ready, detail, self.url)
 
+        probe = "/docs" if self._api == "fastapi" else "/v1/models"
         try:
             async with httpx.AsyncClient(timeout=5.0) as client:
-                response = await client.get(f"{self.url}/docs")
+                response = await client.get(f"{self.url}{probe}")
         except httpx.HTTPError as error:
             return result(False, f"cannot reach the CosyVoice server: {type(error).__name__}")
+        if self._api == "openai":
+            # Wrappers differ in what they serve besides /v1/audio/speech; any non-5xx answer means it is up.
+            if response.status_code >= 500:
+                return result(False, f"the CosyVoice server answered {response.status_code} on {probe}")
+            return result(True, f"OpenAI-style API, model {self._openai_model}, voice {self._speaker}")
         if response.status_code != 200:
-            return result(False, f"the CosyVoice server answered {response.status_code} on /docs")
+            return result(False, f"the CosyVoice server answered {response.status_code} on {probe}")
+        if self._prompt_wav is not None:
+            return result(True, f"{self.model.split(':')[0]} with prompt {self._prompt_wav.name}, {self._rate} Hz")
         return result(True, f"speaker {self._speaker}, {self._rate} Hz")
+
+
+def _error_message(data: bytes) -> str:
+    """An OpenAI-style error body's error.message (or detail), else the start of the body."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")[:300]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if body.get("detail"):
+            return str(body["detail"])
+    return data.decode("utf-8", "replace")[:300]
+
+
+def _mono_s16_from_wav(data: bytes, url: str) -> tuple[bytes, int]:
+    """The PCM of a 16-bit mono or stereo RIFF WAV, downmixed to mono, and its rate."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise InvalidArtifact(
+            f"the CosyVoice server at {url} did not answer a WAV file on /v1/audio/speech (starts with {data[:12]!r})",
+            backend="cosyvoice",
+        )
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise InvalidArtifact(f"the CosyVoice server at {url} answered an unreadable WAV: {error}", backend="cosyvoice") from error
+    if width != SAMPLE_WIDTH or channels not in (1, 2):
+        raise InvalidArtifact(
+            f"the CosyVoice server at {url} answered a {channels}-channel {8 * width}-bit WAV; expected 16-bit mono or stereo",
+            backend="cosyvoice",
+        )
+    frames = frames[: len(frames) - len(frames) % (SAMPLE_WIDTH * channels)]
+    if channels == 2:
+        samples = array.array("h", frames)
+        if sys.byteorder == "big":
+            samples.byteswap()
+        mono = array.array("h", ((samples[i] + samples[i + 1]) // 2 for i in range(0, len(samples), 2)))
+        if sys.byteorder == "big":
+            mono.byteswap()
+        frames = mono.tobytes()
+    return frames, rate
 
 
 def _write_wav(path: Path, pcm: bytes, rate: int) -> None:

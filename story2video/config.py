@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
     cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
     cosyvoice_timeout_s: float = Field(120.0, gt=0)
+    cosyvoice_api: Literal["fastapi", "openai"] = Field(
+        "fastapi", description="fastapi = the runtime's /inference_* endpoints; openai = an OpenAI-style /v1/audio/speech wrapper"
+    )
+    cosyvoice_prompt_wav: Path | None = Field(None, description="A reference voice clip: zero-shot cloning (with its transcript) or instruct2")
+    cosyvoice_prompt_text: str = Field("", description="The transcript of COSYVOICE_PROMPT_WAV; with it, /inference_zero_shot is used")
+    cosyvoice_instruct: bool = Field(False, description="Use the shot's tone as an instruction (/inference_instruct2; needs COSYVOICE_PROMPT_WAV)")
+    cosyvoice_openai_model: str = Field("cosyvoice", description="The model name sent to /v1/audio/speech")
 
     # --- diffusers (in-process; local mode, needs requirements-gpu.txt; see models/README.md)
     diffusers_manifest: Path = Field(PROJECT_ROOT / "models" / "manifest.json", description="Names -> pipeline class, folder, dtype, defaults")

@@ -6,8 +6,8 @@ import wave
 
 import pytest
 
-from app_local.cosyvoice import CosyVoiceSpeechSynthesizer
-from story2video.errors import BackendError, BackendUnavailable, InvalidArtifact
+from app_local.cosyvoice import CosyVoiceSpeechSynthesizer, zero_shot_call
+from story2video.errors import BackendError, BackendUnavailable, ConfigurationError, InvalidArtifact
 from story2video.providers.base import SpeechRequest, StageContext
 from tests.conftest import small_settings
 from tests.fakes.cosyvoice import SECONDS_PER_CHAR, FakeCosyVoice
@@ -68,3 +68,170 @@ def test_unreachable_server_is_named(tmp_path):
 def test_status_ready_when_server_answers(tmp_path, fake):
     status = asyncio.run(synth(tmp_path, fake.url).status())
     assert status.ready and status.location == fake.url
+
+
+# ---------------------------------------------------------------- endpoints chosen by settings
+
+PROMPT_BYTES = b"RIFF\x24\x00\x00\x00WAVEfake-prompt-clip"
+
+
+@pytest.fixture
+def prompt_wav(tmp_path):
+    path = tmp_path / "voice.wav"
+    path.write_bytes(PROMPT_BYTES)
+    return path
+
+
+def test_sft_is_used_without_a_prompt_clip(tmp_path, fake):
+    s = synth(tmp_path, fake.url, cosyvoice_instruct=True)
+    speak(s, tmp_path / "n.wav", tone="温柔")
+    assert s.model == "cosyvoice-sft"
+    assert [c["endpoint"] for c in fake.calls] == ["/inference_sft"]
+
+
+def test_prompt_clip_and_transcript_use_zero_shot(tmp_path, fake, prompt_wav):
+    s = synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="希望你以后能够做的比我还好呦。")
+    dest = tmp_path / "n.wav"
+    result = speak(s, dest, tone="温柔")
+    (call,) = fake.calls
+    assert call["endpoint"] == "/inference_zero_shot"
+    assert call["form"] == {"tts_text": TEXT, "prompt_text": "希望你以后能够做的比我还好呦。"}
+    assert call["prompt_wav"] == PROMPT_BYTES
+    assert s.model.startswith("cosyvoice-zero-shot:")
+    assert result.duration == pytest.approx(len(TEXT) * SECONDS_PER_CHAR, abs=0.01)
+    assert result.voice == "prompt:voice.wav"
+
+
+def test_instruct_sends_the_tone_as_instruction(tmp_path, fake, prompt_wav):
+    s = synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_instruct=True)
+    speak(s, tmp_path / "a.wav", tone="悲伤")
+    asyncio.run(s.synthesize(SpeechRequest(text="The sea was calm.", tone="hopeful"), tmp_path / "b.wav", StageContext()))
+    first, second = fake.calls
+    assert first["endpoint"] == second["endpoint"] == "/inference_instruct2"
+    assert first["form"] == {"tts_text": TEXT, "instruct_text": "用悲伤的语气说这句话"}
+    assert second["form"]["instruct_text"] == "Speak in a hopeful tone."
+    assert first["prompt_wav"] == second["prompt_wav"] == PROMPT_BYTES
+    assert s.model.startswith("cosyvoice-instruct2:")
+
+
+def test_instruct_without_a_tone_falls_back(tmp_path, fake, prompt_wav):
+    s = synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="你好。", cosyvoice_instruct=True)
+    speak(s, tmp_path / "n.wav")
+    assert fake.calls[0]["endpoint"] == "/inference_zero_shot"
+
+
+def test_model_name_changes_with_the_mode(tmp_path, prompt_wav):
+    names = {
+        synth(tmp_path, "http://x").model,
+        synth(tmp_path, "http://x", cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="a").model,
+        synth(tmp_path, "http://x", cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="b").model,
+        synth(tmp_path, "http://x", cosyvoice_prompt_wav=prompt_wav, cosyvoice_instruct=True).model,
+        synth(tmp_path, "http://x", cosyvoice_api="openai").model,
+    }
+    assert len(names) == 5
+    assert "cosyvoice-openai:cosyvoice" in names
+
+
+def test_missing_prompt_clip_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError) as failed:
+        synth(tmp_path, "http://x", cosyvoice_prompt_wav=tmp_path / "nope.wav", cosyvoice_prompt_text="a")
+    assert "COSYVOICE_PROMPT_WAV" in failed.value.message
+
+
+# ---------------------------------------------------------------- failures of the stream
+
+
+def test_empty_reply_is_invalid_artifact(tmp_path, fake, prompt_wav):
+    fake.silent = True
+    with pytest.raises(InvalidArtifact) as failed:
+        speak(synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="a"), tmp_path / "n.wav")
+    assert "returned no audio" in failed.value.message
+
+
+def test_truncated_stream_is_reported_as_cut_off(tmp_path, fake):
+    fake.truncated = True
+    with pytest.raises(BackendError) as failed:
+        speak(synth(tmp_path, fake.url), tmp_path / "n.wav")
+    assert not isinstance(failed.value, BackendUnavailable)
+    assert "cut off" in failed.value.message and fake.url in failed.value.message
+    assert "RemoteProtocolError" in failed.value.message
+    assert not (tmp_path / "n.wav").exists()
+
+
+def test_stream_ending_mid_sample_is_reported_as_cut_off(tmp_path, fake):
+    fake.odd_bytes = True
+    with pytest.raises(BackendError) as failed:
+        speak(synth(tmp_path, fake.url), tmp_path / "n.wav")
+    assert not isinstance(failed.value, (BackendUnavailable, InvalidArtifact))
+    assert "cut off" in failed.value.message
+
+
+def test_refused_connection_names_the_url_for_every_endpoint(tmp_path, prompt_wav):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for overrides in ({"cosyvoice_prompt_wav": prompt_wav, "cosyvoice_prompt_text": "a"}, {"cosyvoice_api": "openai"}):
+        with pytest.raises(BackendUnavailable) as failed:
+            speak(synth(tmp_path, url, **overrides), tmp_path / "z.wav")
+        assert url in failed.value.message and "COSYVOICE_URL" in failed.value.message
+
+
+def test_zero_shot_422_is_a_backend_error(tmp_path, fake, prompt_wav):
+    s = synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="a")
+    call = zero_shot_call(TEXT, "", prompt_wav)
+    call.form.pop("prompt_text")
+    with pytest.raises(BackendError) as failed:
+        asyncio.run(s._fetch_pcm(call))  # noqa: SLF001
+    assert "422" in failed.value.message and "/inference_zero_shot" in failed.value.message
+
+
+# ---------------------------------------------------------------- OpenAI-style /v1/audio/speech
+
+
+def test_openai_client_sends_json_and_parses_the_wav(tmp_path, fake):
+    s = synth(tmp_path, fake.url, cosyvoice_api="openai", cosyvoice_openai_model="CosyVoice2-0.5B")
+    dest = tmp_path / "n.wav"
+    result = speak(s, dest, voice="英文男", speed=1.5)
+    assert fake.calls == [
+        {
+            "endpoint": "/v1/audio/speech",
+            "json": {"model": "CosyVoice2-0.5B", "input": TEXT, "voice": "英文男", "response_format": "wav", "speed": 1.5},
+        }
+    ]
+    with wave.open(str(dest), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24000)
+        assert result.duration == pytest.approx(wav.getnframes() / 24000)
+    assert result.duration == pytest.approx(len(TEXT) * SECONDS_PER_CHAR / 1.5, abs=0.01)
+    assert result.sample_rate == 24000 and result.voice == "英文男"
+    assert s.model == "cosyvoice-openai:CosyVoice2-0.5B"
+
+
+def test_openai_stereo_wav_is_downmixed(tmp_path, fake):
+    fake.openai_channels, fake.openai_rate = 2, 22050
+    dest = tmp_path / "n.wav"
+    result = speak(synth(tmp_path, fake.url, cosyvoice_api="openai"), dest)
+    with wave.open(str(dest), "rb") as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (1, 22050)
+    assert result.sample_rate == 22050
+    assert result.duration == pytest.approx(len(TEXT) * SECONDS_PER_CHAR, abs=0.01)
+
+
+def test_openai_errors_quote_the_message(tmp_path, fake):
+    with pytest.raises(BackendError) as failed:
+        speak(synth(tmp_path, fake.url, cosyvoice_api="openai"), tmp_path / "n.wav", voice="nobody")
+    assert "400" in failed.value.message and "unknown voice 'nobody'" in failed.value.message
+    fake.silent = True
+    with pytest.raises(InvalidArtifact):
+        speak(synth(tmp_path, fake.url, cosyvoice_api="openai"), tmp_path / "m.wav")
+
+
+def test_openai_non_wav_reply_is_invalid(tmp_path, httpserver):
+    httpserver.expect_request("/v1/audio/speech", method="POST").respond_with_data(b"ID3\x04mp3data" * 100, content_type="audio/mpeg")
+    with pytest.raises(InvalidArtifact) as failed:
+        speak(synth(tmp_path, httpserver.url_for("").rstrip("/"), cosyvoice_api="openai"), tmp_path / "n.wav")
+    assert "WAV" in failed.value.message
+
+
+def test_openai_status(tmp_path, fake):
+    status = asyncio.run(synth(tmp_path, fake.url, cosyvoice_api="openai").status())
+    assert status.ready and status.model == "cosyvoice-openai:cosyvoice"

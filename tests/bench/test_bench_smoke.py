@@ -30,7 +30,7 @@ def test_benchmark_runs_in_quick_mode(script: str) -> None:
         pytest.importorskip("moviepy", reason="pip install -r requirements-bench.txt")
         pytest.importorskip("psutil", reason="pip install -r requirements-bench.txt")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, str(ROOT / "bench" / script), "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
