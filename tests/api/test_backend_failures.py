@@ -154,3 +154,24 @@ def test_a_clip_without_video_is_caught_before_ffmpeg(make_client, tmp_path):
     assert "no video stream" in error["message"]
     kinds = [row["kind"] for row in client.app.state.engine.deps.stories.db.fetch_all("SELECT kind FROM artifacts")]
     assert "clip" not in kinds and "segment" not in kinds
+
+
+class HangingPainter:
+    backend, model = "preview", "hangs"
+
+    async def generate(self, request, dest, ctx):
+        await asyncio.Event().wait()  # never answers
+
+    async def status(self):
+        return BackendStatus("keyframes", self.backend, self.model, ready=True)
+
+
+def test_a_hanging_image_backend_times_out_naming_it(make_client, tmp_path):
+    providers = build_providers(small_settings(tmp_path))
+    providers.image = HangingPainter()
+    client = make_client(providers=providers, keyframe_timeout_s=0.5)
+    response = client.post("/api/v1/storyboard/create", json=create_body())
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "backend_timeout" and error["stage"] == "keyframes" and error["shot_id"].startswith("shot_")
+    assert "KEYFRAME_TIMEOUT_S" in error["message"]
