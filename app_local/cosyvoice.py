@@ -155,58 +155,14 @@ class CosyVoiceSpeechSynthesizer:
         files = None
         if call.prompt_wav is not None:
             files = {"prompt_wav": (call.prompt_wav.name, call.prompt_wav.read_bytes(), "audio/wav")}
+        return await self._post(call.endpoint, data=call.form, files=files)
+
+    async def _post(self, endpoint: str, **request: object) -> bytes:
+        """POST to the server and return the whole reply body; every failure becomes a clear error."""
         receiving = False
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                async with client.stream("POST", f"{self.url}{call.endpoint}", data=call.form, files=files) as response:
-                    receiving = True
-                    if response.status_code != 200:
-                        body = (await response.aread()).decode("utf-8", "replace")[:300]
-                        raise BackendError(
-                            f"the CosyVoice server at {self.url} answered {response.status_code} on {call.endpoint}: {body}",
-                            backend=self.backend,
-                        )
-                    return b"".join([chunk async for chunk in response.aiter_bytes()])
-        except httpx.TimeoutException as error:
-            raise BackendTimeout(
-                f"the CosyVoice server at {self.url} did not finish within {self._timeout:g} s (COSYVOICE_TIMEOUT_S)",
-                backend=self.backend,
-            ) from error
-        except httpx.TransportError as error:
-            raise self._transport_error(error, receiving, call.endpoint) from error
-
-    def _transport_error(self, error: httpx.TransportError, receiving: bool, endpoint: str) -> BackendError:
-        if receiving or isinstance(error, httpx.RemoteProtocolError):
-            return BackendError(
-                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}): {type(error).__name__}: {error}",
-                backend=self.backend,
-            )
-        return BackendUnavailable(
-            f"cannot reach the CosyVoice server at {self.url} (COSYVOICE_URL): {type(error).__name__}",
-            backend=self.backend,
-        )
-
-    async def _synthesize_openai(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
-        body = openai_body(request, model=self._openai_model, speaker=self._speaker)
-        data = await cancellable(self._fetch_openai(body), ctx)
-        if not data:
-            raise InvalidArtifact(
-                f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
-            )
-        pcm, rate = _mono_s16_from_wav(data, self.url)
-        if len(pcm) < SAMPLE_WIDTH * rate // 20:
-            raise InvalidArtifact(
-                f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
-            )
-        _write_wav(dest, pcm, rate)
-        return SpeechResult(duration=wav_duration(dest), sample_rate=rate, voice=body["voice"])
-
-    async def _fetch_openai(self, body: dict) -> bytes:
-        endpoint = "/v1/audio/speech"
-        receiving = False
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                async with client.stream("POST", f"{self.url}{endpoint}", json=body) as response:
+                async with client.stream("POST", f"{self.url}{endpoint}", **request) as response:
                     receiving = True
                     data = await response.aread()
                     if response.status_code != 200:
@@ -223,6 +179,32 @@ class CosyVoiceSpeechSynthesizer:
             ) from error
         except httpx.TransportError as error:
             raise self._transport_error(error, receiving, endpoint) from error
+
+    def _transport_error(self, error: httpx.TransportError, receiving: bool, endpoint: str) -> BackendError:
+        if receiving or isinstance(error, httpx.RemoteProtocolError):
+            return BackendError(
+                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}): {type(error).__name__}: {error}",
+                backend=self.backend,
+            )
+        return BackendUnavailable(
+            f"cannot reach the CosyVoice server at {self.url} (COSYVOICE_URL): {type(error).__name__}",
+            backend=self.backend,
+        )
+
+    async def _synthesize_openai(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
+        body = openai_body(request, model=self._openai_model, speaker=self._speaker)
+        data = await cancellable(self._post("/v1/audio/speech", json=body), ctx)
+        if not data:
+            raise InvalidArtifact(
+                f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
+            )
+        pcm, rate = _mono_s16_from_wav(data, self.url)
+        if len(pcm) < SAMPLE_WIDTH * rate // 20:
+            raise InvalidArtifact(
+                f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
+            )
+        _write_wav(dest, pcm, rate)
+        return SpeechResult(duration=wav_duration(dest), sample_rate=rate, voice=body["voice"])
 
     async def _change_speed(self, path: Path, speed: float, ctx: StageContext) -> None:
         faster = path.with_name(path.stem + ".tempo.wav")
