@@ -7,8 +7,8 @@ and against the floor (one plain ``ffmpeg`` encode of as many frames, no filters
 The spec: N shots of 4 s, each a pan/zoom over its keyframe, narration (a tone, after a 0.2 s lead-in),
 two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 veryfast crf 20 + AAC.
 
-- ours: ``encode_segment`` for every shot, COMPOSE_WORKERS (= cores) at once as the pipeline does,
-  then ``join_segments(crossfade=...)``;
+- ours: ``encode_segment`` for every shot (told the crossfade, as the pipeline does), COMPOSE_WORKERS
+  (= cores) at once as the pipeline does, then ``join_segments(crossfade=...)``;
 - moviepy: ImageClip + resized(lambda) zoom, AudioFileClip, TextClip with the CJK font,
   CompositeVideoClip, CrossFadeIn/CrossFadeOut + AudioFadeIn/AudioFadeOut,
   concatenate_videoclips(method="compose", padding=-crossfade), write_videofile(libx264, aac);
@@ -18,7 +18,6 @@ two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 ver
 Each variant runs in its own child process (this script with ``--variant``); the parent samples the
 RSS of the child's whole process tree (Python + FFmpeg children) every 20 ms for the peak. The
 variants run interleaved, round after round, and the best wall time of each is compared.
-``BENCH_SEGMENT_X264_THREADS=N`` (environment) gives x264 ``threads=N`` in the segment encodes only.
 Prints one summary line with the ratios moviepy/ours (target >= 5) and ours/floor (target <= 1.3).
 """
 
@@ -43,8 +42,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import story2video.media.compose as compose  # noqa: E402
-from story2video.media.compose import RenderProfile, SegmentSpec, _audio_args, _video_args, encode_segment, join_segments  # noqa: E402
+from story2video.media.compose import SegmentSpec, encode_segment, join_segments  # noqa: E402
+from story2video.media.encoding import RenderProfile, audio_args, video_args  # noqa: E402
 from story2video.media.ffmpeg import locate_ffmpeg  # noqa: E402
 from story2video.media.fonts import resolve_cjk_font  # noqa: E402
 from story2video.media.subtitles import Cue  # noqa: E402
@@ -131,19 +130,12 @@ def run_ours(spec: dict, fps: int, out: Path) -> None:
             segment = SegmentSpec(
                 keyframe=Path(shot["keyframe"]), clip=StillMotion(shot["move"], zoom=ZOOM), narration=Path(shot["narration"]),
                 narration_duration=shot["narration_s"], lead_in=LEAD_IN, tail=TAIL,
-                cues=[Cue(*c) for c in shot["cues"]], font=font,
+                cues=[Cue(*c) for c in shot["cues"]], font=font, crossfade=CROSSFADE,
             )
             async with slots:
                 return await encode_segment(ffmpeg, segment, profile, out.parent / f"seg{i}.mp4", StageContext())
 
-        threads = os.environ.get("BENCH_SEGMENT_X264_THREADS")  # experiment: x264 threads per parallel segment
-        plain = compose._video_args
-        if threads:
-            compose._video_args = lambda profile: plain(profile) | {"threads": threads}
-        try:
-            durations = await asyncio.gather(*(one(i, s) for i, s in enumerate(spec["shots"])))
-        finally:
-            compose._video_args = plain
+        durations = await asyncio.gather(*(one(i, s) for i, s in enumerate(spec["shots"])))
         paths = [out.parent / f"seg{i}.mp4" for i in range(len(durations))]
         await join_segments(ffmpeg, paths, list(durations), out, crossfade=CROSSFADE, profile=profile, ctx=StageContext())
 
@@ -198,11 +190,11 @@ def run_floor(spec: dict, fps: int, out: Path) -> None:
     profile = profile_of(spec, fps)
     seconds = len(spec["shots"]) * spec["seconds"]
     frames = round(seconds * fps)
-    video = {k: v for k, v in _video_args(profile).items()}
+    video = video_args(profile)
     args = [str(locate_ffmpeg()), "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", spec["shots"][0]["keyframe"],
             "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
             "-frames:v", str(frames), "-t", f"{seconds}"]
-    for key, value in {**video, **_audio_args(profile)}.items():
+    for key, value in {**video, **audio_args(profile)}.items():
         args += [f"-{key}", str(value)]
     # the still is RGB: let the encoder's input be converted once by the auto-inserted scaler, like any plain encode
     subprocess.run([*args, str(out)], check=True)

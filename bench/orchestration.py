@@ -32,15 +32,15 @@ Prints one summary line: measured/ideal (target <= 1.10) and sequential/parallel
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import math
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
 from array import array
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

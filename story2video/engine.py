@@ -10,7 +10,7 @@ from story2video.errors import InvalidRequest, NotFound
 from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationKind, ShotState
 from story2video.jobs.tracker import OperationTracker
-from story2video.media.compose import output_size
+from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
 from story2video.pipeline.keyframes import paint_keyframes

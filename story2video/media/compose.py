@@ -12,7 +12,8 @@ copying AAC across MP4 segments replays each segment's 1024-sample encoder primi
 last frame, which we measured as a drift of +21 ms per segment (+258 ms by the 8th segment).
 Decoding honours each segment's edit list, ``-copyts`` keeps the segments' own timestamps, and
 ``aresample=async`` pads or drops samples wherever they stray more than 10 ms from those timestamps,
-so the audio stays on the video's timeline.
+so the audio stays on the video's timeline. With a crossfade, only the dissolving frames are
+re-encoded (see ``transitions``) and the audio is crossfaded and re-encoded.
 """
 
 from __future__ import annotations
@@ -21,60 +22,20 @@ import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import ffmpeg as ff
 from ffmpeg.nodes import FilterableStream
 
-from story2video.errors import InvalidArtifact, InvalidRequest, MediaError
-from story2video.media.ffmpeg import run_ffmpeg
+from story2video.errors import InvalidArtifact, InvalidRequest
+from story2video.media.encoding import RenderProfile, audio_args, confirmed_duration, render, video_args
 from story2video.media.fonts import FontInfo
 from story2video.media.motion import camera_move, cover_fit
 from story2video.media.music import duck_under, music_bed
-from story2video.media.probe import aprobe
 from story2video.media.subtitles import Cue, write_ass
+from story2video.media.transitions import crossfade_keyframes, crossfaded_audio, crossfaded_video, cut_for_crossfade
 from story2video.providers.base import ClipFile, StageContext, StillMotion
 
-AspectRatio = Literal["16:9", "9:16", "1:1"]
-_ASPECTS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
-_NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p3", "fast": "p4",
-                  "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7"}
-KEYFRAME_INTERVAL_S = 2
-# Generous wall-clock limits: a fixed allowance plus seconds of work per second of output.
-TIMEOUT_BASE_S = 120.0
-TIMEOUT_PER_OUTPUT_S = 20.0
-DURATION_TOLERANCE_S = 0.02  # the 10 ms resolution of ``ffmpeg -i`` plus rounding
 MAX_SLOWDOWN = 3.0  # a "slow" clip plays at most this many times slower; beyond, its last frame is held
-
-
-def output_size(aspect: AspectRatio, short_side: int) -> tuple[int, int]:
-    """(width, height), both even; the short side is ``short_side`` (an odd one is lowered by 1)."""
-    if aspect not in _ASPECTS:
-        raise ValueError(f"unknown aspect ratio {aspect!r}")
-    wide, tall = _ASPECTS[aspect]
-    short = max(2, short_side - short_side % 2)
-    long = 2 * round(short * max(wide, tall) / min(wide, tall) / 2)
-    return (long, short) if wide >= tall else (short, long)
-
-
-@dataclass(frozen=True)
-class RenderProfile:
-    width: int
-    height: int
-    fps: int
-    encoder: str = "libx264"
-    preset: str = "veryfast"
-    crf: int = 20
-    audio_bitrate: str = "128k"
-    audio_rate: int = 48000
-
-    def frames(self, seconds: float) -> int:
-        """Whole frames closest to ``seconds`` (at least one)."""
-        return max(1, round(seconds * self.fps))
-
-    def samples(self, frames: int) -> int:
-        """Audio samples lasting exactly as long as ``frames`` video frames."""
-        return round(frames * self.audio_rate / self.fps)
 
 
 @dataclass(frozen=True)
@@ -87,6 +48,7 @@ class SegmentSpec:
     tail: float
     cues: list[Cue] | None  # timed relative to the segment start; None = no subtitles
     font: FontInfo
+    crossfade: float = 0.0  # the join's: IDRs where its transitions start and end let the join copy the rest
 
     @property
     def duration(self) -> float:
@@ -102,16 +64,17 @@ async def encode_segment(
     """Render one shot's segment to ``dest`` (MP4) in one FFmpeg run; return its duration.
 
     The duration is ``lead_in + narration_duration + tail`` rounded to whole frames, confirmed by
-    probing the file (see ``_confirmed_duration``).
+    probing the file (see ``confirmed_duration``).
     """
     frames = profile.frames(spec.duration)
     seconds = frames / profile.fps
+    keyframes = crossfade_keyframes(frames, profile.frames(spec.crossfade) if spec.crossfade > 0 else 0)
     with tempfile.TemporaryDirectory(prefix="s2v-segment-") as tmp:
         video = _segment_video(spec, profile, frames, Path(tmp))
         audio = _segment_audio(spec, profile, frames)
-        output = ff.output(video, audio, str(dest), **_video_args(profile), **_audio_args(profile), f="mp4")
-        await _render(ffmpeg, output.get_args(), dest, ctx, seconds)
-    return await _confirmed_duration(ffmpeg, dest, seconds)
+        output = ff.output(video, audio, str(dest), **video_args(profile, keyframes), **audio_args(profile), f="mp4")
+        await render(ffmpeg, output.get_args(), [dest], ctx, seconds)
+    return await confirmed_duration(ffmpeg, dest, seconds)
 
 
 def _segment_video(spec: SegmentSpec, profile: RenderProfile, frames: int, tmp: Path) -> FilterableStream:
@@ -218,7 +181,8 @@ async def join_segments(
     """Join segments in order into ``dest`` (MP4); return its duration, confirmed by probing.
 
     Without crossfade the video is copied; with ``crossfade`` seconds (> 0) neighbouring segments
-    dissolve into each other (video and audio re-encoded, total = sum - (n-1) * crossfade).
+    dissolve into each other (total = sum - (n-1) * crossfade): segments encoded with the same
+    ``crossfade`` have only their transitions re-encoded, others are re-encoded whole.
     ``music`` (a file) or ``generated_music`` adds a ducked music bed under the narration.
     """
     if not segments or len(segments) != len(durations):
@@ -227,20 +191,31 @@ async def join_segments(
     fade = _fade_frames(crossfade, frames, profile) if len(segments) > 1 else 0
     seconds = (sum(frames) - fade * (len(frames) - 1)) / profile.fps
     with tempfile.TemporaryDirectory(prefix="s2v-join-") as tmp:
-        if fade:
-            video, narration = _crossfaded(segments, frames, fade, profile)
-            video_args = _video_args(profile)
-        else:
-            video, narration = _concatenated(segments, Path(tmp) / "segments.txt")
-            video_args = {"c:v": "copy"}
+        video, narration, video_options = await _joined_streams(ffmpeg, segments, frames, fade, profile, Path(tmp), ctx)
         audio = narration.filter("aresample", **{"async": 1, "min_hard_comp": 0.01, "first_pts": 0})
         if music is not None or generated_music:
             audio = duck_under(audio, music_bed(music, seconds, profile.audio_rate))
         output = ff.output(
-            video, audio, str(dest), **video_args, **_audio_args(profile), movflags="+faststart", f="mp4"
+            video, audio, str(dest), **video_options, **audio_args(profile), movflags="+faststart", f="mp4"
         )
-        await _render(ffmpeg, ["-copyts", *output.get_args()], dest, ctx, seconds)
-    return await _confirmed_duration(ffmpeg, dest, seconds)
+        await render(ffmpeg, ["-copyts", *output.get_args()], [dest], ctx, seconds)
+    return await confirmed_duration(ffmpeg, dest, seconds)
+
+
+async def _joined_streams(
+    ffmpeg: Path, segments: list[Path], frames: list[int], fade: int, profile: RenderProfile, tmp: Path, ctx: StageContext
+) -> tuple[FilterableStream, FilterableStream, dict[str, object]]:
+    """(video, narration, video output options) of the joined segments."""
+    if not fade:
+        video, audio = _concatenated(segments, tmp / "segments.txt")
+        return video, audio, {"c:v": "copy"}
+    inputs = [ff.input(str(path)) for path in segments]
+    audio = crossfaded_audio(inputs, fade, profile)
+    pieces = await cut_for_crossfade(ffmpeg, segments, frames, fade, profile, tmp, ctx)
+    if pieces is None:
+        return crossfaded_video(inputs, frames, fade, profile), audio, video_args(profile)
+    video, _ = _concatenated(pieces, tmp / "pieces.txt")
+    return video, audio, {"c:v": "copy"}
 
 
 def _fade_frames(crossfade: float, frames: list[int], profile: RenderProfile) -> int:
@@ -268,75 +243,3 @@ def _concatenated(segments: list[Path], listing: Path) -> tuple[FilterableStream
 def _concat_quote(path: Path) -> str:
     """A path inside single quotes of a concat list (a quote is written as '\\'')."""
     return str(path.resolve()).replace("'", "'\\''")
-
-
-def _crossfaded(
-    segments: list[Path], frames: list[int], fade: int, profile: RenderProfile
-) -> tuple[FilterableStream, FilterableStream]:
-    """An xfade/acrossfade chain; transition k starts where the segments so far, overlapped, end."""
-    inputs = [ff.input(str(path)) for path in segments]
-    video, audio = inputs[0].video, inputs[0].audio
-    fade_s = fade / profile.fps
-    elapsed = frames[0]
-    for source, length in zip(inputs[1:], frames[1:]):
-        offset = (elapsed - fade) / profile.fps
-        video = ff.filter(
-            [video, source.video], "xfade", transition="fade", duration=f"{fade_s:.6f}", offset=f"{offset:.6f}"
-        )
-        audio = ff.filter([audio, source.audio], "acrossfade", duration=f"{fade_s:.6f}")
-        elapsed += length - fade
-    return video, audio
-
-
-# ------------------------------------------------------------------ shared
-
-
-def _video_args(profile: RenderProfile) -> dict[str, object]:
-    """H.264 High yuv420p, constant fps, a keyframe every ~2 s, BT.709 tags."""
-    common: dict[str, object] = {
-        "c:v": profile.encoder,
-        "pix_fmt": "yuv420p",
-        "profile:v": "high",
-        "r": profile.fps,
-        "fps_mode": "cfr",
-        "g": profile.fps * KEYFRAME_INTERVAL_S,
-        "colorspace": "bt709",
-        "color_primaries": "bt709",
-        "color_trc": "bt709",
-        "color_range": "tv",
-    }
-    if profile.encoder == "h264_nvenc":
-        return common | {"preset": _NVENC_PRESETS.get(profile.preset, "p4"), "rc": "vbr", "cq": profile.crf, "b:v": 0}
-    return common | {"preset": profile.preset, "crf": profile.crf}
-
-
-def _audio_args(profile: RenderProfile) -> dict[str, object]:
-    return {"c:a": "aac", "b:a": profile.audio_bitrate, "ar": profile.audio_rate, "ac": 2}
-
-
-async def _render(ffmpeg: Path, args: list[str], dest: Path, ctx: StageContext, seconds: float) -> None:
-    """Run FFmpeg for ``seconds`` of output; a failed or cancelled run leaves no file at ``dest``."""
-    timeout = TIMEOUT_BASE_S + TIMEOUT_PER_OUTPUT_S * seconds
-    try:
-        await run_ffmpeg(ffmpeg, args, ctx=ctx, timeout=timeout, expected_duration=seconds)
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-
-
-async def _confirmed_duration(ffmpeg: Path, dest: Path, expected: float) -> float:
-    """Probe what FFmpeg wrote and return its duration.
-
-    ``ffmpeg -i`` reports durations in 10 ms steps; when the measurement agrees with the exact
-    length we asked for (a whole number of frames), that exact length is returned, so sums over
-    many segments do not pick up rounding. A file of another length is an error.
-    """
-    try:
-        info = await aprobe(ffmpeg, dest)
-    except InvalidArtifact as exc:
-        raise MediaError(f"FFmpeg wrote an unreadable {dest.name}: {exc.message}") from exc
-    if info.video is None or info.audio is None:
-        raise MediaError(f"{dest.name} lacks a video or an audio stream")
-    if abs(info.duration - expected) > DURATION_TOLERANCE_S:
-        raise MediaError(f"{dest.name} lasts {info.duration:.2f} s instead of {expected:.3f} s")
-    return expected

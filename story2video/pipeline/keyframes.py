@@ -8,7 +8,7 @@ from typing import Sequence
 
 from story2video.jobs.states import ShotState
 from story2video.jobs.tracker import OperationTracker
-from story2video.media.compose import output_size
+from story2video.media.encoding import output_size
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout

@@ -13,7 +13,8 @@ from typing import Sequence
 
 from story2video.jobs.states import ShotState
 from story2video.jobs.tracker import OperationTracker
-from story2video.media.compose import RenderProfile, SegmentSpec, encode_segment, join_segments
+from story2video.media.compose import SegmentSpec, encode_segment, join_segments
+from story2video.media.encoding import RenderProfile
 from story2video.media.probe import wav_duration
 from story2video.media.subtitles import Cue, split_narration, subtitle_line_limit, write_srt
 from story2video.pipeline.cache import artifact_key
@@ -194,6 +195,7 @@ async def ensure_segment(
         tail=spec.tail,
         subtitles=[asdict(cue) for cue in cues] if spec.subtitles else None,
         font=deps.font.family,
+        crossfade=spec.crossfade,  # where the segment's IDRs go
     )
     segment_spec = SegmentSpec(
         keyframe=deps.store.path_of(keyframe),
@@ -204,6 +206,7 @@ async def ensure_segment(
         tail=spec.tail,
         cues=cues if spec.subtitles else None,
         font=deps.font,
+        crossfade=spec.crossfade,
     )
 
     async def produce(dest: Path) -> Produced:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from story2video.media.compose import RenderProfile
+from story2video.media.encoding import RenderProfile
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import FontInfo, resolve_cjk_font
 

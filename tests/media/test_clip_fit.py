@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from story2video.media.compose import MAX_SLOWDOWN, RenderProfile, _slowdown
+from story2video.media.compose import MAX_SLOWDOWN, _slowdown
+from story2video.media.encoding import RenderProfile
 from story2video.media.fonts import FontInfo
 from story2video.providers.base import ClipFile
 from tests.media.avcheck import colour_distance, frame_at, mean_colour, streams

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from story2video.errors import MediaError, OperationCancelled
-from story2video.media.compose import RenderProfile, SegmentSpec, encode_segment, output_size
+from story2video.media.compose import SegmentSpec, encode_segment
+from story2video.media.encoding import RenderProfile, output_size
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.fonts import FontInfo
 from story2video.media.subtitles import Cue

@@ -1,0 +1,248 @@
+"""Crossfades between segments, re-encoding only the frames that dissolve.
+
+A crossfade of ``f`` frames between segments A and B needs new pictures for those ``f`` frames only.
+Segments encoded for a crossfade carry IDR frames at ``f`` and ``len - f`` (``SegmentSpec.crossfade``),
+so the join is
+
+    A[0, La-f) | xfade(A[La-f, La), B[0, f)) | B[f, Lb-f) | xfade(B[Lb-f, Lb), C[0, f)) | ... | Z[f, Lz)
+
+where the middles are copied bit for bit and only the transitions are encoded, with the segments' own
+encoder settings so that every piece has the same parameter sets. A middle runs from one IDR to the
+next, and x264 GOPs are closed, so its packets in decode order are exactly its frames: copying a
+known number of packets from the first IDR cuts it exactly. Each copied middle is checked packet by
+packet against its segment before it is used.
+
+When segments lack those keyframes (encoded for another crossfade), differ in parameter sets, come
+from another encoder, or are too short to have a middle, the whole video is decoded, dissolved and
+re-encoded instead (``crossfaded_video``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg as ff
+from ffmpeg.nodes import FilterableStream, InputNode, OutputStream
+from loguru import logger
+
+from story2video.errors import MediaError
+from story2video.media.encoding import RenderProfile, render, render_timeout, video_args
+from story2video.media.ffmpeg import run_ffmpeg
+from story2video.providers.base import StageContext
+
+CUTTABLE_ENCODERS = ("libx264",)  # encoders whose forced keyframes are IDRs closing their GOP
+_TIMEBASE_RE = re.compile(r"^#tb 0: (\d+)/(\d+)$", re.MULTILINE)
+_EXTRADATA_RE = re.compile(r"^#extradata 0:\s*(.+)$", re.MULTILINE)
+
+
+def crossfade_keyframes(frames: int, fade: int) -> tuple[int, ...]:
+    """Frame numbers at which a segment of ``frames`` frames needs IDRs for a ``fade``-frame crossfade."""
+    if fade <= 0:
+        return ()
+    return tuple(sorted({frame for frame in (fade, frames - fade) if 0 < frame < frames}))
+
+
+# ------------------------------------------------------------------ full re-encode
+
+
+def crossfaded_video(inputs: list[InputNode], frames: list[int], fade: int, profile: RenderProfile) -> FilterableStream:
+    """An xfade chain; transition k starts where the segments so far, overlapped, end."""
+    video = inputs[0].video
+    elapsed = frames[0]
+    for source, length in zip(inputs[1:], frames[1:]):
+        video = ff.filter(
+            [video, source.video], "xfade", transition="fade",
+            duration=_seconds(fade, profile), offset=_seconds(elapsed - fade, profile),
+        )
+        elapsed += length - fade
+    return video
+
+
+def crossfaded_audio(inputs: list[InputNode], fade: int, profile: RenderProfile) -> FilterableStream:
+    audio = inputs[0].audio
+    for source in inputs[1:]:
+        audio = ff.filter([audio, source.audio], "acrossfade", duration=_seconds(fade, profile))
+    return audio
+
+
+# ------------------------------------------------------------------ cutting
+
+
+@dataclass(frozen=True)
+class Packet:
+    frame: int  # display position
+    key: bool
+    digest: str
+
+
+@dataclass(frozen=True)
+class VideoPackets:
+    """A file's video packets in decode order, as FFmpeg's framecrc muxer lists them."""
+
+    extradata: str  # size and checksum of the parameter sets
+    packets: tuple[Packet, ...]
+
+    def keyframes(self) -> set[int]:
+        return {packet.frame for packet in self.packets if packet.key}
+
+    def run_from(self, frame: int, count: int) -> tuple[str, ...]:
+        """Digests of ``count`` packets in decode order, starting at the one showing ``frame``."""
+        start = next(index for index, packet in enumerate(self.packets) if packet.frame == frame)
+        return tuple(packet.digest for packet in self.packets[start : start + count])
+
+
+@dataclass(frozen=True)
+class Middle:
+    segment: int
+    start: int  # first frame, an IDR
+    count: int
+
+
+async def cut_for_crossfade(
+    ffmpeg: Path, segments: list[Path], frames: list[int], fade: int, profile: RenderProfile, folder: Path, ctx: StageContext
+) -> list[Path] | None:
+    """The pieces that, concatenated, are the crossfaded video; None when the segments cannot be cut
+    (the reason is logged) and the whole video must be re-encoded."""
+    listings = await list_packets(ffmpeg, segments, profile.fps, folder / "segment-packets", ctx)
+    reason = _uncuttable_reason(listings, frames, fade, profile)
+    if reason:
+        logger.info("crossfade re-encodes the whole video: {}", reason)
+        return None
+    middles = _middles(frames, fade)
+    middle_paths = [folder / f"middle{middle.segment}.mp4" for middle in middles]
+    transition_paths = [folder / f"transition{index}.mp4" for index in range(len(segments) - 1)]
+    outputs = [_copied_middle(segments[m.segment], m, profile, path) for m, path in zip(middles, middle_paths)]
+    outputs += [
+        _transition(segments[index], segments[index + 1], frames[index], fade, profile, path)
+        for index, path in enumerate(transition_paths)
+    ]
+    seconds = fade * len(transition_paths) / profile.fps
+    await render(ffmpeg, ff.merge_outputs(*outputs).get_args(), [*middle_paths, *transition_paths], ctx, seconds, progress=False)
+    reason = await _copy_mismatch(ffmpeg, listings, middles, middle_paths, profile.fps, folder / "middle-packets", ctx)
+    if reason:
+        logger.warning("crossfade re-encodes the whole video: {}", reason)
+        return None
+    return _interleaved(middle_paths, transition_paths)
+
+
+def _uncuttable_reason(listings: list[VideoPackets], frames: list[int], fade: int, profile: RenderProfile) -> str:
+    if profile.encoder not in CUTTABLE_ENCODERS:
+        return f"cut points are only verified for {', '.join(CUTTABLE_ENCODERS)}, not {profile.encoder}"
+    if len({listing.extradata for listing in listings}) > 1:
+        return "the segments' parameter sets differ"
+    last = len(frames) - 1
+    for index, (listing, length) in enumerate(zip(listings, frames)):
+        if len(listing.packets) != length:
+            return f"segment {index} has {len(listing.packets)} video packets, not {length}"
+        if 0 < index < last and length < 2 * fade:
+            return f"segment {index} is shorter than two crossfades"
+        needed = {fade} if index > 0 else set()
+        needed |= {length - fade} if index < last else set()
+        missing = sorted(needed - listing.keyframes())
+        if missing:
+            return f"segment {index} has no keyframe at frame {missing[0]} (encoded for another crossfade?)"
+    return ""
+
+
+def _middles(frames: list[int], fade: int) -> list[Middle]:
+    last = len(frames) - 1
+    middles = []
+    for index, length in enumerate(frames):
+        start = fade if index > 0 else 0
+        end = length - fade if index < last else length
+        if end > start:
+            middles.append(Middle(index, start, end - start))
+    return middles
+
+
+def _copied_middle(segment: Path, middle: Middle, profile: RenderProfile, dest: Path) -> OutputStream:
+    source = ff.input(str(segment), ss=_seek_time(middle.start, profile)).video
+    return ff.output(source, str(dest), **{"c:v": "copy", "frames:v": middle.count}, an=None, f="mp4")
+
+
+def _transition(
+    left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path
+) -> OutputStream:
+    tail = ff.input(str(left), ss=_seek_time(left_frames - fade, profile)).video
+    head = ff.input(str(right), t=_seconds(fade + 1, profile)).video
+    dissolve = ff.filter([tail, head], "xfade", transition="fade", duration=_seconds(fade, profile), offset=0)
+    return ff.output(dissolve, str(dest), **video_args(profile), **{"frames:v": fade}, an=None, f="mp4")
+
+
+def _interleaved(middles: list[Path], transitions: list[Path]) -> list[Path]:
+    """Middles and transitions in playing order (a segment of exactly two crossfades has no middle)."""
+    by_segment = {int(path.stem.removeprefix("middle")): path for path in middles}
+    pieces: list[Path] = []
+    for index in range(len(transitions) + 1):
+        if index in by_segment:
+            pieces.append(by_segment[index])
+        if index < len(transitions):
+            pieces.append(transitions[index])
+    return pieces
+
+
+async def _copy_mismatch(
+    ffmpeg: Path,
+    listings: list[VideoPackets],
+    middles: list[Middle],
+    paths: list[Path],
+    fps: int,
+    folder: Path,
+    ctx: StageContext,
+) -> str:
+    """'' when every copied middle holds exactly its segment's packets, else what differs."""
+    copies = await list_packets(ffmpeg, paths, fps, folder, ctx)
+    for middle, copy in zip(middles, copies):
+        expected = listings[middle.segment].run_from(middle.start, middle.count)
+        if tuple(packet.digest for packet in copy.packets) != expected:
+            return f"the copy of segment {middle.segment} from frame {middle.start} is not the segment's packets"
+    return ""
+
+
+# ------------------------------------------------------------------ packet listings
+
+
+async def list_packets(ffmpeg: Path, paths: list[Path], fps: int, folder: Path, ctx: StageContext) -> list[VideoPackets]:
+    """Every file's video packets, listed by one FFmpeg run that copies them to framecrc listings."""
+    folder.mkdir(parents=True, exist_ok=True)
+    listings = [folder / f"{index}.crc" for index in range(len(paths))]
+    outputs = [
+        ff.output(ff.input(str(path)).video, str(listing), c="copy", f="framecrc")
+        for path, listing in zip(paths, listings)
+    ]
+    await run_ffmpeg(ffmpeg, ff.merge_outputs(*outputs).get_args(), ctx=ctx, timeout=render_timeout(0))
+    return [parse_framecrc(listing.read_text(encoding="ascii"), fps, listing) for listing in listings]
+
+
+def parse_framecrc(text: str, fps: int, source: Path) -> VideoPackets:
+    """Read a framecrc listing: header lines ``#tb 0: 1/12288``, then
+    ``stream, dts, pts, duration, size, checksum[, F=flags]`` per packet (flags shown unless exactly "key")."""
+    timebase, extradata = _TIMEBASE_RE.search(text), _EXTRADATA_RE.search(text)
+    if timebase is None or extradata is None:
+        raise MediaError(f"FFmpeg's packet listing {source.name} lacks its time base or parameter sets")
+    frames_per_tick = int(timebase.group(1)) * fps / int(timebase.group(2))
+    packets = [_packet(line, frames_per_tick) for line in text.splitlines() if line and not line.startswith("#")]
+    if len({packet.frame for packet in packets}) != len(packets):
+        raise MediaError(f"{source.name}: two video packets show the same frame")
+    return VideoPackets(extradata=" ".join(extradata.group(1).split()), packets=tuple(packets))
+
+
+def _packet(line: str, frames_per_tick: float) -> Packet:
+    fields = [field.strip() for field in line.split(",")]
+    flags = next((int(field[2:], 16) for field in fields[6:] if field.startswith("F=")), 1)
+    return Packet(frame=round(int(fields[2]) * frames_per_tick), key=bool(flags & 1), digest=fields[5])
+
+
+# ------------------------------------------------------------------ time
+
+
+def _seconds(frames: int, profile: RenderProfile) -> str:
+    return f"{frames / profile.fps:.6f}"
+
+
+def _seek_time(frame: int, profile: RenderProfile) -> str:
+    """The time of ``frame`` rounded up to FFmpeg's microsecond, so a seek lands on that frame, not the one before."""
+    return f"{math.ceil(frame * 1_000_000 / profile.fps) / 1_000_000:.6f}"

@@ -1,0 +1,121 @@
+"""Crossfades that copy the segments' middles and re-encode only the dissolving frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from story2video.media import transitions
+from story2video.media.fonts import FontInfo
+from story2video.media.transitions import crossfade_keyframes, parse_framecrc
+from tests.media.avcheck import colour_distance, frames, mean_colour, streams, video_packet_digests
+from tests.media.conftest import SMALL
+from tests.media.segments import NARRATION_S, Segments, build_segments, join
+
+CROSSFADE = 0.5
+FADE_FRAMES = SMALL.frames(CROSSFADE)
+
+
+def whole_re_encode(segments: Segments, dest: Path, crossfade: float) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transitions, "CUTTABLE_ENCODERS", ())
+        join(segments, dest, crossfade=crossfade)
+
+
+@pytest.fixture(scope="module")
+def prepared(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory, font: FontInfo) -> Segments:
+    """Eight segments encoded for a 0.5 s crossfade."""
+    return build_segments(ffmpeg_bin, tmp_path_factory.mktemp("prepared"), font, NARRATION_S, crossfade=CROSSFADE)
+
+
+@pytest.fixture(scope="module")
+def cut(prepared: Segments, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("cut") / "cut.mp4"
+    join(prepared, dest, crossfade=CROSSFADE)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def reference(prepared: Segments, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("reference") / "reference.mp4"
+    whole_re_encode(prepared, dest, CROSSFADE)
+    return dest
+
+
+def assert_same_pictures(ours: Path, reference: Path) -> None:
+    """Frame for frame the same timestamps and (up to encoding noise) the same colours."""
+    ours_frames, reference_frames = frames(ours), frames(reference)
+    assert [time for time, _ in ours_frames] == pytest.approx([time for time, _ in reference_frames], abs=1e-3)
+    for (time, picture), (_, expected) in zip(ours_frames, reference_frames):
+        assert colour_distance(mean_colour(picture), mean_colour(expected)) < 6, f"frame at {time:.3f} s"
+
+
+def test_middles_are_copied_and_only_transitions_encoded(prepared: Segments, cut: Path) -> None:
+    final_packets = video_packet_digests(cut)
+    position = 0
+    last = len(prepared.paths) - 1
+    for index, path in enumerate(prepared.paths):
+        segment_packets = video_packet_digests(path)  # decode order: a middle starts at its IDR
+        start = FADE_FRAMES if index > 0 else 0
+        end = len(segment_packets) - (FADE_FRAMES if index < last else 0)
+        assert final_packets[position : position + end - start] == segment_packets[start:end], f"segment {index}"
+        position += end - start + (FADE_FRAMES if index < last else 0)
+    assert position == len(final_packets)
+
+
+def test_cut_join_shows_what_the_whole_re_encode_shows(cut: Path, reference: Path) -> None:
+    assert_same_pictures(cut, reference)
+    info = streams(cut)
+    assert info.duration == pytest.approx(streams(reference).duration, abs=0.01)
+    assert info.audio_duration == pytest.approx(info.video_duration, abs=0.03)
+
+
+def test_segments_encoded_for_another_crossfade_are_re_encoded_whole(prepared: Segments, tmp_path: Path) -> None:
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="INFO", format="{message}")
+    try:
+        dest = tmp_path / "other.mp4"
+        join(prepared, dest, crossfade=0.25)
+    finally:
+        logger.remove(sink)
+    assert any("re-encodes the whole video" in line and "no keyframe at frame" in line for line in lines), lines
+    assert streams(dest).duration == pytest.approx(sum(prepared.durations) - 7 * 0.25, abs=0.05)
+
+
+def test_a_segment_of_exactly_two_crossfades_has_no_middle(ffmpeg_bin: Path, tmp_path: Path, font: FontInfo) -> None:
+    # lead-in 0.2 + narration 0.4 + tail 0.4 = 1.0 s = 12 frames = two 6-frame crossfades
+    segments = build_segments(ffmpeg_bin, tmp_path, font, [0.9, 0.4, 1.1], crossfade=CROSSFADE)
+    assert SMALL.frames(segments.durations[1]) == 2 * FADE_FRAMES
+    ours, reference = tmp_path / "cut.mp4", tmp_path / "reference.mp4"
+    join(segments, ours, crossfade=CROSSFADE)
+    whole_re_encode(segments, reference, CROSSFADE)
+    assert_same_pictures(ours, reference)
+
+
+def test_crossfade_keyframes() -> None:
+    assert crossfade_keyframes(48, 12) == (12, 36)
+    assert crossfade_keyframes(24, 12) == (12,)
+    assert crossfade_keyframes(48, 0) == ()
+
+
+def test_framecrc_listing_is_read_in_decode_order() -> None:
+    listing = "\n".join([
+        "#format: frame checksums",
+        "#version: 2",
+        "#hash: adler32",
+        "#extradata 0:       48, 0x5498100b",
+        "#tb 0: 1/12288",
+        "#media_type 0: video",
+        "0,      -1024,          0,      512,     4642, 0x6d3da6ae",
+        "0,       -512,       1536,      512,     2073, 0x97841594, F=0x0",
+        "0,          0,        512,      512,     1201, 0x4c735107, F=0x0",
+        "0,        512,       1024,      512,      926, 0x1513d1dd, F=0x0",
+        "0,       1024,       2048,      512,     5192, 0xf8181849, F=0x1, S=1, 8",
+    ])
+    packets = parse_framecrc(listing, 24, Path("listing.crc"))
+    assert packets.extradata == "48, 0x5498100b"
+    assert [packet.frame for packet in packets.packets] == [0, 3, 1, 2, 4]
+    assert packets.keyframes() == {0, 4}
+    assert packets.run_from(3, 2) == ("0x97841594", "0x4c735107")
