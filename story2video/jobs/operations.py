@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from typing import Awaitable, Callable, Sequence
 
 from loguru import logger
@@ -23,6 +24,7 @@ INTERRUPTED_MESSAGE = (
     "the service stopped while this operation was running; finished artifacts are kept and will be reused: "
     "send the request again with a new operation_id"
 )
+RECENTLY_FINISHED = 256  # finished operations answered from memory (clients poll them right after they end)
 
 
 class OperationService:
@@ -31,6 +33,7 @@ class OperationService:
         self.hub = hub
         self.runner = runner
         self._live: dict[str, OperationTracker] = {}
+        self._finished: OrderedDict[str, OperationTracker] = OrderedDict()
         self._story_locks = KeyedLocks()
 
     def submit(
@@ -49,7 +52,7 @@ class OperationService:
         Synchronous on purpose: no await between the idempotency check and registration.
         """
         digest = request_hash(kind, body)
-        known = self._live.get(operation_id) or self._stored_tracker(operation_id)
+        known = self._known(operation_id)
         if known is not None:
             if known.record.request_hash != digest:
                 raise Conflict(
@@ -76,7 +79,7 @@ class OperationService:
         return tracker
 
     def get(self, operation_id: str) -> OperationTracker:
-        tracker = self._live.get(operation_id) or self._stored_tracker(operation_id)
+        tracker = self._known(operation_id)
         if tracker is None:
             raise NotFound(f"operation '{operation_id}' does not exist")
         return tracker
@@ -103,9 +106,19 @@ class OperationService:
             logger.warning("operation {} was interrupted at stage {}; marked failed", record.operation_id, record.stage)
         return len(stale)
 
-    def _stored_tracker(self, operation_id: str) -> OperationTracker | None:
+    def _known(self, operation_id: str) -> OperationTracker | None:
+        """The running or recently finished operation's tracker, else one over its stored record."""
+        tracker = self._live.get(operation_id) or self._finished.get(operation_id)
+        if tracker is not None:
+            return tracker
         record = self.repo.get(operation_id)
         return OperationTracker(record, self.repo, self.hub) if record else None
+
+    def _retire(self, tracker: OperationTracker) -> None:
+        self._live.pop(tracker.operation_id, None)
+        self._finished[tracker.operation_id] = tracker
+        while len(self._finished) > RECENTLY_FINISHED:
+            self._finished.popitem(last=False)
 
     async def _execute(self, tracker: OperationTracker, work: OperationWork) -> None:
         record = tracker.record
@@ -114,7 +127,7 @@ class OperationService:
                 async with self._story_locks.hold(f"{record.user_id}/{record.story_id}"):
                     await self._run_work(tracker, work)
             finally:
-                self._live.pop(tracker.operation_id, None)
+                self._retire(tracker)
 
     async def _run_work(self, tracker: OperationTracker, work: OperationWork) -> None:
         if tracker.is_cancelled():

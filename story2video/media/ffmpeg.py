@@ -9,6 +9,7 @@ ffmpeg-python only builds argument lists here: every process is started by ``run
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +32,8 @@ INSTALL_HINT = (
     "or `pip install imageio-ffmpeg`, or set FFMPEG_BINARY to such a binary"
 )
 POLL_INTERVAL_S = 0.1
+# Encodes are batch work: under CPU contention the service's event loop (API, SSE) goes first.
+FFMPEG_NICENESS = 10
 STDERR_TAIL_LINES = 15
 _CHECK_TIMEOUT_S = 30.0
 
@@ -129,6 +132,7 @@ async def run_ffmpeg(
         stdout=asyncio.subprocess.PIPE if report else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+    _lower_priority(process.pid)
     stderr_lines: deque[str] = deque(maxlen=200)
     readers = {asyncio.create_task(_collect_lines(process.stderr, stderr_lines))}
     if report:
@@ -145,6 +149,13 @@ async def run_ffmpeg(
         if "No space left on device" in tail:
             raise StorageFull(f"the disk is full: ffmpeg could not write its output\n{tail}")
         raise MediaError(f"ffmpeg failed (exit code {process.returncode}):\n{tail}")
+
+
+def _lower_priority(pid: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS))
+    except ProcessLookupError:
+        pass  # it already exited; its exit code tells the rest
 
 
 async def _wait_for_exit(

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from pathlib import Path
 
 import pytest
 
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled
-from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
+from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg, run_ffmpeg
 from story2video.providers.base import StageContext
 from tests.media.avcheck import child_processes
 
@@ -107,3 +108,17 @@ def test_an_error_in_the_progress_callback_is_raised(ffmpeg_bin: Path) -> None:
     with pytest.raises(RuntimeError, match="progress sink is gone"):
         asyncio.run(run_ffmpeg(ffmpeg_bin, args, ctx=StageContext(progress=broken), expected_duration=2.0))
     assert no_ffmpeg_children()
+
+
+def test_ffmpeg_runs_at_a_lower_priority_than_the_service(ffmpeg_bin: Path) -> None:
+    async def niceness_while_running() -> int:
+        task = asyncio.create_task(run_ffmpeg(ffmpeg_bin, ENDLESS))
+        await asyncio.sleep(0.3)
+        (pid, _), = [child for child in child_processes() if "ffmpeg" in child[1]]
+        niceness = os.getpriority(os.PRIO_PROCESS, pid)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return niceness
+
+    assert asyncio.run(niceness_while_running()) == max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)
