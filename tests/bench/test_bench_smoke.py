@@ -21,6 +21,9 @@ SUMMARIES = {
     "compose_vs_moviepy.py": r"^compose .* ours [\d.]+ s / \d+ MiB .*moviepy/ours x[\d.]+ \(target >= 5\).* ours/floor x[\d.]+ \(target <= 1\.3\)$",
     "orchestration.py": r"^orchestration .* x[\d.]+ \(target <= 1\.10\).* sequential/parallel at \d+ shots x[\d.]+ \(target > 3; .*\)$",
     "api_load.py": r"^api_load .* p50 [\d.]+ ms p99 [\d.]+ ms, p99/50ms x[\d.]+ \(target < 1\);.*$",
+    "gpu_keyframes.py": r"^gpu_keyframes (tiny|sdxl) \d+x\d+ \d+ steps \d+ shots, .* ours [\d.e+-]+ img/s \(cold start [\d.]+ s, .*\) "
+                        r"naive [\d.e+-]+ img/s \(cold start [\d.]+ s, .*\) floor [\d.e+-]+ img/s .*; "
+                        r"ours/naive x[\d.]+ \(target >= 3\), ours/floor [\d.]+$",
 }
 
 
@@ -29,6 +32,8 @@ def test_benchmark_runs_in_quick_mode(script: str) -> None:
     if script == "compose_vs_moviepy.py":
         pytest.importorskip("moviepy", reason="pip install -r requirements-bench.txt")
         pytest.importorskip("psutil", reason="pip install -r requirements-bench.txt")
+    if script == "gpu_keyframes.py":
+        pytest.importorskip("diffusers", reason="needs requirements-gpu.txt")
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
