@@ -3,9 +3,9 @@ sampling the server's memory (RSS) and open file handles; at the end no operatio
 
     .venv/bin/python bench/soak.py --minutes 20 --clients 4
 
-Prints one summary line: RSS and open-handle counts after warm-up, at the half-way point and at the
-end, the end/half-way ratios (growth once warm), and how many operations ran; the per-30-s RSS series
-follows on a second line. The process uses the preview backends (no model, key or network) at a small
+Prints one summary line: RSS (and its anonymous part: heap and stacks, not mapped files) and
+open-handle counts after warm-up, at the half-way point and at the end, the end/half-way ratios
+(growth once warm), and how many operations ran; the per-30-s RSS series follow on two more lines. The process uses the preview backends (no model, key or network) at a small
 frame size so the run exercises the service itself: operations, SQLite, artifacts, FFmpeg runs, SSE.
 """
 
@@ -44,10 +44,11 @@ class Tally:
         self.finished[status] = self.finished.get(status, 0) + 1
 
 
-def sample(pid: int) -> tuple[int, int]:
-    """(RSS in KiB, open file descriptors) of the process."""
-    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS"))
-    return rss, len(list(Path(f"/proc/{pid}/fd").iterdir()))
+def sample(pid: int) -> tuple[int, int, int]:
+    """(RSS in KiB, its anonymous part (heap, stacks) in KiB, open file descriptors) of the process."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    rss, anonymous = (int(status[key].split()[0]) for key in ("VmRSS", "RssAnon"))
+    return rss, anonymous, len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 async def run_operation(client: httpx.AsyncClient, path: str, body: dict, tally: Tally) -> dict | None:
@@ -93,8 +94,8 @@ async def one_client(base: str, index: int, deadline: float, tally: Tally) -> No
 SAMPLE_EVERY_S = 30.0
 
 
-async def soak(base: str, pid: int, minutes: float, clients: int) -> tuple[list[tuple[int, int]], Tally]:
-    """Samples of (RSS KiB, open handles) every SAMPLE_EVERY_S while the clients run, and the tally."""
+async def soak(base: str, pid: int, minutes: float, clients: int) -> tuple[list[tuple[int, int, int]], Tally]:
+    """Samples of (RSS KiB, anonymous RSS KiB, open handles) every SAMPLE_EVERY_S while the clients run, and the tally."""
     tally = Tally()
     deadline = time.monotonic() + minutes * 60
     workers = [asyncio.create_task(one_client(base, i, deadline, tally)) for i in range(clients)]
@@ -125,9 +126,11 @@ def main() -> int:
     print(
         f"soak {args.minutes:g} min, {args.clients} clients: {tally.started} operations {tally.finished}, {tally.rejected} told to retry; "
         f"RSS warm {warm[0] / 1024:.1f} / half-way {half[0] / 1024:.1f} / end {end[0] / 1024:.1f} MiB (end/half x{end[0] / half[0]:.3f}); "
-        f"open handles {warm[1]} / {half[1]} / {end[1]} (end/half x{end[1] / half[1]:.2f}); {running[0] if running else 'running ?'}"
+        f"anonymous {warm[1] / 1024:.1f} / {half[1] / 1024:.1f} / {end[1] / 1024:.1f} MiB; "
+        f"open handles {warm[2]} / {half[2]} / {end[2]} (end/half x{end[2] / half[2]:.2f}); {running[0] if running else 'running ?'}"
     )
-    print("RSS MiB every 30 s: " + " ".join(f"{rss / 1024:.0f}" for rss, _ in samples))
+    print("RSS MiB every 30 s: " + " ".join(f"{rss / 1024:.0f}" for rss, _, _ in samples))
+    print("anonymous RSS MiB every 30 s: " + " ".join(f"{anonymous / 1024:.0f}" for _, anonymous, _ in samples))
     ok = set(tally.finished) <= {"Success"} and running == ["story2video_operations_running 0"]
     return 0 if ok else 1
 

@@ -112,20 +112,21 @@ async def cut_for_crossfade(
         logger.info("crossfade re-encodes the whole video: {}", reason)
         return None
     middles = _middles(frames, fade)
-    middle_paths = [folder / f"middle{middle.segment}.mp4" for middle in middles]
+    middle_paths = {middle.segment: folder / f"middle{middle.segment}.mp4" for middle in middles}
     transition_paths = [folder / f"transition{index}.mp4" for index in range(len(segments) - 1)]
-    outputs = [_copied_middle(segments[m.segment], m, profile, path) for m, path in zip(middles, middle_paths)]
+    outputs = [_copied_middle(segments[middle.segment], middle, profile, middle_paths[middle.segment]) for middle in middles]
     outputs += [
         _transition(segments[index], segments[index + 1], frames[index], fade, profile, path)
         for index, path in enumerate(transition_paths)
     ]
     seconds = fade * len(transition_paths) / profile.fps
-    await render(ffmpeg, ff.merge_outputs(*outputs).get_args(), [*middle_paths, *transition_paths], ctx, seconds, progress=False)
-    reason = await _copy_mismatch(ffmpeg, listings, middles, middle_paths, profile.fps, folder / "middle-packets", ctx)
+    written = [*middle_paths.values(), *transition_paths]
+    await render(ffmpeg, ff.merge_outputs(*outputs).get_args(), written, ctx, seconds, progress=False)
+    reason = await _copy_mismatch(ffmpeg, listings, middles, list(middle_paths.values()), profile.fps, folder / "middle-packets", ctx)
     if reason:
         logger.warning("crossfade re-encodes the whole video: {}", reason)
         return None
-    return _interleaved(middle_paths, transition_paths)
+    return _in_playing_order(middle_paths, transition_paths)
 
 
 def _uncuttable_reason(listings: list[VideoPackets], frames: list[int], fade: int, profile: RenderProfile) -> str:
@@ -172,13 +173,12 @@ def _transition(
     return ff.output(dissolve, str(dest), **video_args(profile), **{"frames:v": fade}, an=None, f="mp4")
 
 
-def _interleaved(middles: list[Path], transitions: list[Path]) -> list[Path]:
-    """Middles and transitions in playing order (a segment of exactly two crossfades has no middle)."""
-    by_segment = {int(path.stem.removeprefix("middle")): path for path in middles}
+def _in_playing_order(middles: dict[int, Path], transitions: list[Path]) -> list[Path]:
+    """Segment 0's middle, transition 0, segment 1's middle, ... (a segment of exactly two crossfades has no middle)."""
     pieces: list[Path] = []
     for index in range(len(transitions) + 1):
-        if index in by_segment:
-            pieces.append(by_segment[index])
+        if index in middles:
+            pieces.append(middles[index])
         if index < len(transitions):
             pieces.append(transitions[index])
     return pieces
