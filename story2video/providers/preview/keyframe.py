@@ -363,6 +363,11 @@ def _paste_tag(card: Image.Image, tag: str, font_path: str, layout: _Layout) -> 
     card.paste(badge, (layout.margin, layout.margin), badge)
 
 
-@lru_cache(maxsize=64)
+# Each face of an OpenType CJK font holds about 1 MiB of FreeType's parsed tables, so the cache is kept
+# small: one resolution uses about ten sizes (title and body fitted down in steps, the tag, the check).
+FONT_FACES_KEPT = 16
+
+
+@lru_cache(maxsize=FONT_FACES_KEPT)
 def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
