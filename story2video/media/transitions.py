@@ -19,7 +19,9 @@ re-encoded instead (``crossfaded_video``).
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,19 +116,38 @@ async def cut_for_crossfade(
     middles = _middles(frames, fade)
     middle_paths = {middle.segment: folder / f"middle{middle.segment}.mp4" for middle in middles}
     transition_paths = [folder / f"transition{index}.mp4" for index in range(len(segments) - 1)]
-    outputs = [_copied_middle(segments[middle.segment], middle, profile, middle_paths[middle.segment]) for middle in middles]
-    outputs += [
-        _transition(segments[index], segments[index + 1], frames[index], fade, profile, path)
+    copies = [_copied_middle(segments[middle.segment], middle, profile, middle_paths[middle.segment]) for middle in middles]
+    runs = [(ff.merge_outputs(*copies).get_args(), list(middle_paths.values()))] if copies else []
+    runs += [
+        (_transition(segments[index], segments[index + 1], frames[index], fade, profile, path).get_args(), [path])
         for index, path in enumerate(transition_paths)
     ]
-    seconds = fade * len(transition_paths) / profile.fps
-    written = [*middle_paths.values(), *transition_paths]
-    await render(ffmpeg, ff.merge_outputs(*outputs).get_args(), written, ctx, seconds, progress=False)
+    await _run_in_parallel(ffmpeg, runs, fade / profile.fps, ctx)
     reason = await _copy_mismatch(ffmpeg, listings, middles, list(middle_paths.values()), profile.fps, folder / "middle-packets", ctx)
     if reason:
         logger.warning("crossfade re-encodes the whole video: {}", reason)
         return None
     return _in_playing_order(middle_paths, transition_paths)
+
+
+async def _run_in_parallel(ffmpeg: Path, runs: list[tuple[list[str], list[Path]]], seconds: float, ctx: StageContext) -> None:
+    """One FFmpeg per run, as many at once as there are cores (one x264 per short transition keeps
+    every core busy; a single process encoding them all leaves part of a core idle); the first
+    failure stops the others."""
+    slots = asyncio.Semaphore(os.cpu_count() or 1)
+
+    async def run(args: list[str], dests: list[Path]) -> None:
+        async with slots:
+            await render(ffmpeg, args, dests, ctx, seconds, progress=False)
+
+    tasks = [asyncio.ensure_future(run(args, dests)) for args, dests in runs]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _uncuttable_reason(listings: list[VideoPackets], frames: list[int], fade: int, profile: RenderProfile) -> str:
