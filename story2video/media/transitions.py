@@ -108,8 +108,11 @@ async def cut_for_crossfade(
 ) -> list[Path] | None:
     """The pieces that, concatenated, are the crossfaded video; None when the segments cannot be cut
     (the reason is logged) and the whole video must be re-encoded."""
+    if profile.encoder not in CUTTABLE_ENCODERS:
+        logger.info("crossfade re-encodes the whole video: cut points are only verified for {}", ", ".join(CUTTABLE_ENCODERS))
+        return None
     listings = await list_packets(ffmpeg, segments, profile.fps, folder / "segment-packets", ctx)
-    reason = _uncuttable_reason(listings, frames, fade, profile)
+    reason = _uncuttable_reason(listings, frames, fade)
     if reason:
         logger.info("crossfade re-encodes the whole video: {}", reason)
         return None
@@ -150,9 +153,7 @@ async def _run_in_parallel(ffmpeg: Path, runs: list[tuple[list[str], list[Path]]
         raise
 
 
-def _uncuttable_reason(listings: list[VideoPackets], frames: list[int], fade: int, profile: RenderProfile) -> str:
-    if profile.encoder not in CUTTABLE_ENCODERS:
-        return f"cut points are only verified for {', '.join(CUTTABLE_ENCODERS)}, not {profile.encoder}"
+def _uncuttable_reason(listings: list[VideoPackets], frames: list[int], fade: int) -> str:
     if len({listing.extradata for listing in listings}) > 1:
         return "the segments' parameter sets differ"
     last = len(frames) - 1
