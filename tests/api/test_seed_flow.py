@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from loguru import logger
 from PIL import Image
 
 from tests import mediacheck
@@ -136,3 +137,29 @@ def test_regenerate_after_render_redoes_only_that_segment(seeded):
         if shot_id != "shot_01":
             assert after[shot_id]["video_url"] == before[shot_id]["video_url"]
     assert after["shot_01"]["video_url"] != before["shot_01"]["video_url"]
+
+
+def test_crossfade_render_copies_the_segments_middles(seeded):
+    client = seeded[0]
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="INFO", format="{message}")
+    try:
+        rendered = client.post("/api/v1/video/render", json={**RENDER, "crossfade": 0.5})
+    finally:
+        logger.remove(sink)
+    assert rendered.status_code == 200, rendered.text
+    assert not [line for line in lines if "re-encodes the whole video" in line]
+    shots = _story(client)["shots"]
+    segment_durations = [shot["artifacts"]["video"]["duration"] for shot in shots]
+    expected = sum(segment_durations) - 0.5 * (len(shots) - 1)
+    info = mediacheck.streams(_download(client, rendered.json()["video_url"]))
+    assert info.duration == pytest.approx(expected, abs=0.1)
+
+
+def test_changing_the_crossfade_re_encodes_the_segments(seeded):
+    client = seeded[0]
+    client.post("/api/v1/video/render", json={**RENDER, "crossfade": 0.5})
+    before = {shot["id"]: shot["video_url"] for shot in _story(client)["shots"]}
+    assert client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-007", "crossfade": 0.25}).status_code == 200
+    after = {shot["id"]: shot["video_url"] for shot in _story(client)["shots"]}
+    assert all(after[shot_id] != url for shot_id, url in before.items())
