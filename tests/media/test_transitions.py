@@ -119,3 +119,11 @@ def test_framecrc_listing_is_read_in_decode_order() -> None:
     assert [packet.frame for packet in packets.packets] == [0, 3, 1, 2, 4]
     assert packets.keyframes() == {0, 4}
     assert packets.run_from(3, 2) == ("0x97841594", "0x4c735107")
+
+
+def test_cut_join_with_music_keeps_audio_and_video_together(prepared: Segments, tmp_path: Path) -> None:
+    dest = tmp_path / "music.mp4"
+    seconds = join(prepared, dest, crossfade=CROSSFADE, generated_music=True)
+    info = streams(dest)
+    assert seconds == pytest.approx(sum(prepared.durations) - 7 * CROSSFADE, abs=0.05)
+    assert info.audio_duration == pytest.approx(info.video_duration, abs=0.03)
