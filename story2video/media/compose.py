@@ -68,7 +68,7 @@ async def encode_segment(
     """
     frames = profile.frames(spec.duration)
     seconds = frames / profile.fps
-    keyframes = crossfade_keyframes(frames, profile.frames(spec.crossfade) if spec.crossfade > 0 else 0)
+    keyframes = crossfade_keyframes(frames, profile.fade_frames(spec.crossfade))
     with tempfile.TemporaryDirectory(prefix="s2v-segment-") as tmp:
         video = _segment_video(spec, profile, frames, Path(tmp))
         audio = _segment_audio(spec, profile, frames)
@@ -220,10 +220,8 @@ async def _joined_streams(
 
 def _fade_frames(crossfade: float, frames: list[int], profile: RenderProfile) -> int:
     """The crossfade in whole frames; it must be shorter than every segment."""
-    if crossfade <= 0:
-        return 0
-    fade = profile.frames(crossfade)
-    if fade >= min(frames):
+    fade = profile.fade_frames(crossfade)
+    if fade and fade >= min(frames):
         shortest = min(frames) / profile.fps
         raise InvalidRequest(
             f"a {crossfade:g} s crossfade does not fit segments as short as {shortest:g} s", param="crossfade"

@@ -49,6 +49,10 @@ class RenderProfile:
         """Whole frames closest to ``seconds`` (at least one)."""
         return max(1, round(seconds * self.fps))
 
+    def fade_frames(self, crossfade: float) -> int:
+        """A crossfade in whole frames (0: none); segments and their join must agree on it."""
+        return self.frames(crossfade) if crossfade > 0 else 0
+
     def samples(self, frames: int) -> int:
         """Audio samples lasting exactly as long as ``frames`` video frames."""
         return round(frames * self.audio_rate / self.fps)
