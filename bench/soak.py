@@ -1,12 +1,15 @@
 """Soak run: mixed create / regenerate / render against a real service process for a fixed time,
 sampling the server's memory (RSS) and open file handles; at the end no operation may be left running.
 
-    .venv/bin/python bench/soak.py --minutes 20 --clients 4
+    .venv/bin/python bench/soak.py --minutes 20 --clients 4 [--compare-heap]
 
-Prints one summary line: RSS (and its anonymous part: heap and stacks, not mapped files) and
-open-handle counts after warm-up, at the half-way point and at the end, the end/half-way ratios
-(growth once warm), and how many operations ran; the per-30-s RSS series follow on two more lines. The process uses the preview backends (no model, key or network) at a small
-frame size so the run exercises the service itself: operations, SQLite, artifacts, FFmpeg runs, SSE.
+Prints, per service, one summary line: RSS (and its anonymous part: heap and stacks, not mapped
+files) and open-handle counts after warm-up, at the half-way point and at the end, the end/half-way
+ratios (growth once warm), and how many operations ran; the per-30-s RSS series follow on two more
+lines. With --compare-heap a second service, with RELEASE_HEAP_MEMORY=false, gets the same load at
+the same time, and a last line compares the two. The services use the preview backends (no model,
+key or network) at a small frame size so the run exercises the service itself: operations, SQLite,
+artifacts, FFmpeg runs, SSE.
 """
 
 from __future__ import annotations
@@ -92,46 +95,93 @@ async def one_client(base: str, index: int, deadline: float, tally: Tally) -> No
 
 
 SAMPLE_EVERY_S = 30.0
+HEAP_SETTING = "RELEASE_HEAP_MEMORY"
 
 
-async def soak(base: str, pid: int, minutes: float, clients: int) -> tuple[list[tuple[int, int, int]], Tally]:
-    """Samples of (RSS KiB, anonymous RSS KiB, open handles) every SAMPLE_EVERY_S while the clients run, and the tally."""
-    tally = Tally()
+@dataclass
+class Run:
+    label: str
+    service: ServiceProcess
+    tally: Tally = field(default_factory=Tally)
+    samples: list[tuple[int, int, int]] = field(default_factory=list)
+
+
+async def soak(runs: list[Run], minutes: float, clients: int) -> None:
+    """Drives ``clients`` clients against each service for ``minutes``, sampling (RSS KiB, anonymous RSS KiB,
+    open handles) of every service each SAMPLE_EVERY_S."""
     deadline = time.monotonic() + minutes * 60
-    workers = [asyncio.create_task(one_client(base, i, deadline, tally)) for i in range(clients)]
-    samples = [sample(pid)]
-    while time.monotonic() < deadline:
+    workers = [asyncio.create_task(one_client(run.service.base, i, deadline, run.tally)) for run in runs for i in range(clients)]
+    while True:
+        for run in runs:
+            run.samples.append(sample(run.service.process.pid))
+        if time.monotonic() >= deadline:
+            break
         await asyncio.sleep(min(SAMPLE_EVERY_S, max(0.0, deadline - time.monotonic())))
-        samples.append(sample(pid))
     await asyncio.gather(*workers)
-    samples.append(sample(pid))
-    return samples, tally
+    for run in runs:
+        run.samples.append(sample(run.service.process.pid))
+
+
+def running_operations(run: Run) -> str:
+    metrics = httpx.get(f"{run.service.base}/metrics").text
+    running = [line for line in metrics.splitlines() if line.startswith("story2video_operations_running ")]
+    return running[0] if running else "story2video_operations_running ?"
+
+
+def report(run: Run, minutes: float, clients: int, running: str) -> None:
+    samples = run.samples
+    warm, half, end = samples[min(2, len(samples) - 1)], samples[len(samples) // 2], samples[-1]
+    print(
+        f"[{run.label}] soak {minutes:g} min, {clients} clients: {run.tally.started} operations {run.tally.finished}, "
+        f"{run.tally.rejected} told to retry; "
+        f"RSS warm {warm[0] / 1024:.1f} / half-way {half[0] / 1024:.1f} / end {end[0] / 1024:.1f} MiB (end/half x{end[0] / half[0]:.3f}); "
+        f"anonymous {warm[1] / 1024:.1f} / {half[1] / 1024:.1f} / {end[1] / 1024:.1f} MiB; "
+        f"open handles {warm[2]} / {half[2]} / {end[2]} (end/half x{end[2] / half[2]:.2f}); {running}"
+    )
+    print(f"[{run.label}] RSS MiB every 30 s: " + " ".join(f"{rss / 1024:.0f}" for rss, _, _ in samples))
+    print(f"[{run.label}] anonymous RSS MiB every 30 s: " + " ".join(f"{anonymous / 1024:.0f}" for _, anonymous, _ in samples))
+
+
+def compare(released: Run, kept: Run) -> None:
+    """Side by side: the service as configured against the same service with the heap left to glibc."""
+    warm = min(2, len(released.samples) - 1)
+    growth = [(run.samples[-1][0] - run.samples[warm][0]) / 1024 for run in (released, kept)]
+    print(
+        f"heap released vs left to glibc: RSS at the end {released.samples[-1][0] / 1024:.1f} vs {kept.samples[-1][0] / 1024:.1f} MiB "
+        f"(x{released.samples[-1][0] / kept.samples[-1][0]:.2f}); growth after warm-up {growth[0]:+.1f} vs {growth[1]:+.1f} MiB"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=4)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="s2v-soak-") as data:
-        service = ServiceProcess(Path(data), DEFAULT_RESOLUTION="240", DEFAULT_FPS="12", MAX_QUEUED_OPERATIONS="8", LOG_LEVEL="WARNING")
-        try:
-            service.wait_healthy()
-            samples, tally = asyncio.run(soak(service.base, service.process.pid, args.minutes, args.clients))
-            unfinished = httpx.get(f"{service.base}/metrics").text
-        finally:
-            service.stop()
-    running = [line for line in unfinished.splitlines() if line.startswith("story2video_operations_running ")]
-    warm, half, end = samples[min(2, len(samples) - 1)], samples[len(samples) // 2], samples[-1]
-    print(
-        f"soak {args.minutes:g} min, {args.clients} clients: {tally.started} operations {tally.finished}, {tally.rejected} told to retry; "
-        f"RSS warm {warm[0] / 1024:.1f} / half-way {half[0] / 1024:.1f} / end {end[0] / 1024:.1f} MiB (end/half x{end[0] / half[0]:.3f}); "
-        f"anonymous {warm[1] / 1024:.1f} / {half[1] / 1024:.1f} / {end[1] / 1024:.1f} MiB; "
-        f"open handles {warm[2]} / {half[2]} / {end[2]} (end/half x{end[2] / half[2]:.2f}); {running[0] if running else 'running ?'}"
+    parser.add_argument(
+        "--compare-heap", action="store_true", help=f"also soak, side by side, a service with {HEAP_SETTING}=false"
     )
-    print("RSS MiB every 30 s: " + " ".join(f"{rss / 1024:.0f}" for rss, _, _ in samples))
-    print("anonymous RSS MiB every 30 s: " + " ".join(f"{anonymous / 1024:.0f}" for _, anonymous, _ in samples))
-    ok = set(tally.finished) <= {"Success"} and running == ["story2video_operations_running 0"]
+    args = parser.parse_args()
+    variants = [("as configured", {})] + ([("heap left to glibc", {HEAP_SETTING: "false"})] if args.compare_heap else [])
+    with tempfile.TemporaryDirectory(prefix="s2v-soak-") as data:
+        runs = []
+        try:
+            for index, (label, env) in enumerate(variants):
+                (Path(data) / str(index)).mkdir()
+                service = ServiceProcess(
+                    Path(data) / str(index), DEFAULT_RESOLUTION="240", DEFAULT_FPS="12", MAX_QUEUED_OPERATIONS="8", LOG_LEVEL="WARNING", **env
+                )
+                runs.append(Run(label, service))
+            for run in runs:
+                run.service.wait_healthy()
+            asyncio.run(soak(runs, args.minutes, args.clients))
+            running = [running_operations(run) for run in runs]
+        finally:
+            for run in runs:
+                run.service.stop()
+    for run, unfinished in zip(runs, running):
+        report(run, args.minutes, args.clients, unfinished)
+    if args.compare_heap:
+        compare(*runs)
+    ok = all(set(run.tally.finished) <= {"Success"} for run in runs) and all(line.endswith(" 0") for line in running)
     return 0 if ok else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from contextlib import asynccontextmanager
+from typing import Callable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -39,6 +40,7 @@ from story2video.storage.db import Database
 from story2video.storage.operations import OperationRepository
 from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.stories import StoryRepository
+from story2video.util.heap import glibc_heap
 
 DESCRIPTION = """Turns a written script into a finished short video: storyboard (LLM) → keyframes (T2I) →
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
@@ -58,8 +60,22 @@ def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, Even
         compose_slots=asyncio.Semaphore(settings.compose_workers or os.cpu_count() or 1),
     )
     hub = EventHub()
-    runner = LocalJobRunner(settings.max_running_operations, settings.max_queued_operations, settings.queue_retry_after_s)
+    runner = LocalJobRunner(
+        settings.max_running_operations,
+        settings.max_queued_operations,
+        settings.queue_retry_after_s,
+        after_each=_heap_trim(settings),
+    )
     return Engine(deps, OperationService(OperationRepository(db), hub, runner)), hub
+
+
+def _heap_trim(settings: Settings) -> Callable[[], bool] | None:
+    """Caps what glibc's heap keeps and returns its trim, to run after each operation; None where off or not glibc."""
+    heap = glibc_heap() if settings.release_heap_memory else None
+    if heap is None:
+        return None
+    heap.cap_retained()
+    return heap.trim
 
 
 def _publisher(providers: Providers) -> ArtifactPublisher | None:

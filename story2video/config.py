@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_running_operations: int = Field(4, ge=1)
     max_queued_operations: int = Field(64, ge=0)
     queue_retry_after_s: int = Field(5, ge=1)
+    release_heap_memory: bool = Field(
+        True, description="Keep glibc's heap from holding on to freed memory: 1 MiB thresholds and a trim after each operation"
+    )
     shot_concurrency: int = Field(4, ge=1, description="Shots worked on at once inside one operation")
     sync_wait_timeout_s: float = Field(3600.0, gt=0, description="How long a request without Prefer: respond-async waits")
     storyboard_timeout_s: float = Field(600.0, gt=0, description="One storyboard call to its backend")

@@ -26,15 +26,20 @@ class JobRunner(Protocol):
 
 
 class LocalJobRunner:
-    """Runs operations as asyncio tasks in this process: ``max_running`` at once, ``max_queued`` waiting."""
+    """Runs operations as asyncio tasks in this process: ``max_running`` at once, ``max_queued`` waiting.
 
-    def __init__(self, max_running: int, max_queued: int, retry_after_s: int):
+    ``after_each`` runs in a worker thread once an operation has finished and given up its slot
+    (the service trims the C heap there); what it raises is logged.
+    """
+
+    def __init__(self, max_running: int, max_queued: int, retry_after_s: int, after_each: Callable[[], object] | None = None):
         self._slots = asyncio.Semaphore(max_running)
         self._max_running = max_running
         self._max_queued = max_queued
         self._retry_after_s = retry_after_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = 0
+        self._after_each = after_each
 
     def submit(self, operation_id: str, work: Work) -> None:
         running, waiting = self.load()
@@ -59,6 +64,14 @@ class LocalJobRunner:
                 logger.exception("operation {} crashed outside its own error handling", operation_id)
             finally:
                 self._running -= 1
+        if self._after_each is not None:
+            await self._run_after_each(operation_id)
+
+    async def _run_after_each(self, operation_id: str) -> None:
+        try:
+            await asyncio.to_thread(self._after_each)
+        except Exception:
+            logger.exception("the after-operation hook failed after operation {}", operation_id)
 
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())

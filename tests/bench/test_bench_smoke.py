@@ -41,3 +41,17 @@ def test_benchmark_runs_in_quick_mode(script: str) -> None:
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, result.stdout
     assert re.match(SUMMARIES[script], lines[0]), lines[0]
+
+
+def test_soak_compares_two_services_side_by_side() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "0.25", "--clients", "1", "--compare-heap"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    summaries = re.findall(r"^\[(.+?)\] soak 0.25 min, 1 clients: (\d+) operations \{'Success': \d+\}.* story2video_operations_running 0$",
+                           result.stdout, re.MULTILINE)
+    assert [label for label, _ in summaries] == ["as configured", "heap left to glibc"], result.stdout
+    assert all(int(started) > 0 for _, started in summaries), result.stdout
+    assert re.search(r"^heap released vs left to glibc: RSS at the end [\d.]+ vs [\d.]+ MiB \(x[\d.]+\); growth after warm-up "
+                     r"[+-][\d.]+ vs [+-][\d.]+ MiB$", result.stdout, re.MULTILINE), result.stdout

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from loguru import logger
 
 from story2video.errors import QueueFull
 from story2video.jobs.runner import LocalJobRunner
@@ -53,3 +54,48 @@ def test_shutdown_cancels_running_work():
         assert cancelled.is_set() and runner.load() == (0, 0)
 
     asyncio.run(main())
+
+
+def test_after_each_runs_once_per_finished_operation_even_a_crashed_one():
+    async def main():
+        calls: list[tuple[int, int]] = []
+        runner = LocalJobRunner(max_running=2, max_queued=5, retry_after_s=1, after_each=lambda: calls.append(runner.load()))
+
+        async def work():
+            await asyncio.sleep(0.01)
+
+        async def crash():
+            raise RuntimeError("boom")
+
+        runner.submit("ok", work)
+        runner.submit("crash", crash)
+        while runner.load() != (0, 0):
+            await asyncio.sleep(0.01)
+        assert len(calls) == 2
+        assert calls[-1][0] == 0  # the last one ran after both had given up their slots
+
+    asyncio.run(main())
+
+
+def test_a_failing_after_each_is_logged_and_the_runner_keeps_going():
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="ERROR", format="{message}")
+
+    async def main():
+        runner = LocalJobRunner(max_running=1, max_queued=5, retry_after_s=1, after_each=lambda: 1 / 0)
+        done = []
+
+        async def work():
+            done.append(1)
+
+        for index in range(2):
+            runner.submit(f"op{index}", work)
+        while runner.load() != (0, 0):
+            await asyncio.sleep(0.01)
+        assert done == [1, 1]
+
+    try:
+        asyncio.run(main())
+    finally:
+        logger.remove(sink)
+    assert sum("the after-operation hook failed after operation" in line for line in lines) == 2
