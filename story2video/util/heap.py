@@ -11,7 +11,7 @@ memory in use stayed flat at 23.5 MiB (docs/reliability.md):
 from __future__ import annotations
 
 import ctypes
-import platform
+import os
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
@@ -39,6 +39,11 @@ class GlibcHeap:
 
 def glibc_heap() -> GlibcHeap | None:
     """This process's heap when its C library is glibc; None elsewhere (musl, macOS, Windows)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
-    return GlibcHeap(ctypes.CDLL(None))
+    return GlibcHeap(ctypes.CDLL(None)) if _running_on_glibc() else None
+
+
+def _running_on_glibc() -> bool:
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), or no such name (musl, macOS)
+        return False
