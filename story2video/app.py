@@ -73,6 +73,8 @@ def _heap_trim(settings: Settings) -> Callable[[], bool] | None:
     """Caps what glibc's heap keeps and returns its trim, to run after each operation; None where off or not glibc."""
     heap = glibc_heap() if settings.release_heap_memory else None
     if heap is None:
+        if settings.release_heap_memory:
+            logger.info("RELEASE_HEAP_MEMORY has no effect: the C library is not glibc")
         return None
     heap.cap_retained()
     return heap.trim
