@@ -22,6 +22,7 @@ from story2video.api.routes import (
     operations,
     stories,
     storyboard,
+    uploads,
     web,
 )
 from story2video.api.urls import ArtifactSigner
@@ -40,6 +41,8 @@ from story2video.storage.db import Database
 from story2video.storage.operations import OperationRepository
 from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.stories import StoryRepository
+from story2video.storage.uploads import UploadRepository
+from story2video.uploads.service import UploadService
 from story2video.util.heap import glibc_heap
 
 DESCRIPTION = """Turns a written script into a finished short video: storyboard (LLM) → keyframes (T2I) →
@@ -66,7 +69,8 @@ def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, Even
         settings.queue_retry_after_s,
         after_each=_heap_trim(settings),
     )
-    return Engine(deps, OperationService(OperationRepository(db), hub, runner)), hub
+    upload_service = UploadService(settings, deps.store, UploadRepository(db), deps.ffmpeg)
+    return Engine(deps, OperationService(OperationRepository(db), hub, runner), upload_service), hub
 
 
 def _heap_trim(settings: Settings) -> Callable[[], bool] | None:
@@ -125,13 +129,17 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     app.state.api_keys = parse_api_keys(settings.api_keys)
     app.state.artifact_signer = ArtifactSigner.from_settings(settings)
     install_error_handlers(app)
-    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        file_bodies={uploads.UPLOAD_PATH: settings.max_upload_bytes},
+    )
     if settings.cors_origins:
         origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"], expose_headers=["Location", "Retry-After"]
         )
-    for module in (storyboard, operations, stories, artifacts, health, web):
+    for module in (storyboard, operations, stories, uploads, artifacts, health, web):
         app.include_router(module.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="ui")
     install_openapi(app)

@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     artifact_url_ttl_s: int = Field(86400, ge=60, description="How long a signed artifact URL stays valid")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
 
+    # --- user uploads (keyframe pictures, music) and URL imports
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Larger uploads (or imported files) get 413")
+    max_upload_pixels: int = Field(40_000_000, ge=4096, description="An uploaded picture with more pixels is refused")
+    max_upload_audio_s: float = Field(900.0, gt=0, description="Uploaded audio longer than this is refused")
+    upload_url_hosts: str = Field(
+        "", description="Hosts URL imports may fetch from, comma-separated; '*.example.com' allows its subdomains; empty = imports off"
+    )
+    upload_url_allow_private: bool = Field(
+        False, description="Let URL imports reach loopback, private and link-local addresses (a trusted intranet host)"
+    )
+    upload_url_timeout_s: float = Field(30.0, gt=0, description="One URL import: connect, redirects and download")
+
     # --- storage
     output_dir: Path = PROJECT_ROOT / "data" / "output"
     database_path: Path = PROJECT_ROOT / "data" / "story2video.sqlite3"

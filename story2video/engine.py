@@ -13,12 +13,13 @@ from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
-from story2video.pipeline.keyframes import paint_keyframes
+from story2video.pipeline.keyframes import keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderSpec, render_story
 from story2video.pipeline.storyboard import shots_from_drafts, write_storyboard
 from story2video.presenters import shot_view
 from story2video.providers.base import BackendStatus, StoryboardRequest
-from story2video.storage.records import ShotRecord, StoryRecord
+from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
+from story2video.uploads.service import UploadService
 
 CREATE_STAGES = (("storyboard", 0.25), ("keyframes", 0.75))
 REGENERATE_STAGES = (("keyframes", 1.0),)
@@ -28,9 +29,10 @@ _SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
 
 
 class Engine:
-    def __init__(self, deps: PipelineDeps, operations: OperationService):
+    def __init__(self, deps: PipelineDeps, operations: OperationService, uploads: UploadService):
         self.deps = deps
         self.operations = operations
+        self.uploads = uploads
 
     # ------------------------------------------------------------------ create
 
@@ -88,26 +90,34 @@ class Engine:
         for name, value in changes.items():
             if not value and name != "style":
                 raise InvalidRequest(f"{name} may not be empty", param=name)
+        picture = None
+        if request.image_upload_id is not None:
+            picture = self.uploads.artifact_for(request.user_id, request.image_upload_id, "image", "image_upload_id")
 
         async def work(tracker: OperationTracker) -> dict:
-            return await self._regenerate(tracker, story, request, changes)
+            return await self._regenerate(tracker, story, request, changes, picture)
 
         return self._submit(OperationKind.REGENERATE_SHOT, request, REGENERATE_STAGES, work)
 
-    async def _regenerate(self, tracker: OperationTracker, story: StoryRecord, request: RegenerateShotRequest, changes: dict) -> dict:
+    async def _regenerate(
+        self, tracker: OperationTracker, story: StoryRecord, request: RegenerateShotRequest, changes: dict, picture: ArtifactRecord | None
+    ) -> dict:
         shot = self.deps.stories.get_shot(request.user_id, request.story_id, request.shot_id)
         if shot is None:  # deleted while this operation waited its turn
             raise NotFound(f"story '{request.story_id}' has no shot '{request.shot_id}'")
         picture_changed = any(getattr(shot, name) != changes[name] for name in _IMAGE_FIELDS if name in changes)
         for name, value in changes.items():
             setattr(shot, name, value)
-        if not picture_changed:  # same inputs: the caller wants another take, so draw with a new seed
+        if picture is None and not picture_changed:  # same inputs: the caller wants another take, so draw with a new seed
             shot.seed = derive_seed(shot.seed, "regenerate", request.operation_id)
         shot.video_key = None
         shot.audio_key = None
         await asyncio.to_thread(self.deps.stories.save_shot, shot)
         tracker.set_shot(shot.shot_id, ShotState.WAITING)
-        await paint_keyframes(self.deps, tracker, story, [shot])
+        if picture is None:
+            await paint_keyframes(self.deps, tracker, story, [shot])
+        else:
+            await paint_keyframes(self.deps, tracker, story, [shot], make=keyframe_from_upload(picture))
         return {"shot": shot_view(self.deps.store, shot)}
 
     # ------------------------------------------------------------------ render
@@ -130,13 +140,17 @@ class Engine:
             request.aspect_ratio or story.aspect_ratio, request.resolution or settings.default_resolution
         )
         fps = request.fps or settings.default_fps
+        music = None
+        if request.music_upload_id is not None:
+            music = self.uploads.artifact_for(request.user_id, request.music_upload_id, "audio", "music_upload_id")
         return RenderSpec(
             width=width,
             height=height,
             fps=fps,
             subtitles=request.subtitles,
             crossfade=round(request.crossfade * fps) / fps,  # whole frames, as the join cuts them
-            music=request.music,
+            music=request.music or music is not None,
+            music_upload=music.key if music is not None else None,
             voice=request.voice if request.voice is not None else settings.default_voice,
             speed=request.speed,
             lead_in=settings.segment_lead_in_s,

@@ -5,6 +5,8 @@ class to one HTTP status in ``story2video.api.errors`` (the only place that does
 
     Story2VideoError                 base; carries ``code`` and a human ``message``
     ├── InvalidRequest               400  the caller sent something we refuse (``param`` names the field)
+    │   ├── PayloadTooLarge          413  an upload (or a file behind an imported URL) over its size limit
+    │   └── UnsupportedMedia         415  an upload that is none of the accepted image or audio formats
     ├── Unauthorized                 401  API keys are on and the request has no valid key
     ├── Forbidden                    403  the key may not act for the user_id the request names
     ├── NotFound                     404  unknown story, shot, operation or artifact
@@ -62,6 +64,14 @@ class InvalidRequest(Story2VideoError):
         if self.param:
             body["param"] = self.param
         return body
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+
+
+class UnsupportedMedia(InvalidRequest):
+    code = "unsupported_media_type"
 
 
 class Unauthorized(Story2VideoError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from story2video.pipeline.deps import artifact_url, public_url
 from story2video.storage.artifacts import ArtifactStore
-from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord
+from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord, UploadRecord
 
 _DETAIL = {
     "Queued": "waiting for a free worker",
@@ -91,3 +91,8 @@ def operation_view(record: OperationRecord) -> dict:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
+
+
+def upload_view(store: ArtifactStore, upload: UploadRecord) -> dict:
+    fields = {name: getattr(upload, name) for name in UploadRecord.__dataclass_fields__ if name != "artifact_key"}
+    return {**fields, "url": artifact_url(store.get(upload.artifact_key))}

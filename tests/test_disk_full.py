@@ -59,3 +59,20 @@ def test_disk_full_fails_cleanly_and_the_service_keeps_serving(make_client, tmp_
     ballast.unlink()
     again = client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-render-2"})
     assert again.status_code == 200, again.text
+
+
+def test_an_upload_on_a_full_disk_fails_cleanly_and_works_once_space_is_freed(make_client, tmp_path, small_disk):
+    client = make_client(output_dir=small_disk, database_path=tmp_path / "db" / "s.sqlite3")
+    buffer = io.BytesIO()
+    Image.effect_noise((512, 512), 64).convert("RGB").save(buffer, "PNG")  # noise: ~260 KB that does not compress
+    ballast = _fill(small_disk)
+
+    failed = client.post("/api/v1/uploads", params={"user_id": "u-001"}, content=buffer.getvalue())
+    assert failed.status_code == 507, failed.text
+    assert failed.json()["error"]["code"] == "storage_full"
+    assert list(small_disk.rglob("*.tmp.*")) == []
+    assert client.get("/api/v1/uploads", params={"user_id": "u-001"}).json() == []
+
+    ballast.unlink()
+    again = client.post("/api/v1/uploads", params={"user_id": "u-001"}, content=buffer.getvalue())
+    assert again.status_code == 201, again.text

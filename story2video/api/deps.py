@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from story2video.config import Settings
 from story2video.engine import Engine
 from story2video.jobs.operations import OperationService
+from story2video.uploads.service import UploadService
 
 
 async def get_engine(request: Request) -> Engine:
@@ -34,3 +35,10 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OperationsDep = Annotated[OperationService, Depends(get_operations)]
 PreferAsync = Annotated[bool, Depends(wants_async)]
+
+
+async def get_uploads(request: Request) -> UploadService:
+    return request.app.state.engine.uploads
+
+
+UploadsDep = Annotated[UploadService, Depends(get_uploads)]

@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from story2video import errors
 
 _STATUS_BY_CLASS: list[tuple[type[errors.Story2VideoError], int]] = [
+    (errors.PayloadTooLarge, 413),
+    (errors.UnsupportedMedia, 415),
     (errors.InvalidRequest, 400),
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),

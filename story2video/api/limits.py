@@ -1,4 +1,8 @@
-"""Refuse oversized bodies and non-JSON bodies before any route reads them (pure ASGI middleware)."""
+"""Refuse oversized bodies and non-JSON bodies before any route reads them (pure ASGI middleware).
+
+Paths that take a file as their body (uploads) have their own size limit and are streamed to the
+route, which counts the bytes as it stores them; every other body is JSON, read whole first.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/"):
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/", file_bodies: dict[str, int] | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_prefix = json_prefix
+        self.file_bodies = file_bodies or {}  # path -> its own body limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -21,6 +26,13 @@ class RequestLimitsMiddleware:
             return
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
         declared = headers.get("content-length", "")
+        file_limit = self.file_bodies.get(scope["path"])
+        if file_limit is not None:
+            if declared.isdigit() and int(declared) > file_limit:
+                await _refuse(send, 413, "payload_too_large", f"the upload is larger than {file_limit} bytes (MAX_UPLOAD_BYTES)")
+                return
+            await self.app(scope, receive, send)
+            return
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await _refuse(send, 413, "payload_too_large", self._too_large_message())
             return

@@ -23,8 +23,8 @@ def _fix_operation(operation: dict[str, Any]) -> None:
     if responses.pop("422", None) is not None or takes_input:
         responses["400"] = _error("Invalid request: the field is named in `error.param`")
     if "requestBody" in operation:
-        responses["413"] = _error("The body is larger than MAX_BODY_BYTES")
-        responses["415"] = _error("The body is not JSON")
+        responses.setdefault("413", _error("The body is larger than MAX_BODY_BYTES"))
+        responses.setdefault("415", _error("The body is not JSON"))
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -49,6 +49,9 @@ class RegenerateShotRequest(_Request):
     narration: ShortText | None = None
     tone: Annotated[str, StringConstraints(max_length=100)] | None = None
     style: Annotated[str, StringConstraints(max_length=100)] | None = None
+    image_upload_id: Identifier | None = Field(
+        None, description="Use this uploaded picture (POST /api/v1/uploads) as the keyframe instead of drawing one"
+    )
 
 
 class RenderVideoRequest(_Request):
@@ -61,11 +64,34 @@ class RenderVideoRequest(_Request):
     subtitles: bool = True
     crossfade: float = Field(0.0, ge=0.0, le=2.0, description="Seconds of crossfade between shots (re-encodes the join)")
     music: bool = Field(False, description="Background music ducked under the narration")
+    music_upload_id: Identifier | None = Field(None, description="Uploaded audio to use as the music (turns music on)")
     voice: Annotated[str, StringConstraints(max_length=100)] | None = None
     speed: float = Field(1.0, ge=0.5, le=2.0)
 
 
+class ImportUploadRequest(_Request):
+    user_id: Identifier
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="http(s) URL of a picture or audio file on a host in UPLOAD_URL_HOSTS"
+    )
+
+
 # ------------------------------------------------------------------ responses
+
+
+class Upload(BaseModel):
+    upload_id: str
+    user_id: str
+    kind: Literal["image", "audio"]
+    format: str = Field(description="The format that was sent: png, jpeg, webp, wav, mp3, flac, ogg or m4a")
+    size_bytes: int = Field(description="Size of the file as sent")
+    width: int | None = Field(None, description="Pictures: width after EXIF orientation")
+    height: int | None = None
+    duration: float | None = Field(None, description="Audio: seconds")
+    source: str = Field(description="'upload', or the URL it was imported from (without its query)")
+    filename: str = ""
+    url: str | None = Field(None, description="The stored, normalised file (a picture as PNG, audio as M4A)")
+    created_at: float
 
 
 class OperationInfo(BaseModel):

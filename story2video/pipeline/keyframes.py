@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Sequence
+from typing import Awaitable, Callable, Sequence
 
 from story2video.jobs.states import ShotState
 from story2video.jobs.tracker import OperationTracker
@@ -18,8 +18,12 @@ from story2video.pipeline.validate import png_validator
 from story2video.providers.base import ImageRequest, StageContext
 from story2video.storage.artifacts import Produced
 from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
+from story2video.uploads.normalise import fit_picture
 
 STAGE = "keyframes"
+UPLOAD_BACKEND = "upload"
+
+KeyframeMaker = Callable[[PipelineDeps, StoryRecord, ShotRecord, StageContext], Awaitable[ArtifactRecord]]
 
 
 def keyframe_size(story: StoryRecord) -> tuple[int, int]:
@@ -55,15 +59,36 @@ async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotReco
         return await deps.store.ensure(key, "keyframe", "png", produce, png_validator(width, height))
 
 
+def keyframe_from_upload(upload: ArtifactRecord) -> KeyframeMaker:
+    """A maker that fits the user's uploaded picture to the story's keyframe size instead of drawing."""
+
+    async def make(deps: PipelineDeps, story: StoryRecord, shot: ShotRecord, ctx: StageContext) -> ArtifactRecord:
+        width, height = keyframe_size(story)
+        key = artifact_key("keyframe", backend=UPLOAD_BACKEND, upload=upload.key, width=width, height=height)
+
+        async def produce(dest):
+            await asyncio.to_thread(fit_picture, deps.store.path_of(upload), dest, width, height)
+            return Produced(UPLOAD_BACKEND, upload.model, meta={"upload": upload.key})
+
+        with stage_errors(STAGE, UPLOAD_BACKEND, shot.shot_id):
+            return await deps.store.ensure(key, "keyframe", "png", produce, png_validator(width, height))
+
+    return make
+
+
 async def paint_keyframes(
-    deps: PipelineDeps, tracker: OperationTracker, story: StoryRecord, shots: Sequence[ShotRecord]
+    deps: PipelineDeps,
+    tracker: OperationTracker,
+    story: StoryRecord,
+    shots: Sequence[ShotRecord],
+    make: KeyframeMaker = ensure_keyframe,
 ) -> None:
     """Make every shot's keyframe (in parallel, bounded) and save it on the shot as soon as it exists."""
     tracker.enter_stage(STAGE, [shot.shot_id for shot in shots])
 
     async def one(shot: ShotRecord) -> None:
         tracker.set_shot(shot.shot_id, ShotState.WORKING, step="keyframe")
-        record = await ensure_keyframe(deps, story, shot, tracker.context(shot.shot_id))
+        record = await make(deps, story, shot, tracker.context(shot.shot_id))
         shot.image_key = record.key
         await asyncio.to_thread(deps.stories.save_shot, shot)
         tracker.set_shot(shot.shot_id, ShotState.DONE, image_url=artifact_url(record))

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from story2video.errors import InvalidRequest
 from story2video.jobs.states import ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.compose import SegmentSpec, encode_segment, join_segments
@@ -44,6 +45,7 @@ class RenderSpec:
     speed: float
     lead_in: float
     tail: float
+    music_upload: str | None = None  # the artifact key of the user's music; None = MUSIC_PATH or the pad
 
 
 @dataclass
@@ -222,6 +224,11 @@ async def ensure_segment(
 def _music_source(deps: PipelineDeps, spec: RenderSpec) -> tuple[Path | None, dict | None]:
     if not spec.music:
         return None, None
+    if spec.music_upload is not None:
+        record = deps.store.get(spec.music_upload)
+        if record is None:
+            raise InvalidRequest("music_upload_id: the upload was deleted before the render could use it", param="music_upload_id")
+        return deps.store.path_of(record), {"upload": record.key}
     path = deps.settings.music_path
     if path is None:
         return None, {"generated": True}

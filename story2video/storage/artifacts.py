@@ -21,7 +21,14 @@ from story2video.storage.publish import REMOTE_META, ArtifactPublisher
 from story2video.storage.records import ArtifactRecord
 from story2video.util.locks import KeyedLocks
 
-MEDIA_TYPES = {"png": "image/png", "wav": "audio/wav", "mp4": "video/mp4", "srt": "application/x-subrip", "txt": "text/plain; charset=utf-8"}
+MEDIA_TYPES = {
+    "png": "image/png",
+    "wav": "audio/wav",
+    "m4a": "audio/mp4",
+    "mp4": "video/mp4",
+    "srt": "application/x-subrip",
+    "txt": "text/plain; charset=utf-8",
+}
 TEMP_MARKER = ".tmp."
 
 
@@ -83,6 +90,15 @@ class ArtifactStore:
             if existing is not None:
                 return await self._published_late(existing)
             return await self._produce(key, kind, ext, producer, validator)
+
+    async def discard(self, key: str) -> None:
+        """Forget an artifact and delete its file (e.g. the upload it held was deleted)."""
+        async with self._locks.hold(key):
+            record = self.get(key)
+            if record is None:
+                return
+            self.db.execute("DELETE FROM artifacts WHERE key=?", (key,))
+            self.path_of(record).unlink(missing_ok=True)
 
     def temp_path(self, key: str, ext: str) -> Path:
         """A fresh temp file name beside the artifact's final place (same filesystem: atomic rename)."""

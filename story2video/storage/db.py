@@ -74,6 +74,22 @@ CREATE TABLE IF NOT EXISTS artifacts (
     meta TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    format TEXT NOT NULL,
+    artifact_key TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    duration REAL,
+    source TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_user ON uploads (user_id, created_at);
+CREATE INDEX IF NOT EXISTS uploads_by_artifact ON uploads (artifact_key);
 """
 
 

@@ -73,3 +73,21 @@ class ArtifactRecord:
     @property
     def extension(self) -> str:
         return self.rel_path.rsplit(".", 1)[-1]
+
+
+@dataclass
+class UploadRecord:
+    """A picture or audio file a user sent (or had imported from a URL), normalised into an artifact."""
+
+    upload_id: str
+    user_id: str
+    kind: str  # "image" | "audio"
+    format: str  # what the user sent: png, jpeg, webp, wav, mp3, flac, ogg, m4a
+    artifact_key: str  # the normalised file the pipeline uses
+    size_bytes: int  # of the file as sent
+    width: int | None
+    height: int | None
+    duration: float | None
+    source: str  # "upload", or the imported URL without its query
+    filename: str
+    created_at: float = 0.0

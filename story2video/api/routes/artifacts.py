@@ -14,10 +14,10 @@ from story2video.api.schemas import ErrorResponse
 from story2video.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
-ArtifactName = Path(pattern=r"^[0-9a-f]{64}\.(png|wav|mp4|srt)$", description="`<key>.<ext>` as found in a *_url field")
+ArtifactName = Path(pattern=r"^[0-9a-f]{64}\.(png|wav|m4a|mp4|srt)$", description="`<key>.<ext>` as found in a *_url field")
 
 
-@router.get("/{name}", responses={200: {"content": {"image/png": {}, "video/mp4": {}, "audio/wav": {}}}, 404: {"model": ErrorResponse}})
+@router.get("/{name}", responses={200: {"content": {"image/png": {}, "video/mp4": {}, "audio/wav": {}, "audio/mp4": {}}}, 404: {"model": ErrorResponse}})
 def get_artifact(
     request: Request,
     engine: EngineDep,
