@@ -69,6 +69,7 @@ def test_server_starts_and_serves_docs(tmp_path, local):
         ({"FONT_PATH": "/nonexistent/font.ttf"}, "FONT_PATH=/nonexistent/font.ttf is missing"),
         ({"SERVICE_PORT": "99999"}, "service_port"),
         ({"DEFAULT_MIN_SHOTS": "8", "DEFAULT_MAX_SHOTS": "5"}, "DEFAULT_MAX_SHOTS (5) must be >= DEFAULT_MIN_SHOTS (8)"),
+        ({"UPLOAD_URL_HOSTS": "media.example.com,https://cdn.example.com/x"}, "UPLOAD_URL_HOSTS entry 'https://cdn.example.com/x'"),
     ],
 )
 def test_unusable_settings_stop_startup_with_a_clear_message(tmp_path, env, message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from story2video.config import Settings
 from story2video.engine import Engine
@@ -35,6 +35,8 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OperationsDep = Annotated[OperationService, Depends(get_operations)]
 PreferAsync = Annotated[bool, Depends(wants_async)]
+PageLimit = Annotated[int, Query(ge=1, le=500, description="At most this many items")]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items skipped from the start")]
 
 
 async def get_uploads(request: Request) -> UploadService:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Query, Response
 
 from story2video.api.auth import PrincipalDep
-from story2video.api.deps import EngineDep
+from story2video.api.deps import EngineDep, PageLimit, PageOffset
 from story2video.api.schemas import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
 from story2video.api.urls import LinksDep
 from story2video.errors import NotFound
@@ -25,8 +25,8 @@ def list_stories(
     principal: PrincipalDep,
     links: LinksDep,
     user_id: str = UserId,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ):
     """The user's stories, most recently changed first."""
     principal.require(user_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from story2video.api.auth import PrincipalDep
-from story2video.api.deps import UploadsDep
+from story2video.api.deps import PageLimit, PageOffset, UploadsDep
 from story2video.api.schemas import ID_PATTERN, ErrorResponse, ImportUploadRequest, Upload
 from story2video.api.urls import LinksDep
 from story2video.presenters import upload_view
@@ -79,8 +79,8 @@ def list_uploads(
     principal: PrincipalDep,
     links: LinksDep,
     user_id: str = UserId,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ):
     """The user's uploads, newest first."""
     principal.require(user_id)
