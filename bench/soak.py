@@ -1,4 +1,4 @@
-"""Soak run: mixed create / regenerate / render against a real service process for a fixed time,
+"""Soak run: mixed create / regenerate / render / upload against a real service process for a fixed time,
 sampling the server's memory (RSS) and open file handles; at the end no operation may be left running.
 
     .venv/bin/python bench/soak.py --minutes 20 --clients 4 [--compare-heap]
@@ -9,7 +9,8 @@ ratios (growth once warm), and how many operations ran; the per-30-s RSS series 
 lines. With --compare-heap a second service, with RELEASE_HEAP_MEMORY=false, gets the same load at
 the same time, and a last line compares the two. The services use the preview backends (no model,
 key or network) at a small frame size so the run exercises the service itself: operations, SQLite,
-artifacts, FFmpeg runs, SSE.
+artifacts, FFmpeg runs, SSE. Every third round uploads a picture and regenerates a shot with it,
+every fourth uploads a short tone as the render's music; both uploads are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.serverproc import ServiceProcess  # noqa: E402
+from tests.uploads.media import picture, tone_wav  # noqa: E402
 
 SCRIPTS = [
     "清晨，小镇的钟声响起。少女推开木窗，望见远山的薄雾。她背起画板走向河边。河面上漂着一只纸船。",
@@ -42,6 +44,7 @@ class Tally:
     started: int = 0
     finished: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
+    uploads: int = 0
 
     def count(self, status: str) -> None:
         self.finished[status] = self.finished.get(status, 0) + 1
@@ -71,6 +74,22 @@ async def run_operation(client: httpx.AsyncClient, path: str, body: dict, tally:
     return operation
 
 
+async def upload(client: httpx.AsyncClient, user_id: str, data: bytes, tally: Tally) -> str:
+    response = await client.post("/api/v1/uploads", params={"user_id": user_id}, content=data)
+    response.raise_for_status()
+    tally.uploads += 1
+    return response.json()["upload_id"]
+
+
+async def delete_upload(client: httpx.AsyncClient, user_id: str, upload_id: str | None) -> None:
+    if upload_id is not None:
+        (await client.delete(f"/api/v1/uploads/{upload_id}", params={"user_id": user_id})).raise_for_status()
+
+
+def random_picture(rng: random.Random) -> bytes:
+    return picture("JPEG", (rng.randrange(200, 900), rng.randrange(200, 900)), tuple(rng.randrange(256) for _ in range(3)))
+
+
 async def one_client(base: str, index: int, deadline: float, tally: Tally) -> None:
     rng = random.Random(index)
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
@@ -87,11 +106,20 @@ async def one_client(base: str, index: int, deadline: float, tally: Tally) -> No
             )
             if not created or created["status"] != "Success":
                 continue
+            user = f"u{index}"
             shot_id = rng.choice(created["result"]["shots"])["id"]
-            regenerate = {"operation_id": op + "-g", "story_id": story, "shot_id": shot_id, "user_id": f"u{index}", "detail": f"take {step}"}
+            regenerate = {"operation_id": op + "-g", "story_id": story, "shot_id": shot_id, "user_id": user, "detail": f"take {step}"}
+            picture_id = await upload(client, user, random_picture(rng), tally) if step % 3 == 0 else None
+            if picture_id is not None:
+                regenerate["image_upload_id"] = picture_id
             await run_operation(client, "/api/v1/shot/regenerate", regenerate, tally)
-            render = {"operation_id": op + "-r", "story_id": story, "user_id": f"u{index}", "subtitles": rng.random() < 0.7, "music": rng.random() < 0.3}
+            render = {"operation_id": op + "-r", "story_id": story, "user_id": user, "subtitles": rng.random() < 0.7, "music": rng.random() < 0.3}
+            music_id = await upload(client, user, tone_wav(2.0, rng.uniform(200, 800)), tally) if step % 4 == 0 else None
+            if music_id is not None:
+                render["music_upload_id"] = music_id
             await run_operation(client, "/api/v1/video/render", render, tally)
+            await delete_upload(client, user, picture_id)
+            await delete_upload(client, user, music_id)
 
 
 SAMPLE_EVERY_S = 30.0
@@ -133,7 +161,7 @@ def report(run: Run, minutes: float, clients: int, running: str) -> None:
     warm, half, end = samples[min(2, len(samples) - 1)], samples[len(samples) // 2], samples[-1]
     print(
         f"[{run.label}] soak {minutes:g} min, {clients} clients: {run.tally.started} operations {run.tally.finished}, "
-        f"{run.tally.rejected} told to retry; "
+        f"{run.tally.rejected} told to retry, {run.tally.uploads} uploads; "
         f"RSS warm {warm[0] / 1024:.1f} / half-way {half[0] / 1024:.1f} / end {end[0] / 1024:.1f} MiB (end/half x{end[0] / half[0]:.3f}); "
         f"anonymous {warm[1] / 1024:.1f} / {half[1] / 1024:.1f} / {end[1] / 1024:.1f} MiB; "
         f"open handles {warm[2]} / {half[2]} / {end[2]} (end/half x{end[2] / half[2]:.2f}); {running}"

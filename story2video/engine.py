@@ -13,7 +13,7 @@ from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
-from story2video.pipeline.keyframes import keyframe_from_upload, paint_keyframes
+from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderSpec, render_story
 from story2video.pipeline.storyboard import shots_from_drafts, write_storyboard
 from story2video.presenters import shot_view
@@ -114,10 +114,8 @@ class Engine:
         shot.audio_key = None
         await asyncio.to_thread(self.deps.stories.save_shot, shot)
         tracker.set_shot(shot.shot_id, ShotState.WAITING)
-        if picture is None:
-            await paint_keyframes(self.deps, tracker, story, [shot])
-        else:
-            await paint_keyframes(self.deps, tracker, story, [shot], make=keyframe_from_upload(picture))
+        make = ensure_keyframe if picture is None else keyframe_from_upload(picture)
+        await paint_keyframes(self.deps, tracker, story, [shot], make=make)
         return {"shot": shot_view(self.deps.store, shot)}
 
     # ------------------------------------------------------------------ render

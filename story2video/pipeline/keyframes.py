@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import asdict
 from typing import Awaitable, Callable, Sequence
 
+from story2video.errors import InvalidRequest
 from story2video.jobs.states import ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
@@ -67,6 +68,8 @@ def keyframe_from_upload(upload: ArtifactRecord) -> KeyframeMaker:
         key = artifact_key("keyframe", backend=UPLOAD_BACKEND, upload=upload.key, width=width, height=height)
 
         async def produce(dest):
+            if deps.store.get(upload.key) is None:
+                raise InvalidRequest("image_upload_id: the upload was deleted before the shot could use it", param="image_upload_id")
             await asyncio.to_thread(fit_picture, deps.store.path_of(upload), dest, width, height)
             return Produced(UPLOAD_BACKEND, upload.model, meta={"upload": upload.key})
 

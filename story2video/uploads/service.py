@@ -165,12 +165,11 @@ class UploadService:
 
 def _sniff(path: Path) -> UploadFormat:
     with path.open("rb") as file:
-        fmt = sniff_format(file.read(SNIFF_BYTES))
+        head = file.read(SNIFF_BYTES)
+    fmt = sniff_format(head)
     if fmt is None:
-        raise UnsupportedMedia(
-            f"the file is none of the accepted formats ({ACCEPTED_NAMES}); send the file itself as the body, not a form",
-            param="file",
-        )
+        hint = "; send the file itself as the body, not a multipart form" if head.startswith(b"--") else ""
+        raise UnsupportedMedia(f"the file is none of the accepted formats ({ACCEPTED_NAMES}){hint}", param="file")
     return fmt
 
 

@@ -57,13 +57,15 @@ export function apiUrl(path, query) {
   return url.toString();
 }
 
-async function request(method, path, { body, query, prefer } = {}) {
+/** body: sent as JSON; file: a File/Blob sent as the raw body (uploads are not forms). */
+async function request(method, path, { body, file, query, prefer } = {}) {
   const headers = { Accept: "application/json", ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (file !== undefined) headers["Content-Type"] = file.type || "application/octet-stream";
   if (prefer) headers.Prefer = prefer;
   let response;
   try {
-    response = await fetch(apiUrl(path, query), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(apiUrl(path, query), { method, headers, body: file !== undefined ? file : body === undefined ? undefined : JSON.stringify(body) });
   } catch (error) {
     throw new ApiError({ status: 0, code: "network", message: error.message });
   }
@@ -108,7 +110,14 @@ export const api = {
   stories: (userId) => request("GET", "stories", { query: { user_id: userId, limit: 50 } }),
   story: (userId, storyId) => request("GET", `stories/${encodeURIComponent(storyId)}`, { query: { user_id: userId } }),
   ready: () => readiness(),
+  /** Store a picture or audio file for this user; the answer is the Upload ({upload_id, kind, ...}). */
+  upload: (userId, file) => request("POST", "uploads", { file, query: { user_id: userId, filename: uploadName(file.name) } }),
 };
+
+/** The name is only kept for display; the service refuses control characters and names over 200 characters. */
+function uploadName(name) {
+  return Array.from(String(name || "").replace(/[\u0000-\u001f\u007f]/g, "")).slice(0, 200).join("");
+}
 
 /** /ready answers 503 with the same body when a backend is down: both are a readable answer. */
 async function readiness() {

@@ -5,11 +5,12 @@ import { $ } from "./dom.js";
 import { TERMINAL, followOperation } from "./follow.js";
 import { HistoryList } from "./history.js";
 import { language, setLanguage, t, translatePage } from "./i18n.js";
-import { Notices, clearFieldError, clearFieldErrors, fieldMessage, setFieldError } from "./notices.js";
+import { Notices, clearFieldError, clearFieldErrors, describeError, fieldMessage, setFieldError } from "./notices.js";
 import { ProgressPanel } from "./progress.js";
 import { Readiness } from "./readiness.js";
 import { ShotGrid } from "./shots.js";
 import { safeStorage } from "./storage.js";
+import { MusicPicker } from "./uploads.js";
 import { VideoPanel } from "./video.js";
 
 const KEYS = { user: "s2v.user", story: "s2v.story", operation: "s2v.operation" };
@@ -22,6 +23,7 @@ const state = {
   follower: null,
   renderDuration: null,
   storyLoad: null, // the GET /stories/{id} in flight, if any
+  renderStarting: false, // Render was clicked and its request (or its music upload) is on its way
 };
 
 // ------------------------------------------------------------------ elements and views
@@ -36,6 +38,7 @@ const fields = {
   voice: $("#voice"),
   subtitles: $("#subtitles"),
   music: $("#music"),
+  music_upload_id: $("#music-file"),
   user_id: $("#user-id"),
 };
 const createButton = $("#create-button");
@@ -45,7 +48,19 @@ const videoNotices = new Notices($("#video-notices"));
 const readiness = new Readiness($("#readiness"));
 const historyList = new HistoryList($(".sidebar"), { onOpen: (storyId) => openStory(storyId, { focus: true }) });
 const progress = new ProgressPanel($("#progress"), { onCancel: cancelOperation });
-const grid = new ShotGrid($("#shots"), { onRegenerate: regenerateShot });
+const grid = new ShotGrid($("#shots"), { onRegenerate: regenerateShot, onUpload: (file) => api.upload(state.userId, file) });
+const musicPicker = new MusicPicker(
+  {
+    input: $("#music-file"),
+    chosen: $("#music-file-chosen"),
+    name: $("#music-file-name"),
+    clear: $("#music-file-clear"),
+    status: $("#music-file-status"),
+    notices: $("#music-file-notices"),
+    toggle: fields.music,
+  },
+  { upload: (userId, file) => api.upload(userId, file) },
+);
 const video = new VideoPanel($("#video"), {
   onRender: startRender,
   onError: (title, line) => videoNotices.show("player", { title, lines: [line] }),
@@ -64,6 +79,7 @@ function renderAll() {
   readiness.render();
   historyList.render();
   grid.translate();
+  musicPicker.render();
   renderStory();
 }
 
@@ -83,7 +99,7 @@ function renderStory() {
   const busy = isBusy();
   progress.render(state.op, story);
   grid.render(story, state.op, busy);
-  video.render(story, busy, state.renderDuration);
+  video.render(story, busy || state.renderStarting, state.renderDuration);
 }
 
 function updateScriptCount() {
@@ -185,7 +201,8 @@ async function createStory(body) {
 async function regenerateShot(shot, changes) {
   const story = state.story;
   const op = await api.regenerateShot({ operation_id: newId("op"), story_id: story.story_id, shot_id: shot.id, user_id: state.userId, ...changes });
-  Object.assign(shot, changes); // show the new words at once; the keyframe follows
+  const { image_upload_id: _picture, ...words } = changes;
+  Object.assign(shot, words); // show the new words at once; the keyframe follows
   progress.hintShot(op.operation_id, shot.id);
   workspaceNotices.clear("operation");
   follow(op);
@@ -193,8 +210,19 @@ async function regenerateShot(shot, changes) {
 
 async function startRender() {
   const story = state.story;
-  if (!story) return;
+  if (!story || state.renderStarting) return;
+  state.renderStarting = true;
+  try {
+    await sendRender(story);
+  } finally {
+    state.renderStarting = false;
+    renderStory();
+  }
+}
+
+async function sendRender(story) {
   clearFieldError(fields.voice);
+  clearFieldError(fields.music_upload_id);
   videoNotices.clearAll();
   workspaceNotices.clear("operation");
   const body = {
@@ -207,6 +235,20 @@ async function startRender() {
   const voice = fields.voice.value.trim();
   if (voice) body.voice = voice;
   video.renderButton.disabled = true;
+  // The music file was uploaded when it was chosen; this waits for it (or tries again) and stops if it is unusable.
+  try {
+    const musicUploadId = await musicPicker.uploadId();
+    if (musicUploadId) body.music_upload_id = musicUploadId;
+  } catch (error) {
+    videoNotices.show("music", { title: t("music.notRendered"), lines: [t("music.problem", { reason: describeError(error).title })] });
+    musicPicker.focus();
+    renderStory();
+    return;
+  }
+  if (state.story !== story || isBusy()) {
+    renderStory(); // another story was opened, or an operation started, while the music was uploading
+    return;
+  }
   let op;
   try {
     op = await api.renderVideo(body);
@@ -395,6 +437,7 @@ function changeUser() {
   const value = fields.user_id.value.trim();
   if (value === state.userId) return;
   state.userId = value;
+  musicPicker.setUser(value);
   safeStorage.set(KEYS.user, value);
   safeStorage.set(KEYS.story, null);
   safeStorage.set(KEYS.operation, null);
@@ -423,6 +466,7 @@ function init() {
   const saved = safeStorage.get(KEYS.user);
   state.userId = saved && ID_PATTERN.test(saved) ? saved : newId("u");
   safeStorage.set(KEYS.user, state.userId);
+  musicPicker.setUser(state.userId);
   fields.user_id.value = state.userId;
   const keyInput = $("#api-key");
   keyInput.value = apiKey();

@@ -41,6 +41,8 @@ const FIELD_LABELS = {
   narration: "shot.narration",
   camera: "shot.camera",
   tone: "shot.tone",
+  image_upload_id: "shot.picture",
+  music_upload_id: "form.musicFile",
 };
 
 /** A list of notices in one container; each has a key, so showing the same key again replaces it. */

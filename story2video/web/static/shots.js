@@ -14,10 +14,14 @@ export function shotProgress(shot, op) {
 }
 
 export class ShotGrid {
-  /** onRegenerate(shot, fields) resolves once the operation has started; it throws an ApiError if it could not. */
-  constructor(list, { onRegenerate }) {
+  /**
+   * onRegenerate(shot, fields) resolves once the operation has started; it throws an ApiError if it could not.
+   * onUpload(file) stores the person's picture and resolves to the Upload (or throws an ApiError).
+   */
+  constructor(list, { onRegenerate, onUpload }) {
     this.list = list;
     this.onRegenerate = onRegenerate;
+    this.onUpload = onUpload;
     this.cards = new Map();
     this.active = null; // {card, editor} while the shot editor is open
     this.aspect = "16:9";
@@ -128,6 +132,7 @@ export class ShotGrid {
     const url = card.img.hidden ? null : card.img.getAttribute("src");
     const editor = new ShotEditor(card.shot, url, {
       submit: (fields) => this.onRegenerate(card.shot, fields),
+      upload: (file) => this.onUpload(file),
       onClose: () => {
         this.active = null;
         if (card.root.isConnected) card.editButton.focus();
@@ -155,9 +160,14 @@ function madeByRows(artifacts) {
   for (const kind of ARTIFACT_KINDS) {
     const info = artifacts[kind];
     if (!info) continue;
-    rows.push(h("div", { class: "made-by-row", dataset: { kind } }, h("dt", {}, t(`artifact.${kind}`)), h("dd", {}, h("span", { class: "backend-name" }, info.backend), info.model ? ` · ${info.model}` : "")));
+    rows.push(h("div", { class: "made-by-row", dataset: { kind } }, h("dt", {}, t(`artifact.${kind}`)), h("dd", {}, h("span", { class: "backend-name" }, backendName(info.backend)), info.model ? ` · ${info.model}` : "")));
   }
   return rows;
+}
+
+/** A keyframe made from the person's own picture says so; backends are named as the service names them. */
+function backendName(backend) {
+  return backend === "upload" ? t("artifact.fromUpload") : backend;
 }
 
 function skeletonCard() {
