@@ -47,6 +47,19 @@ def image_sources(page) -> list[str]:
     return page.locator("#shots img").evaluate_all("images => images.map(img => img.getAttribute('src'))")
 
 
+
+def wait_for_playable_video(page):
+    """The player once the render finished: visible, with a duration, and playing where the codec allows."""
+    player = page.locator("#player")
+    expect(player).to_be_visible(timeout=60_000)
+    expect(page.locator("#progress-text")).to_have_text(re.compile(r"Video ready \(\d+\.\d s\)\."))
+    page.wait_for_function("() => player.readyState >= 1 && player.duration > 0")
+    assert page.evaluate("player.duration") > 1
+    if page.evaluate("player.canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"):
+        page.evaluate("async () => { player.muted = true; await player.play(); }")
+        page.wait_for_function("() => player.currentTime > 0.3")
+    return player
+
 def test_script_to_storyboard_to_edited_shot_to_played_video(page, open_page, live_service):
     page.goto("/")
     expect(page.get_by_role("heading", name="Your storyboard will appear here")).to_be_visible()
@@ -107,14 +120,7 @@ def test_script_to_storyboard_to_edited_shot_to_played_video(page, open_page, li
     expect(page.get_by_role("button", name="Render video")).to_be_disabled()
     screenshot(page, "05-rendering")
     live_service.speech.valve.open()
-    player = page.locator("#player")
-    expect(player).to_be_visible(timeout=60_000)
-    expect(page.locator("#progress-text")).to_have_text(re.compile(r"Video ready \(\d+\.\d s\)\."))
-    page.wait_for_function("() => player.readyState >= 1 && player.duration > 0")
-    assert page.evaluate("player.duration") > 1
-    if page.evaluate("player.canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"):
-        page.evaluate("async () => { player.muted = true; await player.play(); }")
-        page.wait_for_function("() => player.currentTime > 0.3")
+    player = wait_for_playable_video(page)
     expect(cards.first.locator('.made-by-row[data-kind="audio"]')).to_contain_text("preview")
     expect(cards.first.locator('.made-by-row[data-kind="video"]')).to_be_visible()
     screenshot(page, "06-video")

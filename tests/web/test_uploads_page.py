@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.uploads.media import picture, tone_wav
 from tests.web.conftest import screenshot
-from tests.web.test_page import ALL_IMAGES_LOADED, expect, image_sources, start_story, wait_for_keyframes
+from tests.web.test_page import ALL_IMAGES_LOADED, expect, image_sources, start_story, wait_for_keyframes, wait_for_playable_video
 
 pytestmark = pytest.mark.browser
 
@@ -173,14 +173,7 @@ def test_a_render_uses_my_music_file(page):
     assert body["music_upload_id"] == upload["upload_id"] and body["music"] is True
     assert uploads == []  # the file chosen before is used, not sent again
 
-    player = page.locator("#player")
-    expect(player).to_be_visible(timeout=60_000)
-    expect(page.locator("#progress-text")).to_have_text(re.compile(r"Video ready \(\d+\.\d s\)\."))
-    page.wait_for_function("() => player.readyState >= 1 && player.duration > 0")
-    assert page.evaluate("player.duration") > 1
-    if page.evaluate("player.canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"):
-        page.evaluate("async () => { player.muted = true; await player.play(); }")
-        page.wait_for_function("() => player.currentTime > 0.3")
+    player = wait_for_playable_video(page)
     response = page.request.get(player.get_attribute("src"))
     assert response.status == 200 and response.headers["content-type"].startswith("video/mp4")
     screenshot(page, "24-video-with-my-music")
