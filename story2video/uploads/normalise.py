@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from story2video.errors import InvalidRequest, MediaError, PayloadTooLarge
-from story2video.media.ffmpeg import run_ffmpeg
+from story2video.media.ffmpeg import run_ffmpeg, stderr_tail
 from story2video.media.probe import aprobe
 from story2video.uploads.formats import UploadFormat
 
@@ -90,7 +90,7 @@ async def normalise_audio(ffmpeg: Path, source: Path, dest: Path, fmt: UploadFor
     try:
         await run_ffmpeg(ffmpeg, args, timeout=AUDIO_TIMEOUT_S)
     except MediaError as error:
-        raise InvalidRequest(f"the {fmt.name.upper()} audio cannot be decoded: {_last_line(error.message)}", param="file", code="invalid_upload") from error
+        raise InvalidRequest(f"the {fmt.name.upper()} audio cannot be decoded: {stderr_tail(error.message.splitlines(), 1)}", param="file", code="invalid_upload") from error
     info = await aprobe(ffmpeg, dest)
     if info.audio is None or info.duration <= 0:
         raise InvalidRequest(f"the {fmt.name.upper()} file holds no audio", param="file", code="invalid_upload")
@@ -98,7 +98,3 @@ async def normalise_audio(ffmpeg: Path, source: Path, dest: Path, fmt: UploadFor
         raise InvalidRequest(f"the audio is longer than {max_seconds:g} s (MAX_UPLOAD_AUDIO_S)", param="file", code="invalid_upload")
     return MediaFacts(duration=info.duration)
 
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no reason given"

@@ -119,8 +119,8 @@ class UploadService:
 
     async def _ingest(self, user_id: str, received: Received) -> UploadRecord:
         try:
-            fmt = await asyncio.to_thread(_sniff, received.path)
-            digest = await asyncio.to_thread(_sha256, received.path)
+            head, digest = await asyncio.to_thread(_head_and_sha256, received.path)
+            fmt = _format_of(head)
             key = artifact_key("upload", format=fmt.name, sha256=digest, limits=self._limits(fmt))
 
             async def produce(dest: Path) -> Produced:
@@ -163,22 +163,23 @@ class UploadService:
         )
 
 
-def _sniff(path: Path) -> UploadFormat:
+def _head_and_sha256(path: Path) -> tuple[bytes, str]:
+    """The file's first SNIFF_BYTES bytes and its SHA-256, in one read."""
+    digest = hashlib.sha256()
     with path.open("rb") as file:
         head = file.read(SNIFF_BYTES)
+        digest.update(head)
+        while chunk := file.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return head, digest.hexdigest()
+
+
+def _format_of(head: bytes) -> UploadFormat:
     fmt = sniff_format(head)
     if fmt is None:
         hint = "; send the file itself as the body, not a multipart form" if head.startswith(b"--") else ""
         raise UnsupportedMedia(f"the file is none of the accepted formats ({ACCEPTED_NAMES}){hint}", param="file")
     return fmt
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def _exists(path: Path) -> None:
