@@ -8,10 +8,12 @@ import uvicorn
 from loguru import logger
 from pydantic import ValidationError
 
+from story2video import __version__
 from story2video.app import create_app
 from story2video.config import Settings
 from story2video.errors import Story2VideoError
 from story2video.logs import configure_logging
+from story2video.startup import claim, mode_summary, open_to_network_warning, page_addresses
 
 
 def build_app(settings: Settings):
@@ -22,6 +24,28 @@ def build_app(settings: Settings):
     return create_app(settings, build_providers(settings))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling where to open the page once it really listens."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings):
+        super().__init__(config)
+        self._settings = settings
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            _announce(self._settings)
+
+
+def _announce(settings: Settings) -> None:
+    first, *others = page_addresses(settings.service_host, settings.service_port)
+    elsewhere = f" (from other machines: {', '.join(others)})" if others else ""
+    logger.info("ready: open {} in a browser{}; API docs at {}docs", first, elsewhere, first)
+    warning = open_to_network_warning(settings)
+    if warning:
+        logger.warning(warning)
+
+
 def main() -> int:
     try:
         settings = Settings()
@@ -29,14 +53,25 @@ def main() -> int:
         print(f"cannot start: invalid settings:\n{error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
-    mode = "local GPU" if settings.local_inference else "cloud"
-    logger.info("starting Story2Video in {} mode on port {}", mode, settings.service_port)
+    try:
+        # Before anything reads or repairs the data: a second copy stops here, touching nothing.
+        data_lock, listener = claim(settings)
+    except Story2VideoError as error:
+        for problem in error.message.splitlines():
+            logger.error("cannot start: {}", problem)
+        return 2
     try:
         app = build_app(settings)
     except Story2VideoError as error:  # configuration, FFmpeg or font problems found while building
         logger.error("cannot start: {}", error.message)
         return 2
-    uvicorn.run(app, host=settings.service_host, port=settings.service_port, log_config=None)
+    logger.info("Story2Video {} starting in {}", __version__, mode_summary(settings, app.state.engine.deps.providers))
+    config = uvicorn.Config(app, host=settings.service_host, port=settings.service_port, log_config=None)
+    try:
+        _Server(config, settings).run(sockets=[listener])
+    finally:
+        listener.close()
+        data_lock.release()
     return 0
 
 

@@ -31,7 +31,7 @@ import httpx
 
 from app_api.retry import RetryPolicy, send_with_retries
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendUnavailable
+from story2video.errors import BackendError, BackendUnavailable, describe_exception
 from story2video.storage.records import ArtifactRecord
 
 BACKEND = "oss"
@@ -132,7 +132,7 @@ class OssClient:
                     what,
                 )
         except httpx.TransportError as error:
-            problem = f"cannot reach {what} at {self.config.endpoint}: {type(error).__name__}: {error}; check OSS_ENDPOINT"
+            problem = f"cannot reach {what} at {self.config.endpoint}: {describe_exception(error, with_type=True)}; check OSS_ENDPOINT"
             raise BackendUnavailable(problem, backend=BACKEND) from error
 
     def _failure(self, action: str, name: str, response: httpx.Response) -> BackendError:

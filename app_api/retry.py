@@ -14,6 +14,7 @@ import httpx
 from loguru import logger
 
 from story2video.config import Settings
+from story2video.errors import describe_exception
 
 Sleep = Callable[[float], Awaitable[None]]
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -64,7 +65,7 @@ async def send_with_retries(send: Callable[[], Awaitable[httpx.Response]], polic
         except httpx.TransportError as error:
             if attempt == policy.attempts:
                 raise
-            problem, retry_after = f"{type(error).__name__}: {error}", None
+            problem, retry_after = describe_exception(error, with_type=True), None
         else:
             if not is_retryable(response.status_code) or attempt == policy.attempts:
                 return response

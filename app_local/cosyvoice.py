@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, ConfigurationError, InvalidArtifact
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, ConfigurationError, InvalidArtifact, describe_exception
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.probe import wav_duration
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
@@ -183,11 +183,11 @@ class CosyVoiceSpeechSynthesizer:
     def _transport_error(self, error: httpx.TransportError, receiving: bool, endpoint: str) -> BackendError:
         if receiving or isinstance(error, httpx.RemoteProtocolError):
             return BackendError(
-                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}): {type(error).__name__}: {error}",
+                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}): {describe_exception(error, with_type=True)}",
                 backend=self.backend,
             )
         return BackendUnavailable(
-            f"cannot reach the CosyVoice server at {self.url} (COSYVOICE_URL): {type(error).__name__}",
+            f"cannot reach the CosyVoice server at {self.url} (COSYVOICE_URL): {describe_exception(error, with_type=True)}",
             backend=self.backend,
         )
 
@@ -224,7 +224,7 @@ class CosyVoiceSpeechSynthesizer:
             async with httpx.AsyncClient(timeout=5.0) as client:
                 response = await client.get(f"{self.url}{probe}")
         except httpx.HTTPError as error:
-            return result(False, f"cannot reach the CosyVoice server: {type(error).__name__}")
+            return result(False, f"cannot reach the CosyVoice server: {describe_exception(error, with_type=True)}")
         if self._api == "openai":
             # Wrappers differ in what they serve besides /v1/audio/speech; any non-5xx answer means it is up.
             if response.status_code >= 500:

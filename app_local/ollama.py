@@ -7,7 +7,7 @@ import httpx
 import ollama
 
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, describe_exception
 from story2video.providers.base import BackendStatus, ShotDraft, StageContext, StoryboardRequest
 from story2video.providers.cancellable import cancellable
 from story2video.providers.llm_storyboard import reply_schema, write_with_llm
@@ -71,7 +71,7 @@ class OllamaChat:
                 response = await client.get(f"{self.url}/api/tags")
                 response.raise_for_status()
         except httpx.HTTPError as error:
-            return result(False, f"cannot reach Ollama: {type(error).__name__}: {error}")
+            return result(False, f"cannot reach Ollama: {describe_exception(error, with_type=True)}")
         names = {model.get("name", "") for model in response.json().get("models", [])}
         if self.model in names or f"{self.model}:latest" in names:
             return result(True, f"model {self.model} is available")

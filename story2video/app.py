@@ -12,12 +12,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 
 from story2video import __version__
-from story2video.api.auth import parse_api_keys
+from story2video.api.auth import ApiKeyGate, parse_api_keys
 from story2video.api.errors import install_error_handlers
 from story2video.api.limits import RequestLimitsMiddleware
 from story2video.api.openapi import install_openapi
 from story2video.api.routes import (
     artifacts,
+    docs,
     health,
     operations,
     stories,
@@ -32,22 +33,28 @@ from story2video.errors import ConfigurationError
 from story2video.jobs.events import EventHub
 from story2video.jobs.operations import OperationService
 from story2video.jobs.runner import LocalJobRunner
+from story2video.jobs.states import UNFINISHED_STATUSES
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import resolve_cjk_font
 from story2video.pipeline.deps import PipelineDeps
 from story2video.providers.base import Providers
 from story2video.storage.artifacts import ArtifactStore
+from story2video.storage.datalock import holder_note, lock_data
 from story2video.storage.db import Database
 from story2video.storage.operations import OperationRepository
 from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
+from story2video.storage.retention import RetentionPolicy, RetentionSweeper
 from story2video.storage.stories import StoryRepository
 from story2video.storage.uploads import UploadRepository
 from story2video.uploads.service import UploadService
 from story2video.util.heap import glibc_heap
+from story2video.util.workdirs import sweep_stale_work_folders
 
 DESCRIPTION = """Turns a written script into a finished short video: storyboard (LLM) → keyframes (T2I) →
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
+
+ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, health, web, docs)
 
 
 def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, EventHub]:
@@ -106,23 +113,44 @@ async def check_backends(engine: Engine) -> None:
             logger.error("{} backend '{}'{} is NOT reachable: {}", status.stage, status.backend, where, status.detail)
 
 
+def _retention_sweeper(settings: Settings, engine: Engine) -> RetentionSweeper:
+    policy = RetentionPolicy(settings.artifact_retention_days, settings.upload_retention_days, settings.retention_sweep_interval_s)
+    return RetentionSweeper(engine.deps.stories.db, engine.deps.store, policy, UNFINISHED_STATUSES)
+
+
 def create_app(settings: Settings, providers: Providers) -> FastAPI:
     engine, hub = build_engine(settings, providers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        hub.bind_loop(asyncio.get_running_loop())
-        swept = engine.deps.store.sweep_temp_files()
-        recovered = engine.operations.recover_interrupted()
-        if swept or recovered:
-            logger.warning("start-up: removed {} unfinished temp files, failed {} interrupted operations", swept, recovered)
-        await check_backends(engine)
-        yield
-        # The database stays open: it was opened with the app, not by this lifespan, and a server
-        # (or a test transport) may run the lifespan again on the same app.
-        await engine.operations.runner.shutdown()
+        # The data is locked before anything repairs it: another copy's work is never failed or deleted.
+        note = holder_note(f"{settings.service_host}:{settings.service_port}")
+        data_lock = lock_data(settings.database_path, settings.output_dir, note)
+        try:
+            hub.bind_loop(asyncio.get_running_loop())
+            swept = engine.deps.store.sweep_temp_files()
+            folders = sweep_stale_work_folders()
+            recovered = engine.operations.recover_interrupted()
+            if swept or folders or recovered:
+                logger.warning(
+                    "start-up: removed {} unfinished temp files and {} work folders of stopped processes, failed {} interrupted operations",
+                    swept, folders, recovered,
+                )
+            await check_backends(engine)
+            retention = asyncio.create_task(_retention_sweeper(settings, engine).run(), name="retention")
+            try:
+                yield
+            finally:
+                retention.cancel()
+                await asyncio.gather(retention, return_exceptions=True)
+            # The database stays open: it was opened with the app, not by this lifespan, and a server
+            # (or a test transport) may run the lifespan again on the same app.
+            await engine.operations.runner.shutdown()
+        finally:
+            data_lock.release()
 
-    app = FastAPI(title="Story2Video", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url off: FastAPI's pages load from a CDN; routes/docs.py serves offline ones.
+    app = FastAPI(title="Story2Video", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.hub = hub
@@ -134,13 +162,16 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         file_bodies={uploads.UPLOAD_PATH: settings.max_upload_bytes},
     )
+    # Added after the limits, so it runs before them: 401 before any body is limited or parsed.
+    app.add_middleware(ApiKeyGate, routes=[route for module in ROUTE_MODULES for route in module.router.routes])
     if settings.cors_origins:
         origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"], expose_headers=["Location", "Retry-After"]
         )
-    for module in (storyboard, operations, stories, uploads, artifacts, health, web):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="ui")
+    app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     install_openapi(app)
     return app

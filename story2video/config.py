@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     # --- storage
     output_dir: Path = PROJECT_ROOT / "data" / "output"
     database_path: Path = PROJECT_ROOT / "data" / "story2video.sqlite3"
+    artifact_retention_days: float = Field(
+        30.0, ge=0, description="Artifacts nothing uses (no story, shot, upload or recent operation) are removed once this old; 0 = keep forever"
+    )
+    upload_retention_days: float = Field(
+        90.0, ge=0, description="Uploads no story or unfinished operation uses are removed once this old; 0 = keep forever"
+    )
+    retention_sweep_interval_s: float = Field(3600.0, ge=1, description="How often retention runs (and once at start-up)")
 
     # --- operations
     max_running_operations: int = Field(4, ge=1)
@@ -66,9 +73,12 @@ class Settings(BaseSettings):
 
     # --- storyboard limits
     max_script_chars: int = Field(20000, ge=1)
-    default_min_shots: int = Field(4, ge=1)
-    default_max_shots: int = Field(10, ge=1)
-    max_shots: int = Field(30, ge=1)
+    default_min_shots: int = Field(1, ge=1, description="Fewest shots when the request gives no shot_count")
+    default_max_shots: int = Field(60, ge=1, description="Most shots when the request gives no shot_count")
+    max_shots: int = Field(60, ge=1)
+    max_shot_seconds: float = Field(
+        12.0, ge=3, le=600, description="Preview storyboard: most seconds of narration in one shot (estimated)"
+    )
 
     # --- stage backends ("auto" = the mode's real backend when built and configured, else preview)
     storyboard_backend: str = "auto"

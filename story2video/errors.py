@@ -25,6 +25,8 @@ class to one HTTP status in ``story2video.api.errors`` (the only place that does
 
 from __future__ import annotations
 
+import re
+
 
 class Story2VideoError(Exception):
     code = "internal_error"
@@ -160,3 +162,68 @@ class FFmpegNotFound(MediaError):
 
 class StorageFull(Story2VideoError):
     code = "storage_full"
+
+
+# ------------------------------------------------------------------ words for errors
+
+_CAUSE_DEPTH = 6
+_QUOTED_PATH_RE = re.compile(r"""(['"])((?:~|\.\.?)?/[^'"\n]*)\1""")
+_PATH_RE = re.compile(r"(?<![\w.~:/=-])(?:~|\.\.?)?/[^\s'\"/:,;()\[\]<>|]+(?:/[^\s'\"/:,;()\[\]<>|]*)*")
+_TEMP_NAME_RE = re.compile(r"[\w-]+\.tmp[.-][\w.-]*")
+PATH_PLACEHOLDER = "<file>"
+
+
+def describe_exception(error: BaseException, *, with_type: bool = False) -> str:
+    """What went wrong, in words, never blank: the exception's message, else its class name, and
+    the first message further down its chain that says more. httpx raises ``ReadError('')`` over a
+    reset connection; the reset itself is the cause of the exception that httpcore wraps in it.
+    ``with_type`` puts the class name in front of a message too ("KeyError: 'x'")."""
+    text = str(error).strip()
+    cause = _cause_text(error, text)
+    if not text:
+        text = type(error).__name__
+    elif with_type:
+        text = f"{type(error).__name__}: {text}"
+    return f"{text} ({cause})" if cause else text
+
+
+def _cause_text(error: BaseException, shown: str) -> str:
+    """The first message, breadth first through causes, contexts and wrapped exceptions, that ``shown`` lacks."""
+    seen, waiting = {id(error)}, list(_linked(error))
+    for _ in range(_CAUSE_DEPTH * 2):
+        if not waiting:
+            break
+        link = waiting.pop(0)
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        text = str(link).strip()
+        if text and text not in shown:
+            return text
+        waiting.extend(_linked(link))
+    return ""
+
+
+def _linked(error: BaseException) -> list[BaseException]:
+    """The exceptions ``error`` stands for: its cause or context, and any it was given as an argument
+    (httpcore's ``ReadError(BrokenResourceError())``, re-raised ``from None`` by its pool)."""
+    linked = [arg for arg in error.args if isinstance(arg, BaseException)]
+    if error.__cause__ is not None:
+        linked.append(error.__cause__)
+    elif error.__context__ is not None and not error.__suppress_context__:
+        linked.append(error.__context__)
+    return linked
+
+
+def without_paths(text: str) -> str:
+    """``text`` with each file path cut to its file name, and temp file names replaced by
+    ``<file>``: for messages callers see, which must not show where the service keeps its files.
+    Not for text that holds URLs."""
+    text = _QUOTED_PATH_RE.sub(lambda match: match.group(1) + _public_name(match.group(2)) + match.group(1), text)
+    text = _PATH_RE.sub(lambda match: _public_name(match.group(0)), text)
+    return _TEMP_NAME_RE.sub(PATH_PLACEHOLDER, text)
+
+
+def _public_name(path: str) -> str:
+    name = path.rstrip("/").rpartition("/")[2]
+    return name if name and "tmp" not in name.lower() else PATH_PLACEHOLDER

@@ -83,3 +83,12 @@ def create_body(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+def send_bare(client: TestClient, method: str, url: str, **kwargs):
+    """A request as `curl -X POST url` sends it: no body, and no Content-Length or Content-Type header
+    (httpx would add `Content-Length: 0`)."""
+    request = client.build_request(method, url, **kwargs)
+    request.headers.pop("content-length", None)
+    request.headers.pop("content-type", None)
+    return client.send(request)

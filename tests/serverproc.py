@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 def service_env(data: Path, **extra: str) -> dict[str, str]:
-    """The current environment minus backend choices, with storage under ``data``."""
+    """The current environment minus backend choices, with storage under ``data`` unless ``extra`` says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_BACKEND")}
-    env.update(OUTPUT_DIR=str(data / "out"), DATABASE_PATH=str(data / "db.sqlite3"), **extra)
+    env.update({"OUTPUT_DIR": str(data / "out"), "DATABASE_PATH": str(data / "db.sqlite3"), **extra})
     return env
 
 

@@ -60,6 +60,24 @@ def test_server_starts_and_serves_docs(tmp_path, local):
     finally:
         output = service.stop()
     assert "op=-" in output  # structured log lines carry the operation id field
+    if local == "true":
+        assert "starting in local GPU mode: storyboard on ollama" in output
+    else:  # no key: named by what serves, not just "cloud mode"
+        assert "starting in cloud mode, but every stage is on the built-in preview backends" in output
+        assert "because DASHSCOPE_API_KEY is not set" in output
+    assert f"open http://localhost:{service.port}/ in a browser" in output
+    assert f"API docs at http://localhost:{service.port}/docs" in output
+    assert "SERVICE_HOST=0.0.0.0) with no API key" in output and "Set SERVICE_HOST=127.0.0.1" in output
+
+
+def test_on_loopback_with_no_key_there_is_no_network_warning(tmp_path):
+    service = ServiceProcess(tmp_path, SERVICE_HOST="127.0.0.1")
+    try:
+        service.wait_healthy()
+    finally:
+        output = service.stop()
+    assert f"open http://127.0.0.1:{service.port}/ in a browser" in output
+    assert "no API key" not in output
 
 
 @pytest.mark.parametrize(
@@ -70,6 +88,7 @@ def test_server_starts_and_serves_docs(tmp_path, local):
         ({"SERVICE_PORT": "99999"}, "service_port"),
         ({"DEFAULT_MIN_SHOTS": "8", "DEFAULT_MAX_SHOTS": "5"}, "DEFAULT_MAX_SHOTS (5) must be >= DEFAULT_MIN_SHOTS (8)"),
         ({"UPLOAD_URL_HOSTS": "media.example.com,https://cdn.example.com/x"}, "UPLOAD_URL_HOSTS entry 'https://cdn.example.com/x'"),
+        ({"OUTPUT_DIR": "/dev/null/out"}, "cannot lock OUTPUT_DIR: /dev/null/out/story2video.lock: Not a directory"),
     ],
 )
 def test_unusable_settings_stop_startup_with_a_clear_message(tmp_path, env, message):

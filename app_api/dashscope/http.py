@@ -10,7 +10,7 @@ import httpx
 
 from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, error_for
 from app_api.retry import RetryPolicy, send_with_retries
-from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact
+from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
 
 
 class DashScopeClient:
@@ -56,7 +56,7 @@ class DashScopeClient:
             ) from error
         except httpx.TransportError as error:
             raise BackendUnavailable(
-                f"cannot reach {what}: {type(error).__name__}: {error}; check DASHSCOPE_BASE_URL and the network",
+                f"cannot reach {what}: {describe_exception(error, with_type=True)}; check DASHSCOPE_BASE_URL and the network",
                 backend=BACKEND,
             ) from error
         if response.is_success:

@@ -9,6 +9,7 @@ from typing import Callable
 import httpx
 
 from app_api.dashscope.errors import BACKEND
+from story2video.errors import describe_exception
 from story2video.providers.base import BackendStatus
 
 REMEMBER_S = 30.0
@@ -38,7 +39,7 @@ class DashScopeProbe:
         try:
             status = await self._status_of(self.url)
         except httpx.HTTPError as error:
-            return False, f"cannot reach DashScope ({type(error).__name__}: {error}); check DASHSCOPE_BASE_URL and the network"
+            return False, f"cannot reach DashScope ({describe_exception(error, with_type=True)}); check DASHSCOPE_BASE_URL and the network"
         if status == 401:
             return False, "DASHSCOPE_API_KEY was rejected (401); a key works only on its own region's host (DASHSCOPE_BASE_URL)"
         if status == 403:

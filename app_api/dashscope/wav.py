@@ -4,13 +4,13 @@ PCM s16le, mono."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import wave
 from pathlib import Path
 
 from app_api.dashscope.errors import BACKEND
 from story2video.errors import InvalidArtifact
 from story2video.media.ffmpeg import run_ffmpeg
+from story2video.util.workdirs import work_folder
 
 CONVERT_TIMEOUT_S = 120.0
 
@@ -21,7 +21,7 @@ async def write_speech_wav(audio: bytes, audio_format: str, sample_rate: int, de
     if audio_format == "pcm":
         await asyncio.to_thread(_write_pcm, audio, sample_rate, dest)
         return
-    with tempfile.TemporaryDirectory(prefix="s2v-tts-") as folder:
+    with work_folder("tts-") as folder:
         source = Path(folder) / f"speech.{audio_format}"
         await asyncio.to_thread(source.write_bytes, audio)
         args = ["-i", str(source), "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav", str(dest)]

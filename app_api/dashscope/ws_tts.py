@@ -33,6 +33,7 @@ from story2video.errors import (
     BackendTimeout,
     BackendUnavailable,
     InvalidArtifact,
+    describe_exception,
 )
 
 # websockets logs every handshake header at DEBUG, the Authorization header included: its logger
@@ -81,7 +82,7 @@ async def speak(url: str, headers: dict[str, str], task: SpeechTask, endpoint: E
     except InvalidStatus as rejected:
         raise _handshake_error(rejected, endpoint, attempts) from rejected
     except (ConnectionClosed, InvalidHandshake, OSError) as error:
-        problem = f"DashScope speech WebSocket {url} failed: {type(error).__name__}: {error}; check DASHSCOPE_WS_URL and the network"
+        problem = f"DashScope speech WebSocket {url} failed: {describe_exception(error, with_type=True)}; check DASHSCOPE_WS_URL and the network"
         failure = BackendUnavailable(problem, backend=BACKEND)
         raise TransientSpeechFailure(failure) from error
     except TimeoutError as error:

@@ -4,6 +4,7 @@
     client.py     HTTP routes of one host (httpx)          socket.py   /ws progress socket (thread)
     prompt.py     run one prompt on one host until its history holds the outputs
     pool.py       least-loaded dispatch, down-marking, retry on another host
+    inventory.py  which model files and node classes a workflow needs; does a host have them (/object_info)
     runner.py     upload -> prompt -> download on one host  outputs.py  find result files in the history
     images.py     ComfyImageGenerator                       clips.py    ComfyVideoGenerator
     sizes.py      generation sizes                          transcode.py  any animation/video -> H.264 MP4

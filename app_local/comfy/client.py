@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from loguru import logger
@@ -21,7 +22,7 @@ from loguru import logger
 from app_local.comfy.failures import BACKEND, HostFailure, node_error_lines, rejection_error
 from app_local.comfy.outputs import OutputFile
 from app_local.comfy.workflow import Graph
-from story2video.errors import BackendError
+from story2video.errors import BackendError, describe_exception
 
 _CHUNK = 1 << 20
 
@@ -100,6 +101,15 @@ class ComfyClient:
             raise HostFailure(self.host, "GET /system_stats did not answer a JSON object")
         return payload
 
+    async def object_info(self, class_type: str) -> dict | None:
+        """``GET /object_info/<class>``: how the host describes the node class; None if it has no such class."""
+        call = f"GET /object_info/{class_type}"
+        payload = self._expect_json(await self._request("GET", f"/object_info/{quote(class_type, safe='')}"), call)
+        if not isinstance(payload, dict):
+            raise BackendError(f"ComfyUI at {self.host}: {call} did not answer a JSON object", backend=BACKEND)
+        info = payload.get(class_type)
+        return info if isinstance(info, dict) else None
+
     async def interrupt(self, prompt_id: str) -> None:
         self._expect_ok(await self._request("POST", "/interrupt", json={"prompt_id": prompt_id}), "POST /interrupt")
 
@@ -148,7 +158,7 @@ class ComfyClient:
         except httpx.TimeoutException as exc:
             raise HostFailure(self.host, f"no answer to {call} within {self._timeout:g} s") from exc
         except httpx.TransportError as exc:
-            raise HostFailure(self.host, f"{call} failed: {exc or type(exc).__name__}") from exc
+            raise HostFailure(self.host, f"{call} failed: {describe_exception(exc)}") from exc
 
     def _expect_ok(self, response: httpx.Response, call: str) -> None:
         if response.status_code >= 500:

@@ -6,10 +6,10 @@ the composer holds its last frame. Its measured duration is returned.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from app_local.comfy.failures import BACKEND
+from app_local.comfy.inventory import WorkflowNeeds
 from app_local.comfy.images import SEED_RANGE
 from app_local.comfy.outputs import video_file
 from app_local.comfy.runner import WorkflowJob, WorkflowRunner
@@ -19,6 +19,7 @@ from app_local.comfy.workflow import Binding, BoundWorkflow
 from story2video.errors import BackendError
 from story2video.media.clips import ClipPlan, clip_frames
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
+from story2video.util.workdirs import work_folder
 
 _GENERATION_SHARE = 0.9  # of the progress; the rest is the encode
 
@@ -42,7 +43,7 @@ class ComfyVideoGenerator:
     async def animate(self, request: ClipRequest, dest: Path, ctx: StageContext) -> ClipFile:
         ctx.raise_if_cancelled()
         if not request.keyframe.is_file():
-            raise BackendError(f"the keyframe {request.keyframe} does not exist", stage="clips", backend=BACKEND)
+            raise BackendError(f"the keyframe {request.keyframe.name} does not exist", stage="clips", backend=BACKEND)
         plan = plan_clip(request, self._workflow.binding)
         values = {
             "prompt": clip_prompt(request),
@@ -53,14 +54,14 @@ class ComfyVideoGenerator:
             "fps": plan.fps,
         }
         job = WorkflowJob(self._workflow, values, pick=video_file, uploads={"image": request.keyframe})
-        with tempfile.TemporaryDirectory(prefix="comfy-clip-") as folder:
+        with work_folder("comfy-clip-") as folder:
             result = await self._runner.run(job, Path(folder), ctx, lambda share: ctx.progress(_GENERATION_SHARE * share))
             duration = await self._encoder.to_mp4(result, dest, plan.fps, ctx)
         ctx.progress(1.0)
         return ClipFile(path=dest, duration=duration)
 
     async def status(self) -> BackendStatus:
-        return await self._runner.pool.status("clips", self.model)
+        return await self._runner.pool.status("clips", self.model, WorkflowNeeds.of(self._workflow))
 
 
 def clip_prompt(request: ClipRequest) -> str:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app_local.comfy.failures import BACKEND
+from app_local.comfy.inventory import WorkflowNeeds
 from app_local.comfy.outputs import still_image
 from app_local.comfy.runner import WorkflowJob, WorkflowRunner
 from app_local.comfy.sizes import generation_size
 from app_local.comfy.workflow import BoundWorkflow
-from story2video.errors import InvalidArtifact
+from story2video.errors import InvalidArtifact, without_paths
 from story2video.providers.base import BackendStatus, ImageRequest, StageContext
+from story2video.util.workdirs import work_folder
 
 _GENERATION_SHARE = 0.95  # of the progress; the rest is the resize
 SEED_RANGE = 2**64  # KSampler's seed input takes 0 .. 2**64 - 1
@@ -41,13 +42,13 @@ class ComfyImageGenerator:
         if request.negative_prompt:
             values["negative_prompt"] = request.negative_prompt  # else the workflow's own stays
         job = WorkflowJob(self._workflow, values, pick=still_image)
-        with tempfile.TemporaryDirectory(prefix="comfy-image-") as folder:
+        with work_folder("comfy-image-") as folder:
             result = await self._runner.run(job, Path(folder), ctx, lambda share: ctx.progress(_GENERATION_SHARE * share))
             await asyncio.to_thread(cover_fit_png, result, dest, request.width, request.height)
         ctx.progress(1.0)
 
     async def status(self) -> BackendStatus:
-        return await self._runner.pool.status("keyframes", self.model)
+        return await self._runner.pool.status("keyframes", self.model, WorkflowNeeds.of(self._workflow))
 
 
 def image_prompt(request: ImageRequest) -> str:
@@ -67,7 +68,9 @@ def cover_fit_png(source: Path, dest: Path, width: int, height: int) -> None:
             image.load()
             picture = image.convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidArtifact(f"ComfyUI's output {source.name} is not a readable image: {exc}", backend=BACKEND) from exc
+        raise InvalidArtifact(
+            f"ComfyUI's output {source.name} is not a readable image: {without_paths(str(exc))}", backend=BACKEND
+        ) from exc
     fitted = picture if picture.size == (width, height) else ImageOps.fit(
         picture, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5)
     )

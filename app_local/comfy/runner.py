@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app_local.comfy.client import ComfyClient
+from app_local.comfy.inventory import WorkflowNeeds
 from app_local.comfy.outputs import OutputFile, node_output_files
 from app_local.comfy.pool import ComfyHostPool
 from app_local.comfy.prompt import JobTimings, run_prompt
@@ -49,7 +50,7 @@ class WorkflowRunner:
             await client.download(result, dest)
             return dest
 
-        return await self.pool.run(on_host)
+        return await self.pool.run(on_host, WorkflowNeeds.of(job.workflow))
 
 
 def _never_backwards(progress: ProgressCallback) -> ProgressCallback:

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import websocket
 from loguru import logger
 
+from story2video.errors import describe_exception
+
 EventKind = Literal["message", "connected", "disconnected"]
 _RETRY_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0)
 _JOIN_TIMEOUT_S = 2.0  # a thread still inside a connect attempt ends on its own once that times out
@@ -90,7 +92,7 @@ class ComfySocket:
         try:
             connection = websocket.create_connection(self.url, timeout=self._connect_timeout)
         except (OSError, websocket.WebSocketException) as exc:
-            return f"connect to {self.url} failed: {exc or type(exc).__name__}"
+            return f"connect to {self.url} failed: {describe_exception(exc)}"
         connection.settimeout(None)  # silence is judged by the watcher, which polls /history
         with self._lock:
             self._connection = connection
@@ -108,7 +110,7 @@ class ComfySocket:
             try:
                 opcode, payload = connection.recv_data()
             except (OSError, websocket.WebSocketException) as exc:
-                return f"the connection broke: {exc or type(exc).__name__}"
+                return f"the connection broke: {describe_exception(exc)}"
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 return "the server closed the socket"
             if opcode != websocket.ABNF.OPCODE_TEXT:

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from app_local.comfy.failures import BACKEND
-from story2video.errors import InvalidArtifact
+from story2video.errors import InvalidArtifact, without_paths
 from story2video.media.clips import clip_encode_args
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.probe import aprobe
@@ -57,7 +57,9 @@ def write_frames(source: Path, folder: Path, fallback_fps: float) -> float:
                 total_ms += float(frame.info.get("duration") or 0)
                 frame.convert("RGB").save(folder / f"{count - 1:05d}.png")
     except (UnidentifiedImageError, OSError, EOFError) as exc:
-        raise InvalidArtifact(f"ComfyUI's output {source.name} is not a readable animation: {exc}", backend=BACKEND) from exc
+        raise InvalidArtifact(
+            f"ComfyUI's output {source.name} is not a readable animation: {without_paths(str(exc))}", backend=BACKEND
+        ) from exc
     if count == 0:
         raise InvalidArtifact(f"ComfyUI's output {source.name} has no frames", backend=BACKEND)
     return count * 1000.0 / total_ms if total_ms > 0 else fallback_fps

@@ -111,7 +111,7 @@ def nodes_needed(graph: Graph, output_node: str) -> set[str]:
         if node_id in needed or node_id not in graph:
             continue
         needed.add(node_id)
-        waiting.extend(value[0] for value in graph[node_id]["inputs"].values() if _is_link(value))
+        waiting.extend(value[0] for value in graph[node_id]["inputs"].values() if is_link(value))
     return needed
 
 
@@ -203,12 +203,12 @@ def _check_input_target(graph: Graph, parameter: str, target: InputTarget, where
             f"{where}: {role} names input '{target.input}' of node {target.node} ({target.class_type}), "
             f"which has only {', '.join(sorted(node['inputs'])) or 'no inputs'}"
         )
-    if _is_link(node["inputs"][target.input]):
+    if is_link(node["inputs"][target.input]):
         raise ConfigurationError(
             f"{where}: {role} names input '{target.input}' of node {target.node} ({target.class_type}), "
             "which is a link to another node, not a value"
         )
 
 
-def _is_link(value: Any) -> bool:
+def is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)

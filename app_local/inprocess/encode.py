@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from story2video.media.clips import clip_encode_args
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.probe import aprobe
 from story2video.providers.base import StageContext
+from story2video.util.workdirs import work_folder
 
 ENCODE_TIMEOUT_S = 600.0
 
@@ -29,7 +29,7 @@ class FrameEncoder:
         """Encode ``frames`` at ``fps`` to ``dest``; the MP4's duration in seconds, as FFmpeg reads it."""
         if not frames:
             raise InvalidArtifact("the image-to-video pipeline returned no frames", stage="clips", backend=BACKEND)
-        with tempfile.TemporaryDirectory(prefix="diffusers-frames-") as folder:
+        with work_folder("diffusers-frames-") as folder:
             await asyncio.to_thread(_write_frames, frames, Path(folder))
             args = ["-framerate", str(fps), "-i", str(Path(folder) / "%05d.png"), *self._encode_args(), str(dest)]
             await run_ffmpeg(self.ffmpeg, args, ctx=ctx, timeout=ENCODE_TIMEOUT_S)

@@ -20,7 +20,7 @@ from app_local.inprocess.libraries import GpuLibraries
 from app_local.inprocess.loading import LoadOptions, load_pipeline
 from app_local.inprocess.manifest import ModelSpec
 from app_local.inprocess.steps import BatchInterrupted, StepReporter
-from story2video.errors import BackendError, OperationCancelled
+from story2video.errors import BackendError, OperationCancelled, describe_exception
 
 BACKEND = "diffusers"
 STAGE_NAMES = {"image": "keyframes", "video": "clips"}
@@ -49,7 +49,7 @@ class DeviceWorker:
                 self._run_batch(batch)
             except Exception as exc:  # a bug here must not kill the device's only thread: fail the batch
                 logger.exception("diffusers worker on {} failed a batch", self.device)
-                _fail(batch, f"internal error: {type(exc).__name__}: {exc}")
+                _fail(batch, f"internal error: {describe_exception(exc, with_type=True)}")
 
     def _cap(self, job: Job) -> int:
         return self._caps.get(job.work.model.entry_key, job.work.batch_limit)
@@ -62,7 +62,7 @@ class DeviceWorker:
         try:
             pipe = self._pipeline(model, jobs[0].work.options)
         except Exception as exc:  # torch/diffusers raise many types for unreadable or mismatched weights
-            _fail(jobs, f"loading it from {model.path} failed: {type(exc).__name__}: {exc}")
+            _fail(jobs, f"loading it from {model.path} failed: {describe_exception(exc, with_type=True)}")
             return
         self._run_halving(pipe, jobs)
 
@@ -83,7 +83,7 @@ class DeviceWorker:
             results = self._call(pipe, jobs)
         except Exception as exc:
             if not self._out_of_memory(exc):
-                _fail(jobs, f"the pipeline failed: {type(exc).__name__}: {exc}")
+                _fail(jobs, f"the pipeline failed: {describe_exception(exc, with_type=True)}")
                 return
         if results is None:  # out of memory; handled outside the except block so its traceback's tensors are freed
             self._free_memory()

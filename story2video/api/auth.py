@@ -1,18 +1,27 @@
 """Optional API keys (``X-API-Key`` or ``Authorization: Bearer``), each for all users or one user_id.
 
-With API_KEYS empty every request is allowed. With keys set, every route but /health needs one;
-a key scoped to a user may act only for that user_id and sees everyone else's stories and
-operations as not found.
+With API_KEYS empty every request is allowed. With keys set, every route that depends on
+``authenticate`` needs one (all but /health, the docs, the page and signed artifact links); a key
+scoped to a user may act only for that user_id and sees everyone else's stories and operations as
+not found.
+
+``ApiKeyGate`` decides this before anything reads the request body: a caller without a valid key
+gets 401 whatever the body's size, type or content, never a 413, 415 or 400 about the body.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from story2video.api.errors import response_for
 from story2video.errors import ConfigurationError, Forbidden, NotFound, Unauthorized
 
 
@@ -43,19 +52,17 @@ def parse_api_keys(setting: str) -> dict[str, str | None]:
     return keys
 
 
-def presented_key(request: Request) -> str | None:
-    header = request.headers.get("x-api-key")
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    header = headers.get("x-api-key")
     if header:
         return header.strip()
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(request: Request) -> Principal:
-    keys: dict[str, str | None] = request.app.state.api_keys
-    if not keys:
-        return Principal()
-    offered = presented_key(request)
+def identify(keys: dict[str, str | None], headers: Mapping[str, str]) -> Principal:
+    """The caller the request's key names; ``Unauthorized`` without a valid key (keys must be set)."""
+    offered = presented_key(headers)
     if offered is None:
         raise Unauthorized("an API key is required: send it as X-API-Key or Authorization: Bearer")
     for key, user in keys.items():
@@ -64,4 +71,47 @@ async def authenticate(request: Request) -> Principal:
     raise Unauthorized("the API key is not valid")
 
 
+async def authenticate(request: Request) -> Principal:
+    keys: dict[str, str | None] = request.app.state.api_keys
+    return identify(keys, request.headers) if keys else Principal()
+
+
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+class ApiKeyGate:
+    """Pure ASGI middleware, outside every body check: a request for a route that depends on
+    ``authenticate`` is answered 401 here unless it carries a valid key (API keys on).
+
+    FastAPI reads and parses a route's body before it runs any dependency, and the body limits
+    run before FastAPI; without this gate a caller with no key could learn from a 413/415/400
+    what a route accepts. The route's own ``authenticate`` still decides who the caller is.
+
+    ``routes``: the app's routes as their routers declare them (included without a prefix).
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self._protected = [route for route in routes if _depends_on(getattr(route, "dependant", None), authenticate)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            fastapi_app: FastAPI = scope["app"]
+            keys: dict[str, str | None] = fastapi_app.state.api_keys
+            if keys and self._is_protected(scope):
+                try:
+                    identify(keys, Headers(scope=scope))
+                except Unauthorized as error:
+                    await response_for(error)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    def _is_protected(self, scope: Scope) -> bool:
+        # PARTIAL: the path is a protected route's, the method is not; still nothing for a caller without a key.
+        return any(route.matches(scope)[0] is not Match.NONE for route in self._protected)
+
+
+def _depends_on(dependant: Dependant | None, call: Callable[..., Any]) -> bool:
+    if dependant is None:
+        return False
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)

@@ -24,7 +24,8 @@ async def get_operations(request: Request) -> OperationService:
     return request.app.state.engine.operations
 
 
-async def wants_async(prefer: Annotated[str | None, Header()] = None) -> bool:
+# Shown, not pre-filled in /docs: "Try it out" then gets the seed's waiting answer.
+async def wants_async(prefer: Annotated[str | None, Header(examples=["respond-async"])] = None) -> bool:
     """RFC 7240: ``Prefer: respond-async`` asks for 202 + Location instead of waiting."""
     if not prefer:
         return False
@@ -35,8 +36,8 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OperationsDep = Annotated[OperationService, Depends(get_operations)]
 PreferAsync = Annotated[bool, Depends(wants_async)]
-PageLimit = Annotated[int, Query(ge=1, le=500, description="At most this many items")]
-PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items skipped from the start")]
+PageLimit = Annotated[int, Query(ge=1, le=500, description="At most this many items", examples=[20])]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items skipped from the start", examples=[20])]
 
 
 async def get_uploads(request: Request) -> UploadService:

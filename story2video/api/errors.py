@@ -57,16 +57,21 @@ def error_response(status: int, body: dict, headers: dict | None = None, operati
     return JSONResponse(status_code=status, content=content, headers=headers)
 
 
-async def _on_story2video_error(request: Request, error: errors.Story2VideoError) -> JSONResponse:
-    status = status_for(error)
+def response_for(error: errors.Story2VideoError) -> JSONResponse:
+    """The response for one of our errors: its status, body, and the headers its class calls for."""
     headers = None
     if isinstance(error, errors.QueueFull):
         headers = {"Retry-After": str(error.retry_after)}
     elif isinstance(error, errors.Unauthorized):
         headers = {"WWW-Authenticate": 'Bearer realm="story2video"'}
-    if status >= 500:
-        logger.error("{} {} -> {} {}", request.method, request.url.path, status, error.message)
-    return error_response(status, error.to_dict(), headers)
+    return error_response(status_for(error), error.to_dict(), headers)
+
+
+async def _on_story2video_error(request: Request, error: errors.Story2VideoError) -> JSONResponse:
+    response = response_for(error)
+    if response.status_code >= 500:
+        logger.error("{} {} -> {} {}", request.method, request.url.path, response.status_code, error.message)
+    return response
 
 
 def _field_name(location: tuple) -> str:
@@ -113,7 +118,8 @@ def _methods_for_path(request: Request) -> list[str]:
 
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error on {} {}", request.method, request.url.path)
-    return error_response(500, {"code": "internal_error", "message": f"{type(error).__name__}: {error}"})
+    message = errors.without_paths(errors.describe_exception(error, with_type=True))
+    return error_response(500, {"code": "internal_error", "message": message})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlencode
 
 from fastapi.responses import JSONResponse
 
@@ -12,10 +13,12 @@ from story2video.config import Settings
 from story2video.jobs.states import OperationStatus
 from story2video.jobs.tracker import OperationTracker
 from story2video.presenters import operation_info, operation_view
+from story2video.storage.records import OperationRecord
 
 
-def operation_location(operation_id: str) -> str:
-    return f"/api/v1/operations/{operation_id}"
+def operation_location(record: OperationRecord) -> str:
+    """Operation ids are per user: the link names the user, so it finds this operation whoever else chose the id."""
+    return f"/api/v1/operations/{record.operation_id}?{urlencode({'user_id': record.user_id})}"
 
 
 def accepted(tracker: OperationTracker, links: Links) -> JSONResponse:
@@ -23,7 +26,7 @@ def accepted(tracker: OperationTracker, links: Links) -> JSONResponse:
     return JSONResponse(
         status_code=202,
         content=links.absolutize(operation_view(record)),
-        headers={"Location": operation_location(record.operation_id), "Preference-Applied": "respond-async"},
+        headers={"Location": operation_location(record), "Preference-Applied": "respond-async"},
     )
 
 

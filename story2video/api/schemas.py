@@ -32,7 +32,7 @@ class CreateStoryboardRequest(_Request):
         description="The script (Chinese or English); its length limit is MAX_SCRIPT_CHARS"
     )
     style: Annotated[str, StringConstraints(max_length=100)] = ""
-    shot_count: int | None = Field(None, ge=1, description="Exact number of shots; default 4-10 chosen from the script")
+    shot_count: int | None = Field(None, ge=1, description="Exact number of shots; default: chosen from the script (whole sentences, DEFAULT_MIN_SHOTS..DEFAULT_MAX_SHOTS)")
     aspect_ratio: AspectRatio | None = Field(None, description="Keyframe aspect; default DEFAULT_ASPECT_RATIO")
     resolution: int | None = Field(None, ge=144, le=2160, description="Short side of keyframes in pixels")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed; shot seeds derive from it")

@@ -7,6 +7,7 @@ import json
 from typing import AsyncIterator
 
 from story2video.jobs.events import Event, EventHub
+from story2video.jobs.keys import OperationKey
 from story2video.jobs.operations import OperationService
 from story2video.presenters import operation_view
 
@@ -22,10 +23,10 @@ def format_event(event_type: str, data: dict, event_id: int | None = None) -> st
     return "\n".join(lines) + "\n\n"
 
 
-async def operation_events(operation_id: str, operations: OperationService, hub: EventHub, absolutize) -> AsyncIterator[str]:
-    queue = hub.subscribe(operation_id)  # before the snapshot, so nothing falls between the two
+async def operation_events(key: OperationKey, operations: OperationService, hub: EventHub, absolutize) -> AsyncIterator[str]:
+    queue = hub.subscribe(key)  # before the snapshot, so nothing falls between the two
     try:
-        tracker = operations.get(operation_id)
+        tracker = operations.get(key)
         yield format_event("snapshot", absolutize(operation_view(tracker.record)))
         if tracker.status.is_terminal:
             return
@@ -35,8 +36,8 @@ async def operation_events(operation_id: str, operations: OperationService, hub:
             except asyncio.TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            yield format_event(event.type, absolutize({"operation_id": operation_id, **event.data}), event.seq)
+            yield format_event(event.type, absolutize({"operation_id": key.operation_id, **event.data}), event.seq)
             if event.type in TERMINAL_EVENTS:
                 return
     finally:
-        hub.unsubscribe(operation_id, queue)
+        hub.unsubscribe(key, queue)

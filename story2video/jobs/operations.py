@@ -1,4 +1,8 @@
-"""Operations: idempotent submission, execution with one outcome each, cancel, and crash recovery."""
+"""Operations: idempotent submission, execution with one outcome each, cancel, and crash recovery.
+
+An operation is identified by its ``OperationKey`` (user_id, operation_id): each user chooses their
+own operation ids, and one user's id says nothing about another's.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from typing import Awaitable, Callable, Sequence
 
 from loguru import logger
 
-from story2video.errors import Conflict, NotFound, OperationCancelled, Story2VideoError
+from story2video.errors import Conflict, InvalidRequest, NotFound, OperationCancelled, Story2VideoError
 from story2video.jobs.events import EventHub
+from story2video.jobs.keys import OperationKey
 from story2video.jobs.runner import JobRunner
 from story2video.jobs.states import UNFINISHED_STATUSES, OperationStatus, ShotState
 from story2video.jobs.tracker import OperationTracker
@@ -32,8 +37,8 @@ class OperationService:
         self.repo = repo
         self.hub = hub
         self.runner = runner
-        self._live: dict[str, OperationTracker] = {}
-        self._finished: OrderedDict[str, OperationTracker] = OrderedDict()
+        self._live: dict[OperationKey, OperationTracker] = {}
+        self._finished: OrderedDict[OperationKey, OperationTracker] = OrderedDict()
         self._story_locks = KeyedLocks()
 
     def submit(
@@ -47,12 +52,13 @@ class OperationService:
         stages: Sequence[tuple[str, float]],
         work: OperationWork,
     ) -> OperationTracker:
-        """Start the operation, or return the one already started under this id with the same body.
+        """Start the operation, or return the one this user already started under this id with the same body.
 
         Synchronous on purpose: no await between the idempotency check and registration.
         """
         digest = request_hash(kind, body)
-        known = self._known(operation_id)
+        key = OperationKey(user_id, operation_id)
+        known = self._known(key)
         if known is not None:
             if known.record.request_hash != digest:
                 raise Conflict(
@@ -73,21 +79,38 @@ class OperationService:
         )
         tracker = OperationTracker(record, self.repo, self.hub)
         tracker.plan(stages)
-        self.runner.submit(operation_id, lambda: self._execute(tracker, work))
-        self._live[operation_id] = tracker
+        self.runner.submit(key, lambda: self._execute(tracker, work))
+        self._live[key] = tracker
         self.repo.insert(record)
         return tracker
 
-    def get(self, operation_id: str) -> OperationTracker:
-        tracker = self._known(operation_id)
+    def get(self, key: OperationKey) -> OperationTracker:
+        tracker = self._known(key)
         if tracker is None:
-            raise NotFound(f"operation '{operation_id}' does not exist")
+            raise NotFound(f"operation '{key.operation_id}' does not exist")
         return tracker
 
-    def cancel(self, operation_id: str) -> OperationTracker:
-        tracker = self.get(operation_id)
+    def find(self, operation_id: str, user_id: str | None) -> OperationTracker:
+        """The operation ``operation_id`` of ``user_id``; without a user, the only operation with that id.
+
+        An id that several users chose needs the user named (400): no caller is handed another
+        user's operation by chance.
+        """
+        if user_id is not None:
+            return self.get(OperationKey(user_id, operation_id))
+        users = self._users_with_id(operation_id)
+        if len(users) > 1:
+            raise InvalidRequest(
+                f"more than one user has an operation '{operation_id}': say whose with ?user_id=", param="user_id"
+            )
+        if not users:
+            raise NotFound(f"operation '{operation_id}' does not exist")
+        return self.get(OperationKey(users.pop(), operation_id))
+
+    def cancel(self, key: OperationKey) -> OperationTracker:
+        tracker = self.get(key)
         if tracker.status.is_terminal:
-            raise Conflict(f"operation '{operation_id}' already finished as {tracker.status.value}", code="operation_finished")
+            raise Conflict(f"operation '{key.operation_id}' already finished as {tracker.status.value}", code="operation_finished")
         tracker.request_cancel()
         return tracker
 
@@ -103,26 +126,34 @@ class OperationService:
             record.status = OperationStatus.FAILED.value
             record.error = error
             self.repo.save(record)
-            logger.warning("operation {} was interrupted at stage {}; marked failed", record.operation_id, record.stage)
+            logger.warning("operation {}/{} was interrupted at stage {}; marked failed", record.user_id, record.operation_id, record.stage)
         return len(stale)
 
-    def _known(self, operation_id: str) -> OperationTracker | None:
+    def _known(self, key: OperationKey) -> OperationTracker | None:
         """The running or recently finished operation's tracker, else one over its stored record."""
-        tracker = self._live.get(operation_id) or self._finished.get(operation_id)
+        tracker = self._live.get(key) or self._finished.get(key)
         if tracker is not None:
             return tracker
-        record = self.repo.get(operation_id)
+        record = self.repo.get(key.user_id, key.operation_id)
         return OperationTracker(record, self.repo, self.hub) if record else None
 
+    def _users_with_id(self, operation_id: str) -> set[str]:
+        """Up to two users with an operation of this id (two are enough to know it is ambiguous).
+
+        Live operations count too: one is registered here a moment before its row is written.
+        """
+        users = {key.user_id for key in list(self._live) if key.operation_id == operation_id}
+        return users | set(self.repo.users_with_id(operation_id, limit=2))
+
     def _retire(self, tracker: OperationTracker) -> None:
-        self._live.pop(tracker.operation_id, None)
-        self._finished[tracker.operation_id] = tracker
+        self._live.pop(tracker.key, None)
+        self._finished[tracker.key] = tracker
         while len(self._finished) > RECENTLY_FINISHED:
             self._finished.popitem(last=False)
 
     async def _execute(self, tracker: OperationTracker, work: OperationWork) -> None:
         record = tracker.record
-        with logger.contextualize(operation_id=tracker.operation_id):
+        with logger.contextualize(operation_id=str(tracker.key)):
             try:
                 async with self._story_locks.hold(f"{record.user_id}/{record.story_id}"):
                     await self._run_work(tracker, work)

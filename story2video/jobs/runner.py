@@ -9,12 +9,13 @@ from typing import Awaitable, Callable, Protocol
 from loguru import logger
 
 from story2video.errors import QueueFull
+from story2video.jobs.keys import OperationKey
 
 Work = Callable[[], Awaitable[None]]
 
 
 class JobRunner(Protocol):
-    def submit(self, operation_id: str, work: Work) -> None:
+    def submit(self, key: OperationKey, work: Work) -> None:
         """Accept the work or raise ``QueueFull``; never runs it inside the caller."""
         ...
 
@@ -37,41 +38,41 @@ class LocalJobRunner:
         self._max_running = max_running
         self._max_queued = max_queued
         self._retry_after_s = retry_after_s
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[OperationKey, asyncio.Task[None]] = {}
         self._running = 0
         self._after_each = after_each
 
-    def submit(self, operation_id: str, work: Work) -> None:
+    def submit(self, key: OperationKey, work: Work) -> None:
         running, waiting = self.load()
         if running >= self._max_running and waiting >= self._max_queued:
             raise QueueFull(
                 f"{running} operations are running and {waiting} are waiting (limit {self._max_queued}); retry later",
                 retry_after=self._retry_after_s,
             )
-        task = asyncio.get_running_loop().create_task(self._run(operation_id, work), name=f"operation:{operation_id}")
-        self._tasks[operation_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(operation_id, None))
+        task = asyncio.get_running_loop().create_task(self._run(key, work), name=f"operation:{key}")
+        self._tasks[key] = task
+        task.add_done_callback(lambda _: self._tasks.pop(key, None))
 
     def load(self) -> tuple[int, int]:
         return self._running, len(self._tasks) - self._running
 
-    async def _run(self, operation_id: str, work: Work) -> None:
+    async def _run(self, key: OperationKey, work: Work) -> None:
         async with self._slots:
             self._running += 1
             try:
                 await work()
             except Exception:  # the work reports its own failures; this is the last line of defence
-                logger.exception("operation {} crashed outside its own error handling", operation_id)
+                logger.exception("operation {} crashed outside its own error handling", key)
             finally:
                 self._running -= 1
         if self._after_each is not None:
-            await self._run_after_each(operation_id)
+            await self._run_after_each(key)
 
-    async def _run_after_each(self, operation_id: str) -> None:
+    async def _run_after_each(self, key: OperationKey) -> None:
         try:
             await asyncio.to_thread(self._after_each)
         except Exception:
-            logger.exception("the after-operation hook failed after operation {}", operation_id)
+            logger.exception("the after-operation hook failed after operation {}", key)
 
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())

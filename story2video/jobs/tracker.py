@@ -15,6 +15,7 @@ from loguru import logger
 
 from story2video.errors import Story2VideoError
 from story2video.jobs.events import Event, EventHub
+from story2video.jobs.keys import OperationKey
 from story2video.jobs.states import OperationStatus, ShotState
 from story2video.providers.base import StageContext
 from story2video.storage.operations import OperationRepository
@@ -42,6 +43,10 @@ class OperationTracker:
     @property
     def operation_id(self) -> str:
         return self.record.operation_id
+
+    @property
+    def key(self) -> OperationKey:
+        return OperationKey(self.record.user_id, self.record.operation_id)
 
     @property
     def status(self) -> OperationStatus:
@@ -140,7 +145,7 @@ class OperationTracker:
 
     def _finish(self, status: OperationStatus, event_type: str, data: dict) -> None:
         if self.status.is_terminal:
-            logger.warning("operation {} already finished as {}; ignoring {}", self.operation_id, self.status, status)
+            logger.warning("operation {} already finished as {}; ignoring {}", self.key, self.status, status)
             return
         self.record.status = status.value
         self._persist_and_publish(event_type, {"status": status.value, **data})
@@ -150,4 +155,4 @@ class OperationTracker:
         self._repo.save(self.record)
         self._last_persist = time.monotonic()
         self._seq += 1
-        self._hub.publish(self.operation_id, Event(seq=self._seq, type=event_type, data=data))
+        self._hub.publish(self.key, Event(seq=self._seq, type=event_type, data=data))

@@ -18,7 +18,6 @@ re-encoded (see ``transitions``) and the audio is crossfaded and re-encoded.
 
 from __future__ import annotations
 
-import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from story2video.media.music import duck_under, music_bed
 from story2video.media.subtitles import Cue, write_ass
 from story2video.media.transitions import crossfade_keyframes, crossfaded_audio, crossfaded_video, cut_for_crossfade
 from story2video.providers.base import ClipFile, StageContext, StillMotion
+from story2video.util.workdirs import work_folder
 
 MAX_SLOWDOWN = 3.0  # a "slow" clip plays at most this many times slower; beyond, its last frame is held
 
@@ -69,7 +69,7 @@ async def encode_segment(
     frames = profile.frames(spec.duration)
     seconds = frames / profile.fps
     keyframes = crossfade_keyframes(frames, profile.fade_frames(spec.crossfade))
-    with tempfile.TemporaryDirectory(prefix="s2v-segment-") as tmp:
+    with work_folder("segment-") as tmp:
         video = _segment_video(spec, profile, frames, Path(tmp))
         audio = _segment_audio(spec, profile, frames)
         output = ff.output(video, audio, str(dest), **video_args(profile, keyframes), **audio_args(profile), f="mp4")
@@ -190,7 +190,7 @@ async def join_segments(
     frames = [profile.frames(duration) for duration in durations]
     fade = _fade_frames(crossfade, frames, profile) if len(segments) > 1 else 0
     seconds = (sum(frames) - fade * (len(frames) - 1)) / profile.fps
-    with tempfile.TemporaryDirectory(prefix="s2v-join-") as tmp:
+    with work_folder("join-") as tmp:
         video, narration, video_options = await _joined_streams(ffmpeg, segments, frames, fade, profile, Path(tmp), ctx)
         audio = narration.filter("aresample", **{"async": 1, "min_hard_comp": 0.01, "first_pts": 0})
         if music is not None or generated_music:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, StorageFull
+from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, StorageFull, without_paths
 from story2video.providers.base import StageContext
 
 REQUIRED_ENCODERS = ("libx264", "aac")
@@ -36,6 +36,7 @@ POLL_INTERVAL_S = 0.1
 FFMPEG_NICENESS = 10
 STDERR_TAIL_LINES = 15
 _CHECK_TIMEOUT_S = 30.0
+_LOG_CONTEXT_RE = re.compile(r"^(?:\[[^\]\n]* @ 0x[0-9a-fA-F]+\] ?)+")
 
 
 # ------------------------------------------------------------------ locating
@@ -113,16 +114,18 @@ async def run_ffmpeg(
     ctx: StageContext | None = None,
     timeout: float | None = None,
     expected_duration: float | None = None,
-) -> None:
+    loglevel: str = "warning",
+) -> list[str]:
     """Run ``ffmpeg args``; raise OperationCancelled, or MediaError on timeout or failure.
 
     ``expected_duration`` (seconds of output) turns on progress reports through ``ctx.progress``.
-    The process is always reaped, whatever happens to the awaiting task.
+    The process is always reaped, whatever happens to the awaiting task. Returns the last lines
+    FFmpeg wrote to stderr at ``loglevel`` (e.g. ``level+error``: only errors, each tagged).
     """
     if ctx is not None:
         ctx.raise_if_cancelled()
     report = ctx is not None and bool(expected_duration)
-    command = [str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", "-nostats"]
+    command = [str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
     if report:
         command += ["-progress", "pipe:1"]
     process = await asyncio.create_subprocess_exec(
@@ -149,6 +152,7 @@ async def run_ffmpeg(
         if "No space left on device" in tail:
             raise StorageFull(f"the disk is full: ffmpeg could not write its output\n{tail}")
         raise MediaError(f"ffmpeg failed (exit code {process.returncode}):\n{tail}")
+    return list(stderr_lines)
 
 
 def _lower_priority(pid: int) -> None:
@@ -217,6 +221,12 @@ async def _report_progress(stream: asyncio.StreamReader | None, ctx: StageContex
 
 
 def stderr_tail(lines: Iterable[str], count: int = STDERR_TAIL_LINES) -> str:
-    """The last ``count`` non-empty lines of FFmpeg's stderr, one per line."""
-    meaningful = [line.strip() for line in lines if line.strip()]
-    return "\n".join(meaningful[-count:]) or "(nothing on stderr)"
+    """The last ``count`` non-empty lines of FFmpeg's stderr, one per line, fit for an error
+    message: without file paths (see ``without_paths``) or the ``[ctx @ 0x55d0...]`` prefixes."""
+    meaningful = [stderr_text(line) for line in lines]
+    return "\n".join([line for line in meaningful if line][-count:]) or "(nothing on stderr)"
+
+
+def stderr_text(line: str) -> str:
+    """One FFmpeg log line without its context prefixes (they hold memory addresses) or paths."""
+    return without_paths(_LOG_CONTEXT_RE.sub("", line).strip())

@@ -2,9 +2,9 @@
 
 libass matches a style's ``Fontname`` against a font file's family (name ID 1), full name (4) and
 PostScript name (6), but not the typographic family (16) that FreeType and Pillow report: the
-packaged Noto font calls itself "Noto Sans CJK TC" in ID 16 and "Noto Sans CJK TC Regular" in ID 1,
-so ``FontInfo.family`` alone draws every Chinese character as a box. The PostScript name is
-unique and always matched, so we read it from the file's ``name`` table.
+pan-CJK Noto fonts call themselves "Noto Sans CJK TC" in ID 16 and "Noto Sans CJK TC Regular" in
+ID 1, so ``FontInfo.family`` alone would draw every Chinese character as a box. The PostScript name
+is unique and always matched, so we read it from the file's ``name`` table.
 """
 
 from __future__ import annotations

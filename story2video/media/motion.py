@@ -5,15 +5,73 @@ crop window on whole input pixels, so slow moves judder unless the still is firs
 times. ``perspective`` samples the window at 1/256-pixel precision from a still scaled once to the
 output size. Measured on a 4 s 1280x720 24 fps pan (2 cores, libx264 veryfast): both take ~1.4 s,
 but the frame-to-frame displacement varies by 0.005 px with ``perspective``, by 0.25 px with
-zoompan over a 3x upscale and by 1 px with zoompan over the plain still."""
+zoompan over a 3x upscale and by 1 px with zoompan over the plain still.
+
+``_PATHS`` is the one description of every move: the FFmpeg expressions and the extent a still's
+picture must allow for (``seen_throughout``, ``source_reach``) are both read from it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ffmpeg.nodes import FilterableStream
 
-from story2video.providers.base import StillMotion
+from story2video.providers.base import CAMERA_MOVES, CameraMove, StillMotion
 
-_PAN_MOVES = ("pan_left", "pan_right", "tilt_up", "tilt_down")
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle as shares of the frame: 0..1 from the left and from the top."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """A value that runs linearly from ``start`` (first frame) to ``end`` (last frame)."""
+
+    start: float
+    end: float
+
+    def at(self, progress: float) -> float:
+        return self.start + (self.end - self.start) * progress
+
+    def expression(self, progress: str) -> str:
+        return f"({self.start:.6f}+{self.end - self.start:.6f}*{progress})"
+
+
+@dataclass(frozen=True)
+class _Path:
+    """A move as three linear parts: the magnification (the window is 1/scale of the frame) and
+    where the window sits in the room that leaves (0 = left/top edge, 1 = right/bottom edge)."""
+
+    scale: _Linear
+    across: _Linear
+    down: _Linear
+
+
+_CENTRED, _FORWARD, _BACKWARD = _Linear(0.5, 0.5), _Linear(0.0, 1.0), _Linear(1.0, 0.0)
+
+
+def _path(move: CameraMove, zoom: float) -> _Path:
+    """Pans and tilts travel across the room a ``zoom`` crop leaves; push/pull zoom about the centre."""
+    held = _Linear(zoom, zoom)
+    paths: dict[str, _Path] = {
+        "static": _Path(_Linear(1.0, 1.0), _CENTRED, _CENTRED),
+        "push_in": _Path(_Linear(1.0, zoom), _CENTRED, _CENTRED),
+        "pull_out": _Path(_Linear(zoom, 1.0), _CENTRED, _CENTRED),
+        "pan_right": _Path(held, _FORWARD, _CENTRED),
+        "pan_left": _Path(held, _BACKWARD, _CENTRED),
+        "tilt_down": _Path(held, _CENTRED, _FORWARD),
+        "tilt_up": _Path(held, _CENTRED, _BACKWARD),
+    }
+    if move not in paths:
+        raise ValueError(f"unknown camera move {move!r}")
+    return paths[move]
 
 
 def cover_fit(stream: FilterableStream, width: int, height: int, *, flags: str = "bicubic") -> FilterableStream:
@@ -38,7 +96,8 @@ def camera_move(stream: FilterableStream, motion: StillMotion, frames: int) -> F
     """Apply ``motion`` over ``frames`` frames; the stream is already at the output size."""
     if motion.move == "static" or frames < 2 or motion.zoom <= 1.0:
         return stream
-    x, y, w, h = _window(motion, f"(in/{frames - 1})")
+    # ``in`` counts input frames from 1 in the perspective filter: the first frame shows progress 0.
+    x, y, w, h = _window_expressions(motion, f"((in-1)/{frames - 1})")
     corners = {
         "x0": x, "y0": y,
         "x1": f"{x}+{w}", "y1": y,
@@ -48,29 +107,52 @@ def camera_move(stream: FilterableStream, motion: StillMotion, frames: int) -> F
     return stream.filter("perspective", **corners, interpolation="linear", sense="source", eval="frame")
 
 
-def _window(motion: StillMotion, progress: str) -> tuple[str, str, str, str]:
-    """Expressions for the visible window (x, y, width, height) in source pixels.
-
-    ``progress`` runs linearly from 0 on the first frame to 1 on the last. Pans and tilts travel
-    across the spare room a ``motion.zoom`` crop leaves; push/pull zoom about the centre.
-    """
-    zoom = motion.zoom
-    if motion.move in _PAN_MOVES:
-        w, h = f"(W/{zoom:.6f})", f"(H/{zoom:.6f})"
-        centre_x, centre_y = f"((W-{w})/2)", f"((H-{h})/2)"
-        travel = {
-            "pan_right": (f"((W-{w})*{progress})", centre_y),
-            "pan_left": (f"((W-{w})*(1-{progress}))", centre_y),
-            "tilt_down": (centre_x, f"((H-{h})*{progress})"),
-            "tilt_up": (centre_x, f"((H-{h})*(1-{progress}))"),
-        }
-        x, y = travel[motion.move]
-        return x, y, w, h
-    if motion.move == "push_in":
-        scale = f"(1+{zoom - 1:.6f}*{progress})"
-    elif motion.move == "pull_out":
-        scale = f"({zoom:.6f}-{zoom - 1:.6f}*{progress})"
-    else:
-        raise ValueError(f"unknown camera move {motion.move!r}")
+def _window_expressions(motion: StillMotion, progress: str) -> tuple[str, str, str, str]:
+    """FFmpeg expressions for the visible window (x, y, width, height) in source pixels;
+    ``progress`` runs linearly from 0 on the first frame to 1 on the last."""
+    path = _path(motion.move, motion.zoom)
+    scale = path.scale.expression(progress)
     w, h = f"(W/{scale})", f"(H/{scale})"
-    return f"((W-{w})/2)", f"((H-{h})/2)", w, h
+    return f"((W-{w})*{path.across.expression(progress)})", f"((H-{h})*{path.down.expression(progress)})", w, h
+
+
+def window(motion: StillMotion, progress: float) -> Box:
+    """The visible window at ``progress`` (0 first frame .. 1 last), as shares of the source."""
+    path = _path(motion.move, motion.zoom)
+    side = 1.0 / path.scale.at(progress)
+    left, top = (1.0 - side) * path.across.at(progress), (1.0 - side) * path.down.at(progress)
+    return Box(left, top, left + side, top + side)
+
+
+def _extremes(zoom: float) -> list[Box]:
+    """The first and last windows of every move that zooms at most ``zoom``. Each window edge, and
+    where any source point lands in the frame, moves monotonically over a move, so these bound all."""
+    return [window(StillMotion(move, zoom), progress) for move in CAMERA_MOVES for progress in (0.0, 1.0)]
+
+
+def seen_throughout(zoom: float) -> Box:
+    """The part of a still that every frame of every move (at most ``zoom``) shows."""
+    windows = _extremes(zoom)
+    return Box(
+        max(w.left for w in windows),
+        max(w.top for w in windows),
+        min(w.right for w in windows),
+        min(w.bottom for w in windows),
+    )
+
+
+def source_reach(frame_region: Box, zoom: float) -> Box:
+    """The part of a still that some frame of some move (at most ``zoom``) shows inside
+    ``frame_region`` of the output: keep out of it what must never appear there."""
+    boxes = [
+        Box(
+            w.left + frame_region.left * (w.right - w.left),
+            w.top + frame_region.top * (w.bottom - w.top),
+            w.left + frame_region.right * (w.right - w.left),
+            w.top + frame_region.bottom * (w.bottom - w.top),
+        )
+        for w in _extremes(zoom)
+    ]
+    return Box(
+        min(b.left for b in boxes), min(b.top for b in boxes), max(b.right for b in boxes), max(b.bottom for b in boxes)
+    )

@@ -46,6 +46,7 @@ class MediaInfo:
     duration: float  # seconds; 0.0 when FFmpeg reports none (e.g. a single image)
     video: VideoStream | None
     audio: AudioStream | None
+    duration_estimated: bool = False  # no header states it: FFmpeg guessed it from size and bitrate
 
 
 def probe(ffmpeg: Path, path: Path) -> MediaInfo:
@@ -62,10 +63,11 @@ def probe(ffmpeg: Path, path: Path) -> MediaInfo:
     return parse_probe_output(done.stderr.decode("utf-8", errors="replace"), path)
 
 
-async def aprobe(ffmpeg: Path, path: Path) -> MediaInfo:
-    """``probe`` for async code: the subprocess does not block the event loop."""
+async def aprobe(ffmpeg: Path, path: Path, *, input_format: str = "") -> MediaInfo:
+    """``probe`` for async code: the subprocess does not block the event loop. ``input_format``
+    forces FFmpeg's demuxer (and lets it open local files only), for files sent by users."""
     process = await asyncio.create_subprocess_exec(
-        *_probe_command(ffmpeg, path),
+        *_probe_command(ffmpeg, path, input_format),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -81,8 +83,9 @@ async def aprobe(ffmpeg: Path, path: Path) -> MediaInfo:
     return parse_probe_output(stderr.decode("utf-8", errors="replace"), path)
 
 
-def _probe_command(ffmpeg: Path, path: Path) -> list[str]:
-    return [str(ffmpeg), "-hide_banner", "-nostdin", "-i", str(path)]
+def _probe_command(ffmpeg: Path, path: Path, input_format: str = "") -> list[str]:
+    forced = ["-protocol_whitelist", "file", "-f", input_format] if input_format else []
+    return [str(ffmpeg), "-hide_banner", "-nostdin", *forced, "-i", str(path)]
 
 
 def parse_probe_output(text: str, path: Path) -> MediaInfo:
@@ -98,7 +101,8 @@ def parse_probe_output(text: str, path: Path) -> MediaInfo:
             audio = _audio_stream(description)
     if video is None and audio is None:
         raise InvalidArtifact(f"{path.name} has neither a video nor an audio stream")
-    return MediaInfo(duration=_duration(text), video=video, audio=audio)
+    estimated = "Estimating duration from bitrate" in text
+    return MediaInfo(duration=_duration(text), video=video, audio=audio, duration_estimated=estimated)
 
 
 def _duration(text: str) -> float:

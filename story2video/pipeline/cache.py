@@ -6,7 +6,7 @@ import hashlib
 import json
 
 # Bump when a stage's output for the same inputs changes (new drawing code, new encode settings).
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 
 def artifact_key(kind: str, **inputs: object) -> str:

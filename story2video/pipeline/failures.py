@@ -7,7 +7,7 @@ import errno
 from contextlib import contextmanager
 from typing import Awaitable, Iterator, TypeVar
 
-from story2video.errors import BackendError, BackendTimeout, OperationCancelled, StorageFull, Story2VideoError
+from story2video.errors import BackendError, BackendTimeout, OperationCancelled, StorageFull, Story2VideoError, describe_exception
 
 T = TypeVar("T")
 # stage -> the setting that bounds one call to its backend
@@ -41,7 +41,7 @@ def stage_errors(stage: str, backend: str, shot_id: str | None = None) -> Iterat
 def _unexpected(error: Exception, stage: str, backend: str, shot_id: str | None) -> BackendError:
     where = f" for shot {shot_id}" if shot_id else ""
     return BackendError(
-        f"{stage} backend '{backend}' failed{where}: {type(error).__name__}: {error}",
+        f"{stage} backend '{backend}' failed{where}: {describe_exception(error, with_type=True)}",
         backend=backend,
         stage=stage,
         shot_id=shot_id,

@@ -1,9 +1,15 @@
-"""Keyframe stage: one PNG per shot, cached by everything that decides the picture."""
+"""Keyframe stage: one PNG per shot, cached by everything that decides the picture.
+
+A shot's stored keyframe is drawn for the story's own frame, as a render with the default options
+(subtitles on) shows it. A title card (the preview painter's) lays its text out for one frame size
+and subtitle setting, and is cheap to draw, so a render with other options gets a card drawn for its
+own frame instead of a crop of the stored one (``keyframe_for_frame``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Awaitable, Callable, Sequence
 
 from story2video.errors import InvalidRequest
@@ -27,13 +33,31 @@ UPLOAD_BACKEND = "upload"
 KeyframeMaker = Callable[[PipelineDeps, StoryRecord, ShotRecord, StageContext], Awaitable[ArtifactRecord]]
 
 
+@dataclass(frozen=True)
+class CardFrame:
+    """The frame a keyframe is drawn for."""
+
+    width: int
+    height: int
+    subtitled: bool  # burned-in subtitles will show the narration
+
+
 def keyframe_size(story: StoryRecord) -> tuple[int, int]:
     return output_size(story.aspect_ratio, story.resolution)
 
 
-async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotRecord, ctx: StageContext) -> ArtifactRecord:
-    painter = deps.providers.image
+def story_frame(story: StoryRecord) -> CardFrame:
+    """The story's own frame, as a render with the default options (subtitles on) shows it."""
     width, height = keyframe_size(story)
+    return CardFrame(width, height, subtitled=True)
+
+
+async def ensure_keyframe(
+    deps: PipelineDeps, story: StoryRecord, shot: ShotRecord, ctx: StageContext, frame: CardFrame | None = None
+) -> ArtifactRecord:
+    painter = deps.providers.image
+    frame = frame or story_frame(story)
+    width, height = frame.width, frame.height
     request = ImageRequest(
         prompt=await image_prompt(deps, shot, ctx),
         subject=shot.subject,
@@ -43,6 +67,7 @@ async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotReco
         height=height,
         seed=shot.seed,
         shot_index=shot.sequence - 1,
+        subtitled=frame.subtitled,
     )
     key = artifact_key("keyframe", backend=painter.backend, model=painter.model, request=asdict(request))
 
@@ -58,6 +83,18 @@ async def ensure_keyframe(deps: PipelineDeps, story: StoryRecord, shot: ShotReco
 
     with stage_errors(STAGE, painter.backend, shot.shot_id):
         return await deps.store.ensure(key, "keyframe", "png", produce, png_validator(width, height))
+
+
+async def keyframe_for_frame(
+    deps: PipelineDeps, story: StoryRecord, shot: ShotRecord, stored: ArtifactRecord, frame: CardFrame, ctx: StageContext
+) -> ArtifactRecord:
+    """The keyframe a render of ``frame`` uses: ``stored`` as it is (a picture is cover-fitted to the
+    frame), except when the backend in use made it and redraws per frame (title cards): then the
+    card drawn for ``frame`` (for the story's own frame that is ``stored`` again, by its key)."""
+    painter = deps.providers.image
+    if not getattr(painter, "redraw_per_frame", False) or stored.backend != painter.backend:
+        return stored
+    return await ensure_keyframe(deps, story, shot, ctx, frame)
 
 
 def keyframe_from_upload(upload: ArtifactRecord) -> KeyframeMaker:

@@ -7,7 +7,7 @@ shot redoes only its own segment and the join.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -17,18 +17,18 @@ from story2video.jobs.tracker import OperationTracker
 from story2video.media.compose import SegmentSpec, encode_segment, join_segments
 from story2video.media.encoding import RenderProfile
 from story2video.media.probe import wav_duration
-from story2video.media.subtitles import Cue, split_narration, subtitle_line_limit, write_srt
+from story2video.media.fonts import FontInfo
+from story2video.media.subtitles import Cue, SubtitleFrame, split_narration, write_srt
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
-from story2video.pipeline.keyframes import ensure_keyframe
+from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_for_frame
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.validate import mp4_validator, validate_srt, validate_wav
 from story2video.providers.base import Clip, ClipFile, ClipRequest, SpeechRequest, StageContext, StillMotion
 from story2video.storage.artifacts import Produced
 from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
 
-SUBTITLE_LINES_PER_CUE = 2
 # (start, end) of each step within one shot's share of the progress bar
 STEP_SPANS = {"narration": (0.0, 0.15), "keyframe": (0.15, 0.3), "clip": (0.3, 0.6), "segment": (0.6, 1.0)}
 
@@ -105,8 +105,9 @@ async def render_shot(
 
     narration = await ensure_narration(deps, shot, spec, step("narration"))
     ctx = step("keyframe")
-    keyframe = (shot.image_key and deps.store.get(shot.image_key)) or await ensure_keyframe(deps, story, shot, ctx)
-    shot.image_key = keyframe.key
+    stored = (shot.image_key and deps.store.get(shot.image_key)) or await ensure_keyframe(deps, story, shot, ctx)
+    shot.image_key = stored.key
+    keyframe = await keyframe_for_frame(deps, story, shot, stored, CardFrame(spec.width, spec.height, spec.subtitles), ctx)
     duration = spec.lead_in + float(narration.duration or 0.0) + spec.tail
     clip = await make_clip(deps, shot, keyframe, duration, spec, step("clip"))
     return await ensure_segment(deps, shot, keyframe, narration, clip, spec, step("segment"))
@@ -169,10 +170,9 @@ def _clip_identity(clip: Clip) -> dict:
     return {"file": clip.path.name, "fit": clip.fit}
 
 
-def subtitle_cues(text: str, start: float, end: float, spec: RenderSpec) -> list[Cue]:
-    """Cues of at most two full lines each (one line is about 14 CJK characters on a 9:16 frame)."""
-    max_chars = max(8, int(subtitle_line_limit(spec.width, spec.height) * SUBTITLE_LINES_PER_CUE))
-    return split_narration(text, start, end, max_chars)
+def subtitle_cues(text: str, start: float, end: float, spec: RenderSpec, font: FontInfo) -> list[Cue]:
+    """Cues laid out for the render's frame, measured with the font the subtitles are drawn in."""
+    return split_narration(text, start, end, SubtitleFrame(spec.width, spec.height).line_rule(font))
 
 
 async def ensure_segment(
@@ -185,7 +185,7 @@ async def ensure_segment(
     ctx: StageContext,
 ) -> ShotCut:
     spoken = float(narration.duration or 0.0)
-    cues = subtitle_cues(shot.narration, spec.lead_in, spec.lead_in + spoken, spec)
+    cues = subtitle_cues(shot.narration, spec.lead_in, spec.lead_in + spoken, spec, deps.font)
     profile = _profile(deps, spec)
     key = artifact_key(
         "segment",
@@ -214,7 +214,11 @@ async def ensure_segment(
     async def produce(dest: Path) -> Produced:
         async with deps.compose_slots:
             seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx)
-        return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"shot_id": shot.shot_id})
+        # The keys of what it was made from: retention keeps them while it keeps the segment.
+        inputs = {"keyframe": keyframe.key, "narration": narration.key}
+        if isinstance(clip, ClipFile):
+            inputs["clip"] = clip.path.stem
+        return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"shot_id": shot.shot_id, **inputs})
 
     with stage_errors("segments", "ffmpeg", shot.shot_id):
         record = await deps.store.ensure(key, "segment", "mp4", produce, mp4_validator(deps.ffmpeg, require_audio=True))
@@ -275,6 +279,6 @@ def timeline_cues(cuts: list[ShotCut], crossfade: float) -> list[Cue]:
     cues: list[Cue] = []
     offset = 0.0
     for cut in cuts:
-        cues.extend(Cue(start=c.start + offset, end=c.end + offset, text=c.text) for c in cut.cues)
+        cues.extend(replace(c, start=c.start + offset, end=c.end + offset) for c in cut.cues)
         offset += cut.duration - crossfade
     return cues

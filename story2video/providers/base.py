@@ -59,8 +59,8 @@ class BackendStatus:
 class StoryboardRequest:
     script: str
     style: str
-    min_shots: int = 4
-    max_shots: int = 10
+    min_shots: int = 1
+    max_shots: int = 60
     shot_count: int | None = None  # exact count when the caller asked for one
 
 
@@ -97,6 +97,8 @@ class ImageRequest:
     seed: int
     shot_index: int = 0  # 0-based position in the story
     negative_prompt: str = ""
+    subtitled: bool = False  # burned-in subtitles will show the narration: text drawn in the picture must not
+    # repeat it, and must stay clear of the subtitles' band
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,10 @@ def preview_registry() -> BackendRegistry:
 def register_preview_backends(registry: BackendRegistry) -> None:
     """The built-in preview backends: no model, key or network."""
 
-    def storyboard(_: Settings):
+    def storyboard(settings: Settings):
         from story2video.providers.preview.storyboard import PreviewStoryboardWriter
 
-        return PreviewStoryboardWriter()
+        return PreviewStoryboardWriter(max_shot_seconds=settings.max_shot_seconds)
 
     def image(settings: Settings):
         from story2video.media.fonts import resolve_cjk_font

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class ArtifactStore:
         self.db = db
         self.publisher = publisher
         self._locks = KeyedLocks()
+        self._last_used: dict[str, float] = {}  # key -> when it was last handed out or stored (for retention)
+        self._uses_guard = threading.Lock()
 
     def sweep_temp_files(self) -> int:
         removed = 0
@@ -71,6 +74,7 @@ class ArtifactStore:
             logger.warning("artifact {} lost its file {}; it will be produced again", key, record.rel_path)
             self.db.execute("DELETE FROM artifacts WHERE key=?", (key,))
             return None
+        self._used(key)
         return record
 
     def path_of(self, record: ArtifactRecord) -> Path:
@@ -99,6 +103,30 @@ class ArtifactStore:
                 return
             self.db.execute("DELETE FROM artifacts WHERE key=?", (key,))
             self.path_of(record).unlink(missing_ok=True)
+
+    async def expire(self, key: str, unused_since: float) -> int | None:
+        """Remove an artifact not handed out since ``unused_since``: its record, then its file.
+        Returns the bytes freed, or None when it was kept (in use since, or already gone)."""
+        async with self._locks.hold(key):
+            with self._uses_guard:
+                if self._last_used.get(key, 0.0) >= unused_since:
+                    return None
+            row = self.db.fetch_one("SELECT rel_path, size_bytes FROM artifacts WHERE key=?", (key,))
+            if row is None:
+                return None
+            self.db.execute("DELETE FROM artifacts WHERE key=?", (key,))
+            (self.root / row["rel_path"]).unlink(missing_ok=True)
+            return int(row["size_bytes"])
+
+    def forget_uses_before(self, moment: float) -> None:
+        """Drop use times older than ``moment``: no later ``expire`` asks about anything that old."""
+        with self._uses_guard:
+            for key in [key for key, used in self._last_used.items() if used < moment]:
+                del self._last_used[key]
+
+    def _used(self, key: str) -> None:
+        with self._uses_guard:
+            self._last_used[key] = time.time()
 
     def temp_path(self, key: str, ext: str) -> Path:
         """A fresh temp file name beside the artifact's final place (same filesystem: atomic rename)."""
@@ -176,6 +204,7 @@ class ArtifactStore:
                 record.created_at,
             ),
         )
+        self._used(record.key)
 
 
 def _fsync(path: Path) -> None:

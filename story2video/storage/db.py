@@ -8,7 +8,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: operations are identified by (operation_id, user_id), no longer by operation_id alone
+
+# Operation ids are chosen by clients, so they are unique per user only. The primary key starts with
+# operation_id so that a lookup by id alone (a client that does not say its user) uses it too.
+_OPERATIONS = (
+    """CREATE TABLE IF NOT EXISTS operations (
+    operation_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    progress REAL NOT NULL,
+    shots TEXT NOT NULL,
+    error TEXT,
+    result TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (operation_id, user_id)
+)""",
+    "CREATE INDEX IF NOT EXISTS operations_by_status ON operations (status)",
+    "CREATE INDEX IF NOT EXISTS operations_by_story ON operations (user_id, story_id)",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
@@ -44,24 +68,7 @@ CREATE TABLE IF NOT EXISTS shots (
     PRIMARY KEY (user_id, story_id, shot_id),
     FOREIGN KEY (user_id, story_id) REFERENCES stories (user_id, story_id) ON DELETE CASCADE
 );
-CREATE TABLE IF NOT EXISTS operations (
-    operation_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    story_id TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    request TEXT NOT NULL,
-    status TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    progress REAL NOT NULL,
-    shots TEXT NOT NULL,
-    error TEXT,
-    result TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS operations_by_status ON operations (status);
-CREATE INDEX IF NOT EXISTS operations_by_story ON operations (user_id, story_id);
+""" + ";\n".join(_OPERATIONS) + """;
 CREATE TABLE IF NOT EXISTS artifacts (
     key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -108,7 +115,26 @@ class Database:
         self._conn.execute("PRAGMA busy_timeout=5000")
         with self._lock:
             self._conn.executescript(_SCHEMA)  # runs in its own transaction
+            self._key_operations_by_user()
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _key_operations_by_user(self) -> None:
+        """Schema 1 keyed operations by operation_id alone: rebuild the table (SQLite cannot change a
+        primary key in place), keeping every row, in one transaction."""
+        with self.transaction() as conn:
+            columns = {row["name"]: row["pk"] for row in conn.execute("PRAGMA table_info(operations)")}
+            if columns.get("user_id"):
+                return
+            conn.execute("ALTER TABLE operations RENAME TO operations_schema_1")
+            for (index,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='operations_schema_1' AND sql IS NOT NULL"
+            ).fetchall():
+                conn.execute(f'DROP INDEX "{index}"')  # its name is needed for the new table's index
+            for statement in _OPERATIONS:
+                conn.execute(statement)
+            names = ", ".join(columns)
+            conn.execute(f"INSERT INTO operations ({names}) SELECT {names} FROM operations_schema_1")
+            conn.execute("DROP TABLE operations_schema_1")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

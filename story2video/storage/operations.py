@@ -1,4 +1,7 @@
-"""Operation rows: what was asked, where it stands, how it ended."""
+"""Operation rows: what was asked, where it stands, how it ended.
+
+A row is identified by (user_id, operation_id): each user chooses their own operation ids.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from story2video.storage.records import OperationRecord
 
 _COLUMNS = [f.name for f in fields(OperationRecord)]
 _JSON_COLUMNS = {"request", "shots", "error", "result"}
+_IDENTITY = ("user_id", "operation_id")
+_CHANGING = [column for column in _COLUMNS if column not in _IDENTITY]
+_UPDATE = f"UPDATE operations SET {', '.join(f'{column}=?' for column in _CHANGING)} WHERE user_id=? AND operation_id=?"
 
 
 def _to_row(op: OperationRecord) -> tuple:
@@ -42,13 +48,17 @@ class OperationRepository:
 
     def save(self, op: OperationRecord) -> None:
         op.updated_at = time.time()
-        assignments = ", ".join(f"{col}=?" for col in _COLUMNS[1:])
-        row = _to_row(op)
-        self.db.execute(f"UPDATE operations SET {assignments} WHERE operation_id=?", (*row[1:], row[0]))
+        values = dict(zip(_COLUMNS, _to_row(op)))
+        self.db.execute(_UPDATE, (*(values[column] for column in _CHANGING), op.user_id, op.operation_id))
 
-    def get(self, operation_id: str) -> OperationRecord | None:
-        row = self.db.fetch_one("SELECT * FROM operations WHERE operation_id=?", (operation_id,))
+    def get(self, user_id: str, operation_id: str) -> OperationRecord | None:
+        row = self.db.fetch_one("SELECT * FROM operations WHERE user_id=? AND operation_id=?", (user_id, operation_id))
         return _from_row(row) if row else None
+
+    def users_with_id(self, operation_id: str, limit: int = 2) -> list[str]:
+        """Users who have an operation with this id (at most ``limit`` of them)."""
+        rows = self.db.fetch_all("SELECT user_id FROM operations WHERE operation_id=? LIMIT ?", (operation_id, limit))
+        return [row["user_id"] for row in rows]
 
     def list_for_story(self, user_id: str, story_id: str) -> list[OperationRecord]:
         rows = self.db.fetch_all(

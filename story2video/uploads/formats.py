@@ -1,7 +1,8 @@
 """Which files an upload may be, told by their first bytes (never by a client's Content-Type).
 
 Each accepted format names the one decoder that may open it, so a file is never handed to a
-decoder that guesses (FFmpeg, for one, would follow the URLs in a playlist).
+decoder that guesses (FFmpeg, for one, would follow the URLs in a playlist). Where that decoder
+hides damage, a second, strict decode by FFmpeg with a forced demuxer checks the file once more.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ class UploadFormat:
     name: str
     kind: UploadKind
     decoder: str  # Pillow's format name for images, FFmpeg's demuxer for audio
+    # FFmpeg's demuxer for a strict second decode of a picture whose decoder conceals damage:
+    # libjpeg (in Pillow) paints grey over a scan that an early EOI marker cut short.
+    strict_decoder: str = ""
 
 
 PNG = UploadFormat("png", "image", "PNG")
-JPEG = UploadFormat("jpeg", "image", "JPEG")
+JPEG = UploadFormat("jpeg", "image", "JPEG", strict_decoder="jpeg_pipe")
 WEBP = UploadFormat("webp", "image", "WEBP")
 WAV = UploadFormat("wav", "audio", "wav")
 MP3 = UploadFormat("mp3", "audio", "mp3")

@@ -27,7 +27,7 @@ from story2video.storage.records import ArtifactRecord, UploadRecord
 from story2video.storage.uploads import UploadRepository
 from story2video.uploads.fetch import SafeFetcher, UrlPolicy
 from story2video.uploads.formats import ACCEPTED_NAMES, SNIFF_BYTES, UploadFormat, UploadKind, sniff_format
-from story2video.uploads.normalise import STORED_EXTENSION, MediaFacts, normalise_audio, normalise_picture
+from story2video.uploads.normalise import STORED_EXTENSION, MediaFacts, normalise_audio, normalise_image
 
 INGEST_CONCURRENCY = 2  # decodes at once; more uploads wait their turn
 _CHUNK_BYTES = 1 << 16
@@ -143,7 +143,7 @@ class UploadService:
 
     async def _normalise(self, source: Path, dest: Path, fmt: UploadFormat) -> MediaFacts:
         if fmt.kind == "image":
-            return await asyncio.to_thread(normalise_picture, source, dest, fmt, self.settings.max_upload_pixels)
+            return await normalise_image(self.ffmpeg, source, dest, fmt, self.settings.max_upload_pixels)
         return await normalise_audio(self.ffmpeg, source, dest, fmt, self.settings.max_upload_audio_s)
 
     def _record(self, user_id: str, received: Received, fmt: UploadFormat, record: ArtifactRecord) -> UploadRecord:

@@ -7,7 +7,7 @@ import time
 
 from app_api import build_providers
 from story2video.storage.db import Database
-from tests.conftest import create_body, small_settings
+from tests.conftest import create_body, send_bare, small_settings
 from tests.gates import Gate, GatedPainter, GatedSpeech
 
 ASYNC = {"Prefer": "respond-async"}
@@ -56,7 +56,7 @@ def _read_events(response, on_first=None) -> list[tuple[str, dict, str | None]]:
 def test_respond_async_returns_202_with_location_and_finishes(client):
     response = client.post("/api/v1/storyboard/create", json=create_body(), headers=ASYNC)
     assert response.status_code == 202
-    assert response.headers["Location"] == "/api/v1/operations/op-001"
+    assert response.headers["Location"] == "/api/v1/operations/op-001?user_id=u-001"
     assert response.json()["status"] in ("Queued", "Running")
     final = _wait_terminal(client, "op-001")
     assert final["status"] == "Success" and final["progress"] == 1.0
@@ -191,3 +191,102 @@ def test_restart_keeps_stories_and_fails_interrupted_operations(make_client, tmp
     assert crashed["shots"]["shot_01"]["state"] == "failed"
     rendered = second.post("/api/v1/video/render", json=RENDER)
     assert rendered.status_code == 200, rendered.text
+
+
+def test_cancel_like_curl_needs_no_body_or_headers(make_client, tmp_path):
+    gate = Gate()
+    client = make_client(providers=_providers(tmp_path, gate, "speech"))
+    assert client.post("/api/v1/storyboard/create", json=create_body()).status_code == 200
+    assert client.post("/api/v1/video/render", json=RENDER, headers=ASYNC).status_code == 202
+    assert gate.entered.wait(30)
+    cancelled = send_bare(client, "POST", "/api/v1/operations/op-render/cancel")  # curl -X POST …/cancel
+    assert cancelled.status_code == 202, cancelled.text
+    assert _wait_terminal(client, "op-render")["status"] == "Cancelled"
+    assert send_bare(client, "DELETE", "/api/v1/operations/op-render").json()["error"]["code"] == "operation_finished"
+
+
+# ------------------------------------------------------------------ operation ids are per user
+
+B_BODY = create_body(user_id="u-002", story_id="story-b")
+
+
+def test_another_user_may_use_the_same_operation_id(client):
+    first = client.post("/api/v1/storyboard/create", json=create_body())
+    second = client.post("/api/v1/storyboard/create", json=B_BODY)
+    assert second.status_code == 200, second.text  # not 409, and not user A's answer
+    assert second.json()["operation"]["operation_id"] == "op-001"
+    assert second.json()["shots"] != first.json()["shots"]
+    assert client.get("/api/v1/stories/story-b", params={"user_id": "u-002"}).status_code == 200
+    rows = client.app.state.engine.deps.stories.db.fetch_all("SELECT user_id, story_id FROM operations WHERE operation_id='op-001'")
+    assert sorted(tuple(row) for row in rows) == [("u-001", "story-001"), ("u-002", "story-b")]
+    # Idempotency holds per user: the same body joins, a different body is a conflict.
+    assert client.post("/api/v1/storyboard/create", json=B_BODY).json() == second.json()
+    conflict = client.post("/api/v1/storyboard/create", json={**B_BODY, "style": "动漫"})
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "operation_id_conflict"
+    assert client.post("/api/v1/storyboard/create", json=create_body()).json() == first.json()
+    assert len(client.app.state.engine.deps.stories.db.fetch_all("SELECT 1 FROM operations")) == 2
+
+
+def test_an_operation_is_found_by_its_user(client):
+    client.post("/api/v1/storyboard/create", json=create_body())
+    client.post("/api/v1/storyboard/create", json=create_body(operation_id="op-only-a"))
+    client.post("/api/v1/storyboard/create", json=B_BODY)
+    url = "/api/v1/operations/op-001"
+    assert client.get(url, params={"user_id": "u-001"}).json()["story_id"] == "story-001"
+    assert client.get(url, params={"user_id": "u-002"}).json()["story_id"] == "story-b"
+    assert client.get(url, params={"user_id": "u-003"}).status_code == 404
+    for method, path in (("GET", url), ("GET", f"{url}/events"), ("POST", f"{url}/cancel"), ("DELETE", url)):
+        ambiguous = client.request(method, path)
+        assert ambiguous.status_code == 400, (method, path)
+        assert ambiguous.json()["error"]["param"] == "user_id" and "user_id" in ambiguous.json()["error"]["message"]
+    # An id only one user has is found without naming the user (clients from before keep working) ...
+    assert client.get("/api/v1/operations/op-only-a").json()["user_id"] == "u-001"
+    # ... but whoever names another user is told it does not exist, not that someone else has it.
+    for method, path in (("GET", ""), ("GET", "/events"), ("POST", "/cancel"), ("DELETE", "")):
+        response = client.request(method, f"/api/v1/operations/op-only-a{path}", params={"user_id": "u-002"})
+        assert response.status_code == 404, (method, path)
+    with client.stream("GET", f"{url}/events", params={"user_id": "u-002"}) as response:
+        events = _read_events(response)
+    assert events[0][1]["user_id"] == "u-002" and events[0][1]["story_id"] == "story-b"
+
+
+def test_the_location_finds_the_operation_whoever_else_uses_its_id(client):
+    client.post("/api/v1/storyboard/create", json=create_body())
+    accepted = client.post("/api/v1/storyboard/create", json=B_BODY, headers=ASYNC)
+    assert accepted.status_code == 202
+    assert accepted.headers["Location"] == "/api/v1/operations/op-001?user_id=u-002"
+    deadline = time.monotonic() + 60
+    while (followed := client.get(accepted.headers["Location"]).json())["status"] not in ("Success", "Failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert followed["status"] == "Success" and followed["story_id"] == "story-b"
+
+
+def test_same_id_of_two_users_never_mixes_events_or_cancels(make_client, tmp_path):
+    gate = Gate()
+    client = make_client(providers=_providers(tmp_path, gate, "image"))
+    assert client.post("/api/v1/storyboard/create", json=create_body(), headers=ASYNC).status_code == 202
+    assert client.post("/api/v1/storyboard/create", json=B_BODY, headers=ASYNC).status_code == 202
+    assert gate.entered.wait(30)
+
+    def cancel_b_then_let_a_finish() -> None:
+        assert client.post("/api/v1/operations/op-001/cancel", params={"user_id": "u-002"}).status_code == 202
+        assert _wait_terminal_of(client, "u-002")["status"] == "Cancelled"
+        gate.open()
+
+    with client.stream("GET", "/api/v1/operations/op-001/events", params={"user_id": "u-001"}) as response:
+        events = _read_events(response, on_first=cancel_b_then_let_a_finish)
+    kinds = [kind for kind, _, _ in events]
+    assert kinds[-1] == "operation.completed" and "operation.cancelled" not in kinds
+    assert _wait_terminal_of(client, "u-001")["status"] == "Success"
+    assert _wait_terminal_of(client, "u-002")["error"]["code"] == "operation_cancelled"
+
+
+def _wait_terminal_of(client, user_id: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get("/api/v1/operations/op-001", params={"user_id": user_id}).json()
+        if body["status"] in ("Success", "Failed", "Cancelled"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"user {user_id}'s operation op-001 did not finish in {timeout}s")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests import mediacheck
 from tests.conftest import create_body
-from tests.uploads.media import picture, tone_wav
+from tests.uploads.media import cut_off_png, jpeg_cut_mid_scan, picture, progressive_jpeg_missing_scans, tone_wav, wav_claiming
 
 UPLOADS = "/api/v1/uploads"
 RED = (220, 20, 20)
@@ -143,6 +143,23 @@ def test_bad_uploads_are_refused_and_leave_nothing(client, data, status, code):
     assert response.status_code == status, response.text
     assert (response.json()["error"]["code"], response.json()["error"]["param"]) == (code, "file")
     assert ("multipart" in response.json()["error"]["message"]) == data.startswith(b"--")
+    assert stored_files(client) == before and upload_count(client) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [cut_off_png(6000, 6000, rows=3), jpeg_cut_mid_scan(), jpeg_cut_mid_scan(with_eoi=True), progressive_jpeg_missing_scans(),
+     wav_claiming(0xFFFFFFF0)],
+    ids=["png-6000-square-cut-after-3-rows", "jpeg-cut-mid-scan", "jpeg-cut-mid-scan-then-eoi", "progressive-jpeg-missing-scans",
+         "wav-claiming-4-gb"],
+)
+def test_files_that_do_not_decode_completely_get_400_naming_no_path(client, data):
+    before = stored_files(client)
+    response = upload(client, data)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_upload", "file")
+    assert "/" not in error["message"] and "tmp" not in error["message"].lower(), error["message"]
     assert stored_files(client) == before and upload_count(client) == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,13 @@ from PIL import Image
 
 from app_local.comfy import build_image_generator, build_video_generator
 from app_local.comfy.images import cover_fit_png
+from app_local.comfy.workflow import binding_path
 from story2video.config import PROJECT_ROOT
 from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, OperationCancelled
 from story2video.providers.base import StageContext
 from tests.fakes.comfy_support import (
     IMAGE_TO_MP4,
-    MISSING_MODEL,
+    TEXT_TO_IMAGE,
     ComfyFactory,
     RecordingContext,
     clip_request,
@@ -131,22 +133,32 @@ def test_a_clip_from_core_save_video(tmp_path, comfy_servers):
 
 
 def test_a_rejected_workflow_names_node_class_and_input(tmp_path, comfy_servers):
+    """What the model check cannot see (here a value over its input's maximum) ComfyUI refuses with
+    a 400; that would fail on any host, so it is not retried."""
     server = comfy_servers()
-    generator = build_image_generator(comfy_settings(tmp_path, server, comfy_image_workflow=MISSING_MODEL))
+    workflow = tmp_path / "too_strong.json"
+    graph = json.loads(TEXT_TO_IMAGE.read_text())
+    graph["5"]["inputs"]["strength"] = 5.0
+    workflow.write_text(json.dumps(graph))
+    binding_path(workflow).write_text(binding_path(TEXT_TO_IMAGE).read_text())
+    generator = build_image_generator(comfy_settings(tmp_path, server, comfy_image_workflow=workflow))
     with pytest.raises(BackendError) as caught:
         asyncio.run(generator.generate(image_request(), tmp_path / "k.png", StageContext()))
     message = caught.value.message
-    assert "node 7 (UpscaleModelLoader) input model_name: Value not in list" in message
-    assert "4x-UltraSharp.pth" in message and server.url in message
+    assert "node 5 (ImageAddNoise) input strength: Value 5.0 bigger than max of 1.0" in message and server.url in message
     assert not isinstance(caught.value, BackendUnavailable)
-    assert len(server.prompts) == 1  # the same workflow would fail anywhere: not retried
+    assert len(server.prompts) == 1
 
 
-def test_an_unknown_node_class_is_named(tmp_path, comfy_servers):
+def test_an_unknown_node_class_is_named_and_no_prompt_is_sent(tmp_path, comfy_servers):
     server = comfy_servers()  # it has no model loaders: the shipped SDXL workflow cannot run on it
     settings = comfy_settings(tmp_path, server, comfy_image_workflow=PROJECT_ROOT / "comfy_workflows" / "sdxl_text_to_image.json")
-    with pytest.raises(BackendError, match=r"node CheckpointLoaderSimple does not exist.*#4"):
-        asyncio.run(build_image_generator(settings).generate(image_request(), tmp_path / "k.png", StageContext()))
+    generator = build_image_generator(settings)
+    with pytest.raises(BackendUnavailable) as caught:
+        asyncio.run(generator.generate(image_request(), tmp_path / "k.png", StageContext()))
+    assert f"{server.url}: cannot run workflow 'sdxl-base-1.0': node classes not installed on this host:" in caught.value.message
+    assert "node 4 (CheckpointLoaderSimple)" in caught.value.message
+    assert server.prompts == []
 
 
 def test_an_out_of_memory_error_says_so(tmp_path, comfy_servers):

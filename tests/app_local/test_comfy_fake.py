@@ -118,3 +118,32 @@ def test_queue_and_interrupt(comfy_servers):
         time.sleep(0.05)
     assert entry[first]["status"]["messages"][-1][0] == "execution_interrupted"
     assert httpx.get(f"{server.url}/queue").json() == {"queue_running": [], "queue_pending": []}
+
+
+def test_object_info_describes_a_class_like_comfyui_and_an_unknown_one_as_empty(comfy_servers):
+    server = comfy_servers(upscale_models=("a.pth", "b.pth"))
+    loader = httpx.get(f"{server.url}/object_info/UpscaleModelLoader").json()["UpscaleModelLoader"]
+    assert loader["input"]["required"]["model_name"] == [["a.pth", "b.pth"], {}]
+    assert (loader["output"], loader["name"], loader["output_node"]) == (["UPSCALE_MODEL"], "UpscaleModelLoader", False)
+    scale = httpx.get(f"{server.url}/api/object_info/ImageScale").json()["ImageScale"]["input"]["required"]
+    assert scale["image"] == ["IMAGE"] and scale["width"][0] == "INT" and scale["width"][1]["max"] == 16384
+    assert httpx.get(f"{server.url}/object_info/CheckpointLoaderSimple").json() == {}
+    assert "SaveImage" in httpx.get(f"{server.url}/object_info").json()
+
+
+def test_object_info_lists_the_input_folder_for_load_image_and_newer_nodes_use_combo(comfy_servers):
+    server = comfy_servers(combo_style="COMBO")
+    httpx.post(f"{server.url}/upload/image", files={"image": ("k.png", b"png bytes", "image/png")}).raise_for_status()
+    load = httpx.get(f"{server.url}/object_info/LoadImage").json()["LoadImage"]["input"]["required"]["image"]
+    assert load == [["k.png"], {"image_upload": True}]
+    loader = httpx.get(f"{server.url}/object_info/UpscaleModelLoader").json()["UpscaleModelLoader"]
+    assert loader["input"]["required"]["model_name"] == ["COMBO", {"options": ["2x-test.pth"]}]
+
+
+def test_hang_up_resets_every_connection(comfy_servers):
+    server = comfy_servers()
+    with httpx.Client(base_url=server.url) as client:
+        client.get("/queue").raise_for_status()
+        server.hang_up()
+        with pytest.raises(httpx.ReadError, match="Connection reset by peer"):
+            client.get("/queue")

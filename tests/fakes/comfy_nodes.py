@@ -27,6 +27,9 @@ class Input:
     type: str | tuple[str, ...]  # INT FLOAT STRING BOOLEAN, a link type (IMAGE, VIDEO, ...), or the allowed values
     min: float | None = None
     max: float | None = None
+    # Shown in /object_info as a list of these files although validated as a STRING (LoadImage's
+    # ``image``: ComfyUI lists the input folder, and its VALIDATE_INPUTS replaces the list check).
+    listing: Callable[[Folders], list[str]] | None = None
 
 
 @dataclass
@@ -104,6 +107,48 @@ def coerce(spec: Input, value: Any) -> Any:
     if spec.type == "FLOAT":
         return float(value)
     return value
+
+
+# ---------------------------------------------------------------- /object_info (ComfyUI's server.node_info)
+
+
+def node_info(name: str, node: NodeClass, folders: Folders, combo_style: str = "list") -> dict:
+    """``GET /object_info/<name>``'s entry: ``{"input": {"required": {input: spec}}, ...}``, where a spec is
+    ``["INT", {"min", "max"}]``, ``["IMAGE"]`` for a link, and for a choice ``[[choices], {}]`` (ComfyUI's
+    classic nodes) or ``["COMBO", {"options": [choices]}]`` (nodes on its newer schema, ``combo_style="COMBO"``)."""
+    inputs = {"required": {key: _input_spec(spec, folders, combo_style) for key, spec in node.required.items()}}
+    if node.optional:
+        inputs["optional"] = {key: _input_spec(spec, folders, combo_style) for key, spec in node.optional.items()}
+    return {
+        "input": inputs,
+        "input_order": {section: list(specs) for section, specs in inputs.items()},
+        "output": list(node.outputs),
+        "output_is_list": [False] * len(node.outputs),
+        "output_name": list(node.outputs),
+        "name": name,
+        "display_name": name,
+        "description": "",
+        "python_module": "nodes",
+        "category": "fake",
+        "output_node": node.output_node,
+    }
+
+
+def _input_spec(spec: Input, folders: Folders, combo_style: str) -> list:
+    if spec.listing is not None:
+        return [sorted(spec.listing(folders)), {"image_upload": True}]
+    if isinstance(spec.type, tuple):
+        return ["COMBO", {"options": list(spec.type)}] if combo_style == "COMBO" else [list(spec.type), {}]
+    if spec.type in ("INT", "FLOAT"):
+        limits = {key: value for key, value in (("min", spec.min), ("max", spec.max)) if value is not None}
+        return [spec.type, {"default": spec.min if spec.min is not None else 0, **limits}]
+    if spec.type in ("STRING", "BOOLEAN"):
+        return [spec.type, {}]
+    return [spec.type]
+
+
+def input_files(folders: Folders) -> list[str]:
+    return [path.relative_to(folders.input).as_posix() for path in folders.input.rglob("*") if path.is_file()]
 
 
 # ---------------------------------------------------------------- images
@@ -272,7 +317,9 @@ def node_classes(upscale_models: tuple[str, ...]) -> dict[str, NodeClass]:
              "color": Input("INT", 0, 0xFFFFFF)},
             ("IMAGE",), empty_image,
         ),
-        "LoadImage": NodeClass({"image": Input("STRING")}, ("IMAGE", "MASK"), load_image, custom_check=load_image_check),
+        "LoadImage": NodeClass(
+            {"image": Input("STRING", listing=input_files)}, ("IMAGE", "MASK"), load_image, custom_check=load_image_check
+        ),
         "ImageScale": NodeClass(
             {"image": image, "upscale_method": Input(tuple(_RESAMPLE)), "width": SIDE, "height": SIDE,
              "crop": Input(("disabled", "center"))},

@@ -7,9 +7,13 @@ execution_cached -> executing -> progress (with binary preview frames) -> execut
 execution_success -> (history write) -> status -> executing{node: null}. Messages go to the
 submitting clientId only (status and progress are broadcast) and are dropped when its socket is gone.
 
+``GET /object_info/<class>`` describes each node class as ComfyUI does; ``upscale_models`` is the
+host's model files (what UpscaleModelLoader lists and loads).
+
 Test controls: ``node_delay_s`` (per node, so a test can act mid-job), ``history_delay_s`` (widens the
 execution_success/history race), ``kill()``/``restart()`` (a dead host; a restart loses queue and
-history), ``drop_sockets()``, ``muted`` (a stalled socket), ``fail_node()`` (execution_error).
+history), ``hang_up()`` (every connection reset, as by a host whose network died mid-job),
+``drop_sockets()``, ``muted`` (a stalled socket), ``fail_node()`` (execution_error).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import io
 import json
 import os
+import socket as sockets
 import struct
 import threading
 import time
@@ -31,7 +36,7 @@ from aiohttp import WSCloseCode, web
 from PIL import Image
 
 from tests.fakes.comfy_graph import execution_order, resolve_inputs, validate_prompt
-from tests.fakes.comfy_nodes import Folders, node_classes
+from tests.fakes.comfy_nodes import Folders, node_classes, node_info
 
 GIB = 1024**3
 _PREVIEW_PNG = 2  # binary frame: u32 BE event type 1 (preview image), u32 BE format 2 (png), bytes
@@ -75,6 +80,7 @@ class FakeComfyUI:
         upscale_models: tuple[str, ...] = ("2x-test.pth",),
         device: str = "Fake GPU 0",
         accepts_prompt_id: bool = True,  # False: like ComfyUI before 2025, which chose every prompt_id itself
+        combo_style: str = "list",  # "COMBO": choices listed like nodes on ComfyUI's newer schema
     ):
         self.folders = Folders(input=root / "input", output=root / "output", temp=root / "temp",
                                upscale_models={name: 2 for name in upscale_models})
@@ -86,7 +92,9 @@ class FakeComfyUI:
         self.history_delay_s = history_delay_s
         self.device = device
         self.accepts_prompt_id = accepts_prompt_id
+        self.combo_style = combo_style
         self.muted = False  # True: keep sockets open but send nothing (a stalled socket)
+        self.resetting = False  # True: every HTTP request gets its connection reset (see hang_up)
         # what the fake saw, for assertions (appended in the server thread)
         self.prompts: list[dict] = []  # POST /prompt bodies
         self.queued_ids: list[str] = []  # the prompt_id each accepted prompt was queued under
@@ -129,9 +137,20 @@ class FakeComfyUI:
         self._thread.join(5)
         self._loop.close()
 
+    def hang_up(self) -> None:
+        """From now on reset every connection: open websockets at once, each HTTP request as it
+        arrives (a TCP RST, not a clean close). The prompt keeps running inside, unreachable."""
+        self.resetting = True
+        self._call(self._reset_sockets())
+
     def drop_sockets(self) -> None:
         """Close every websocket from the server side; running prompts go on."""
         self._call(self._close_sockets(WSCloseCode.INTERNAL_ERROR))
+
+    def add_upscale_model(self, name: str, scale: int = 2) -> None:
+        """A model file put into the host's models/upscale_models folder while it runs."""
+        self.folders.upscale_models[name] = scale
+        self.classes = node_classes(tuple(self.folders.upscale_models))
 
     def fail_node(self, class_type: str, exception_type: str, message: str) -> None:
         """Nodes of ``class_type`` raise while executing (an execution_error)."""
@@ -151,6 +170,8 @@ class FakeComfyUI:
         self.running_node: str | None = None
         self.history: dict[str, dict] = {}
         self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._socket_requests: dict[str, web.Request] = {}
+        self.resetting = False
         self._number = 0
         self._work = asyncio.Event()  # bound to the server loop on first use
         self._interrupt = asyncio.Event()
@@ -179,8 +200,19 @@ class FakeComfyUI:
         for socket in list(self._sockets.values()):
             await socket.close(code=code)
 
+    async def _reset_sockets(self) -> None:
+        for request in list(self._socket_requests.values()):
+            _reset_connection(request)
+
+    @web.middleware
+    async def _resets(self, request: web.Request, handler) -> web.StreamResponse:
+        if self.resetting:
+            _reset_connection(request)
+            raise web.HTTPServiceUnavailable()  # never reaches the client: its connection is gone
+        return await handler(request)
+
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._resets])
         routes = [
             ("POST", "/prompt", self._post_prompt), ("GET", "/prompt", self._get_prompt),
             ("GET", "/history/{prompt_id}", self._get_history_item), ("GET", "/history", self._get_history),
@@ -188,6 +220,7 @@ class FakeComfyUI:
             ("POST", "/queue", self._post_queue), ("POST", "/interrupt", self._post_interrupt),
             ("GET", "/system_stats", self._system_stats), ("POST", "/upload/image", self._upload_image),
             ("GET", "/view", self._view), ("GET", "/ws", self._websocket),
+            ("GET", "/object_info", self._object_info), ("GET", "/object_info/{node_class}", self._object_info_node),
         ]
         for prefix in ("", "/api"):  # ComfyUI serves every route bare and under /api
             for method, path, handler in routes:
@@ -267,6 +300,17 @@ class FakeComfyUI:
                          "torch_vram_total": 0, "torch_vram_free": 0}],
         })
 
+    async def _object_info(self, _: web.Request) -> web.Response:
+        return web.json_response(
+            {name: node_info(name, node, self.folders, self.combo_style) for name, node in self.classes.items()}
+        )
+
+    async def _object_info_node(self, request: web.Request) -> web.Response:
+        """ComfyUI answers ``{}`` for a class it does not have."""
+        name = request.match_info["node_class"]
+        node = self.classes.get(name)
+        return web.json_response({name: node_info(name, node, self.folders, self.combo_style)} if node else {})
+
     # ------------------------------------------------------------ files
 
     async def _upload_image(self, request: web.Request) -> web.Response:
@@ -309,6 +353,7 @@ class FakeComfyUI:
         await socket.prepare(request)
         sid = request.query.get("clientId") or uuid.uuid4().hex
         self._sockets[sid] = socket
+        self._socket_requests[sid] = request
         self.socket_connects.append(sid)
         try:
             await socket.send_json({"type": "status", "data": {**self._status_data(), "sid": sid}})
@@ -320,6 +365,7 @@ class FakeComfyUI:
         finally:
             if self._sockets.get(sid) is socket:
                 del self._sockets[sid]
+                self._socket_requests.pop(sid, None)
         return socket
 
     def _status_data(self) -> dict:
@@ -438,6 +484,17 @@ class FakeComfyUI:
             return await asyncio.to_thread(spec.run, self.folders, values)
         except Exception as exc:  # a node's exception becomes execution_error, as in ComfyUI
             raise NodeFailure(f"{type(exc).__module__}.{type(exc).__name__}", str(exc)) from exc
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Close the request's TCP connection with a reset (SO_LINGER 0), as a host whose network died."""
+    transport = request.transport
+    if transport is None:
+        return
+    raw = transport.get_extra_info("socket")
+    if raw is not None:
+        raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _now_ms() -> int:

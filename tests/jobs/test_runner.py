@@ -6,6 +6,7 @@ import pytest
 from loguru import logger
 
 from story2video.errors import QueueFull
+from story2video.jobs.keys import OperationKey
 from story2video.jobs.runner import LocalJobRunner
 
 
@@ -99,3 +100,29 @@ def test_a_failing_after_each_is_logged_and_the_runner_keeps_going():
     finally:
         logger.remove(sink)
     assert sum("the after-operation hook failed after operation" in line for line in lines) == 2
+
+
+def test_two_users_operations_with_one_id_are_two_jobs():
+    async def main():
+        runner = LocalJobRunner(max_running=1, max_queued=5, retry_after_s=1)
+        release = asyncio.Event()
+        cancelled: list[str] = []
+
+        def work(user: str):
+            async def run():
+                try:
+                    await release.wait()
+                except asyncio.CancelledError:
+                    cancelled.append(user)
+                    raise
+
+            return run
+
+        runner.submit(OperationKey("u-a", "op"), work("u-a"))
+        runner.submit(OperationKey("u-b", "op"), work("u-b"))
+        await asyncio.sleep(0.01)
+        assert runner.load() == (1, 1)
+        await runner.shutdown()  # reaches both: neither job hid the other
+        assert sorted(cancelled) == ["u-a"] and runner.load() == (0, 0)
+
+    asyncio.run(main())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled
-from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg, run_ffmpeg
+from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg, run_ffmpeg, stderr_tail
 from story2video.providers.base import StageContext
 from tests.media.avcheck import child_processes
 
@@ -55,6 +55,12 @@ def test_failure_raises_media_error_with_the_stderr_tail(ffmpeg_bin: Path, tmp_p
         asyncio.run(run_ffmpeg(ffmpeg_bin, ["-i", str(missing), "-f", "null", "-"]))
     assert "absent.wav" in caught.value.message
     assert "No such file or directory" in caught.value.message
+    assert str(tmp_path) not in caught.value.message  # callers see the file's name, never where it lives
+
+
+def test_the_stderr_tail_drops_paths_and_log_context_addresses() -> None:
+    lines = ["[in#0/wav @ 0x55d0c2a1b040] [error] /srv/s2v/artifacts/ab/ab12.tmp.9f3e.m4a: Invalid data", "  ", "done"]
+    assert stderr_tail(lines) == "[error] <file>: Invalid data\ndone"
 
 
 def test_cancel_kills_the_process(ffmpeg_bin: Path) -> None:

@@ -10,7 +10,20 @@ from PIL import Image
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.fontnames import ass_font_name
 from story2video.media.fonts import FontInfo
-from story2video.media.subtitles import Cue, escape_ass, split_narration, wrap_text, write_ass, write_srt
+from story2video.media.fontmetrics import AssTextMeasure
+from story2video.media.linebreak import wide_count
+from story2video.media.subtitles import (
+    LINES_PER_CUE,
+    MAX_LINE_SHARE,
+    MAX_WIDE_CHARS,
+    Cue,
+    SubtitleFrame,
+    escape_ass,
+    subtitle_band_top,
+    split_narration,
+    write_ass,
+    write_srt,
+)
 from tests.media.avcheck import changed_pixels
 
 CHINESE = "清晨，小镇的钟声响起，少女林夏推开木窗，望见远山上的薄雾。她背起画板，沿着青石小路走向河边！"
@@ -25,64 +38,95 @@ def assert_contiguous(cues: list[Cue], start: float, end: float) -> None:
         assert before.end > before.start
 
 
-def test_chinese_cues_respect_the_limit_and_cover_the_range() -> None:
-    cues = split_narration(CHINESE, 0.2, 6.2, max_chars=12)
-    assert len(cues) >= 3
-    assert all(len(cue.text) <= 12 for cue in cues)
-    assert_contiguous(cues, 0.2, 6.2)
+FRAMES = [(1280, 720), (720, 1280), (720, 720), (320, 180)]
+LONG_ENGLISH = (
+    "Mrs. Smith found the great old house at the end of the lane. Dr. Brown said it had been empty for years, "
+    "and Mr. Lee agreed. She pushed open the door: dust, cobwebs, a grand piano, etc. Upstairs, e.g. in the "
+    "attic, St. John's old letters lay in a box."
+)
+CHINESE_WITH_QUOTES = "老陈说： “今天的面，  我请。” 他擦了擦手，望向江面，雾气还没有散去。"
+FULL_WIDTH_THEN_SPACE = re.compile("[\u3000-\u303f\uff00-\uffef“”‘’] ")
+ABBREVIATION_AT_END = re.compile(r"(?:^|\s)(?:Mrs|Mr|Dr|St|etc|e\.g)\.$")
 
 
-def test_chinese_cues_end_at_punctuation_and_keep_every_character() -> None:
-    cues = split_narration(CHINESE, 0.0, 5.0, max_chars=12)
-    kept = "".join(cue.text for cue in cues)
-    assert re.sub(r"[，。！]", "", kept) == re.sub(r"[，。！]", "", CHINESE)
-    # clauses are never cut in the middle: every cue is made of whole clauses
-    clauses = [c for c in re.split(r"[，。！]", CHINESE) if c]
+def cues_for(text: str, font: FontInfo, size: tuple[int, int]) -> tuple[list[Cue], SubtitleFrame]:
+    frame = SubtitleFrame(*size)
+    return split_narration(text, 0.0, 9.0, frame.line_rule(font)), frame
+
+
+@pytest.mark.parametrize("size", FRAMES)
+@pytest.mark.parametrize("text", [CHINESE, ENGLISH, LONG_ENGLISH, CHINESE_WITH_QUOTES])
+def test_lines_fit_the_frame_as_the_subtitle_font_measures_them(font: FontInfo, size, text: str) -> None:
+    cues, frame = cues_for(text, font, size)
+    measure = AssTextMeasure(font, frame.font_size)
+    assert_contiguous(cues, 0.0, 9.0)
     for cue in cues:
-        assert all(part in clauses for part in re.split(r"[，。！]", cue.text) if part)
+        assert 1 <= len(cue.lines) <= LINES_PER_CUE, cue
+        for line in cue.lines:
+            assert measure(line) <= MAX_LINE_SHARE * size[0], (line, measure(line))
+            assert wide_count(line) <= MAX_WIDE_CHARS, line
 
 
-def test_durations_are_proportional_to_characters() -> None:
-    cues = split_narration(CHINESE, 1.0, 9.0, max_chars=10)
+@pytest.mark.parametrize("size", FRAMES)
+@pytest.mark.parametrize("text", [CHINESE, ENGLISH, LONG_ENGLISH, CHINESE_WITH_QUOTES])
+def test_cues_keep_every_word_and_break_only_where_reading_allows(font: FontInfo, size, text: str) -> None:
+    cues, _ = cues_for(text, font, size)
+    shown = "".join("".join(cue.lines) for cue in cues)
+    assert re.sub(r"[\s，。！：]", "", shown) == re.sub(r"[\s，。！：]", "", text)
+    for cue in cues:
+        assert " ".join(cue.lines).replace(" ", "") == cue.text.replace(" ", "")
+        for line in cue.lines:
+            assert not ABBREVIATION_AT_END.search(line), line
+            assert not FULL_WIDTH_THEN_SPACE.search(line), line
+            assert line[0] not in "，。！？：；、”」）", line
+        if len(cue.lines) > 1:  # no orphan: a line of one short word or one or two characters
+            for line in cue.lines:
+                assert len(line.split()) > 1 or wide_count(line) > 2, cue.lines
+    assert not ABBREVIATION_AT_END.search(cues[-1].text) or len(cues) == 1
+
+
+def test_an_english_sentence_uses_the_width_of_a_landscape_frame(font: FontInfo) -> None:
+    cues, frame = cues_for("Mrs. Smith found the great old house at the end of the lane.", font, (1280, 720))
+    assert [cue.lines for cue in cues] == [("Mrs. Smith found the great old house at the end of the lane.",)]
+    assert AssTextMeasure(font, frame.font_size)(cues[0].lines[0]) > 0.7 * 1280
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (720, 720), (1920, 1080)])
+def test_a_chinese_line_holds_sixteen_to_twenty_characters(font: FontInfo, size) -> None:
+    text = "林夏小心地捧起纸船决定跟着河流出发她穿过稻田越过石桥"
+    one_line = [n for n in range(1, len(text) + 1) if len(cues_for(text[:n], font, size)[0][0].lines) == 1]
+    assert 16 <= max(one_line) <= MAX_WIDE_CHARS
+
+
+def test_sentences_get_their_own_cue_or_their_own_line(font: FontInfo) -> None:
+    cues, _ = cues_for(ENGLISH, font, (1280, 720))
+    for cue in cues:
+        for line in cue.lines:  # a line holds the end of one sentence only at its end
+            assert not re.search(r"[.!?] \S", line) or len(cue.lines) == 1, cue.lines
+
+
+def test_cue_durations_are_proportional_to_characters(font: FontInfo) -> None:
+    cues, _ = cues_for(CHINESE, font, (720, 1280))
+    assert len(cues) >= 2
     rates = [(cue.end - cue.start) / len(cue.text.replace(" ", "")) for cue in cues]
     assert max(rates) == pytest.approx(min(rates))
 
 
-def test_english_breaks_only_at_spaces() -> None:
-    cues = split_narration(ENGLISH, 0.0, 8.0, max_chars=24)
-    assert all(len(cue.text) <= 24 for cue in cues)
-    words = ENGLISH.split()
-    assert " ".join(cue.text for cue in cues).split() == words
-    assert_contiguous(cues, 0.0, 8.0)
+def test_chinese_cues_end_at_punctuation_without_their_pause_mark(font: FontInfo) -> None:
+    cues, _ = cues_for(CHINESE, font, (720, 1280))
+    clauses = [c for c in re.split(r"[，。！]", CHINESE) if c]
+    for cue in cues:
+        assert not cue.text.endswith(("，", "。")) and not cue.lines[-1].endswith(("，", "。"))
+        assert all(part in clauses for part in re.split(r"[，。！]", cue.text) if part)
 
 
-def test_a_long_clause_without_punctuation_is_split_evenly() -> None:
-    text = "一二三四五六七八九十" * 3  # 30 characters, no punctuation
-    cues = split_narration(text, 0.0, 3.0, max_chars=14)
-    assert [len(cue.text) for cue in cues] == [10, 10, 10]
-
-
-def test_decimal_points_and_thousands_do_not_break() -> None:
-    cues = split_narration("Pi is 3.14 and a crowd of 1,000 people cheered.", 0.0, 2.0, max_chars=60)
+def test_decimal_points_and_thousands_do_not_break(font: FontInfo) -> None:
+    cues, _ = cues_for("Pi is 3.14 and a crowd of 1,000 people cheered.", font, (1280, 720))
     assert [cue.text for cue in cues] == ["Pi is 3.14 and a crowd of 1,000 people cheered."]
 
 
-def test_empty_narration_has_no_cues() -> None:
-    assert split_narration("  ，。 ", 0.0, 1.0, max_chars=10) == []
-
-
-def test_wrap_text_balances_lines_under_the_limit() -> None:
-    lines = wrap_text("甲乙丙丁戊己庚辛壬癸子丑寅卯", 10)
-    assert lines == ["甲乙丙丁戊己庚", "辛壬癸子丑寅卯"]
-    assert wrap_text("short", 10) == ["short"]
-
-
-@pytest.mark.parametrize("limit", range(4, 13))
-def test_wrapped_lines_keep_punctuation_with_its_word(limit: int) -> None:
-    lines = wrap_text(CHINESE, limit)
-    assert "".join(lines) == CHINESE
-    assert all(len(line) <= limit for line in lines)
-    assert not any(line[0] in "，。！" for line in lines)
+def test_empty_narration_has_no_cues(font: FontInfo) -> None:
+    assert cues_for("  ，。 ", font, (320, 180))[0] == []
 
 
 def test_srt_has_numbered_millisecond_cues(tmp_path: Path) -> None:
@@ -105,26 +149,58 @@ def test_ass_wraps_long_chinese_lines(tmp_path: Path, font: FontInfo) -> None:
     write_ass([cue], path, font=font, width=180, height=320)
     text = path.read_text(encoding="utf-8")
     assert "PlayResX: 180" in text and "PlayResY: 320" in text
-    assert f"Style: Default,{ass_font_name(font)},11," in text  # 6.2 % of 180
+    assert f"Style: Default,{ass_font_name(font)},14," in text  # 7.5 % of 180
     dialogue = next(line for line in text.splitlines() if line.startswith("Dialogue:"))
     assert dialogue.startswith("Dialogue: 0,0:00:00.00,0:00:02.00,Default,")
     assert dialogue.count("\\N") == 1
 
 
-def render_subtitle(ffmpeg: Path, font: FontInfo, text: str, name: str, folder: Path) -> Image.Image:
-    """One grey 320x180 frame with ``text`` burned in by libass."""
+def test_ass_and_srt_show_the_lines_the_cue_was_laid_out_on(tmp_path: Path, font: FontInfo) -> None:
+    cue = Cue(0.0, 2.0, "Mrs. Smith found the great old house", lines=("Mrs. Smith found", "the great old house"))
+    write_ass([cue], tmp_path / "subs.ass", font=font, width=1280, height=720)
+    assert (tmp_path / "subs.ass").read_text(encoding="utf-8").endswith(",Mrs. Smith found\\Nthe great old house\n")
+    write_srt([cue], tmp_path / "subs.srt")
+    assert (tmp_path / "subs.srt").read_text(encoding="utf-8").endswith("\nMrs. Smith found\nthe great old house\n")
+
+
+def render_subtitle(
+    ffmpeg: Path, font: FontInfo, cue: Cue, name: str, folder: Path, size: tuple[int, int] = (320, 180)
+) -> Image.Image:
+    """One grey frame with ``cue`` burned in by libass."""
     ass = folder / f"{name}.ass"
-    write_ass([Cue(0.0, 5.0, text)], ass, font=font, width=320, height=180)
+    write_ass([cue], ass, font=font, width=size[0], height=size[1])
     png = ass.with_suffix(".png")
     graph = f"ass=filename={ass}:fontsdir={font.directory}"
-    args = ["-f", "lavfi", "-i", "color=c=gray:s=320x180:d=1", "-vf", graph, "-frames:v", "1", str(png)]
+    args = ["-f", "lavfi", "-i", f"color=c=gray:s={size[0]}x{size[1]}:d=1", "-vf", graph, "-frames:v", "1", str(png)]
     asyncio.run(run_ffmpeg(ffmpeg, args))
-    return Image.open(png)
+    return Image.open(png).convert("L")
 
 
 def test_libass_finds_the_font_and_draws_chinese(ffmpeg_bin: Path, font: FontInfo, tmp_path: Path) -> None:
     # Missing glyphs are drawn as identical boxes; real glyphs differ from one another.
-    first = render_subtitle(ffmpeg_bin, font, "山山山", "first", tmp_path)
-    second = render_subtitle(ffmpeg_bin, font, "水水水", "second", tmp_path)
+    first = render_subtitle(ffmpeg_bin, font, Cue(0.0, 5.0, "山山山"), "first", tmp_path)
+    second = render_subtitle(ffmpeg_bin, font, Cue(0.0, 5.0, "水水水"), "second", tmp_path)
     lower = (0, 120, 320, 180)
     assert changed_pixels(first, second, lower) >= 20
+
+
+@pytest.mark.parametrize("line", ["Mrs. Smith found the great old house at the end", "清晨，少女推开木窗，望见远山的薄雾"])
+def test_libass_draws_a_line_as_wide_as_it_was_measured(ffmpeg_bin: Path, font: FontInfo, tmp_path: Path, line: str) -> None:
+    size = (1280, 720)
+    frame = render_subtitle(ffmpeg_bin, font, Cue(0.0, 5.0, line, lines=(line,)), "wide", tmp_path, size)
+    ink = frame.point(lambda value: 255 if value > 200 else 0).getbbox()  # the white glyphs
+    assert ink is not None
+    measured = AssTextMeasure(font, SubtitleFrame(*size).font_size)(line)
+    assert ink[2] - ink[0] == pytest.approx(measured, rel=0.04)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (320, 180)])
+def test_a_full_cue_reaches_up_to_the_band_top_and_no_higher(
+    ffmpeg_bin: Path, font: FontInfo, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    cue = Cue(0.0, 5.0, "山高水长", lines=("山高水长", "月落乌啼"))
+    frame = render_subtitle(ffmpeg_bin, font, cue, "band", tmp_path, size)
+    box = frame.point(lambda value: 255 if value < 100 else 0).getbbox()  # the dark box on grey
+    assert box is not None
+    band_top = subtitle_band_top(*size)
+    assert band_top <= box[1] <= band_top + max(3, size[1] // 100), (band_top, box)

@@ -19,7 +19,6 @@ import uvicorn
 from app_api import build_providers
 from story2video.app import create_app
 from story2video.errors import BackendUnavailable, OperationCancelled
-from story2video.media.fonts import resolve_cjk_font
 from tests.conftest import small_settings
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -102,7 +101,7 @@ def _listening_socket() -> socket.socket:
 
 
 @pytest.fixture(scope="session")
-def chromium_browser(tmp_path_factory):
+def chromium_browser():
     """One headless Chromium for the whole run (asked for before the service, so a skip starts nothing)."""
     if not CHROMIUM.is_file():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
@@ -111,24 +110,10 @@ def chromium_browser(tmp_path_factory):
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=_browser_env(tmp_path_factory.mktemp("fontconfig"))
-        )
+        # No CJK font is handed to Chromium: the page must draw Chinese with the web font the service serves.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-def _browser_env(root: Path) -> dict[str, str]:
-    """Let Chromium draw Chinese with the same CJK font the service uses (the machine may have none installed)."""
-    font = resolve_cjk_font()
-    config = root / "fonts.conf"
-    config.write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
-        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
-        f"  <dir>{font.directory}</dir>\n  <cachedir>{root / 'cache'}</cachedir>\n</fontconfig>\n",
-        encoding="utf-8",
-    )
-    return {**os.environ, "FONTCONFIG_FILE": str(config)}
 
 
 @contextmanager
@@ -190,6 +175,16 @@ def open_page(chromium_browser, live_service):
 @pytest.fixture
 def page(open_page):
     return open_page()
+
+
+def rendered_fonts(page, selector: str) -> list[dict]:
+    """The fonts Chromium really drew ``selector``'s text with (DevTools' "Rendered fonts")."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    return cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
 
 
 def screenshot(page, name: str, full_page: bool = True) -> Path:

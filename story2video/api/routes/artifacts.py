@@ -9,12 +9,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 
+from story2video.api import examples
 from story2video.api.deps import EngineDep
 from story2video.api.schemas import ErrorResponse
 from story2video.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
-ArtifactName = Path(pattern=r"^[0-9a-f]{64}\.(png|wav|m4a|mp4|srt)$", description="`<key>.<ext>` as found in a *_url field")
+ArtifactName = Path(
+    pattern=r"^[0-9a-f]{64}\.(png|wav|m4a|mp4|srt)$",
+    description="`<key>.<ext>` as found in a *_url field",
+    openapi_examples=examples.parameter(examples.ARTIFACT_NAME),
+)
+# Shown, not pre-filled in /docs: a made-up signature would only turn a good request into a 404.
+SIGNED_EXPIRES = Query(None, max_length=20, description="Signed links only (API keys on)", examples=["1767225600"])
+SIGNED_SIG = Query(None, max_length=128, description="Signed links only (API keys on)", examples=["4e1c7b0a9d2f8e3b6a5c4d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"])
 
 
 @router.get("/{name}", responses={200: {"content": {"image/png": {}, "video/mp4": {}, "audio/wav": {}, "audio/mp4": {}}}, 404: {"model": ErrorResponse}})
@@ -22,8 +30,8 @@ def get_artifact(
     request: Request,
     engine: EngineDep,
     name: str = ArtifactName,
-    expires: str | None = Query(None, max_length=20, description="Signed links only (API keys on)"),
-    sig: str | None = Query(None, max_length=128, description="Signed links only (API keys on)"),
+    expires: str | None = SIGNED_EXPIRES,
+    sig: str | None = SIGNED_SIG,
 ) -> FileResponse:
     missing = NotFound(f"artifact '{name}' does not exist")
     signer = request.app.state.artifact_signer

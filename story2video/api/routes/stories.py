@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query, Response
 
+from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep, PageLimit, PageOffset
 from story2video.api.schemas import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
@@ -13,9 +14,9 @@ from story2video.pipeline.deps import public_url
 from story2video.presenters import shot_view, story_view
 
 router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
-UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to")
-StoryId = Path(pattern=ID_PATTERN)
-ShotId = Path(pattern=ID_PATTERN)
+UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to", openapi_examples=examples.parameter(examples.USER_ID))
+StoryId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.STORY_ID))
+ShotId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.SHOT_ID))
 _RESPONSES = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Body
+
+from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep, PreferAsync, SettingsDep
 from story2video.api.responding import respond
@@ -20,6 +23,9 @@ from story2video.api.schemas import (
 from story2video.api.urls import LinksDep
 
 router = APIRouter(prefix="/api/v1", tags=["storyboard"])
+CreateBody = Annotated[CreateStoryboardRequest, Body(openapi_examples=examples.CREATE_STORYBOARD)]
+RegenerateBody = Annotated[RegenerateShotRequest, Body(openapi_examples=examples.REGENERATE_SHOT)]
+RenderBody = Annotated[RenderVideoRequest, Body(openapi_examples=examples.RENDER_VIDEO)]
 
 _RESPONSES = {
     401: {"model": ErrorResponse},
@@ -36,7 +42,7 @@ _RESPONSES = {
 
 @router.post("/storyboard/create", response_model=CreateStoryboardResponse, responses=_RESPONSES)
 async def create_storyboard(
-    body: CreateStoryboardRequest, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
+    body: CreateBody, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
 ):
     """Split the script into shots and draw one keyframe per shot."""
     principal.require(body.user_id)
@@ -45,7 +51,7 @@ async def create_storyboard(
 
 @router.post("/shot/regenerate", response_model=RegenerateShotResponse, responses=_RESPONSES)
 async def regenerate_shot(
-    body: RegenerateShotRequest, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
+    body: RegenerateBody, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
 ):
     """Change a shot's fields and redraw its keyframe (unchanged fields: a new take with a new seed)."""
     principal.require(body.user_id)
@@ -54,7 +60,7 @@ async def regenerate_shot(
 
 @router.post("/video/render", response_model=RenderVideoResponse, responses=_RESPONSES)
 async def render_video(
-    body: RenderVideoRequest, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
+    body: RenderBody, principal: PrincipalDep, links: LinksDep, engine: EngineDep, settings: SettingsDep, prefer_async: PreferAsync
 ):
     """Narrate, animate and cut every shot, then join them into one MP4 (+ SRT)."""
     principal.require(body.user_id)

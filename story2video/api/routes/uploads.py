@@ -6,8 +6,11 @@ shot's keyframe) and ``/video/render`` (``music_upload_id``: the music bed).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+
+from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import PageLimit, PageOffset, UploadsDep
 from story2video.api.schemas import ID_PATTERN, ErrorResponse, ImportUploadRequest, Upload
@@ -20,8 +23,9 @@ UPLOAD_PATH = "/api/v1/uploads"
 FILE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg", "audio/mp4", "application/octet-stream")
 
 router = APIRouter(prefix=UPLOAD_PATH, tags=["uploads"])
-UserId = Query(pattern=ID_PATTERN, description="The user the upload belongs to")
-UploadId = Path(pattern=ID_PATTERN)
+ImportBody = Annotated[ImportUploadRequest, Body(openapi_examples=examples.IMPORT_UPLOAD)]
+UserId = Query(pattern=ID_PATTERN, description="The user the upload belongs to", openapi_examples=examples.parameter(examples.USER_ID))
+UploadId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.UPLOAD_ID))
 _READ_RESPONSES = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 _WRITE_RESPONSES = {
     401: {"model": ErrorResponse},
@@ -53,7 +57,9 @@ async def upload_file(
     principal: PrincipalDep,
     links: LinksDep,
     user_id: str = UserId,
-    filename: str = Query("", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$", description="The file's name, kept for display"),
+    filename: str = Query(
+        "", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$", description="The file's name, kept for display", openapi_examples=examples.parameter("window.jpg")
+    ),
 ):
     """Store a picture (for a shot's keyframe) or audio (for the music), checked and normalised.
 
@@ -65,7 +71,7 @@ async def upload_file(
 
 
 @router.post("/from-url", status_code=201, response_model=Upload, responses={**_WRITE_RESPONSES, 400: {"model": ErrorResponse}})
-async def import_from_url(body: ImportUploadRequest, response: Response, uploads: UploadsDep, principal: PrincipalDep, links: LinksDep):
+async def import_from_url(body: ImportBody, response: Response, uploads: UploadsDep, principal: PrincipalDep, links: LinksDep):
     """Fetch a picture or audio file from a host in UPLOAD_URL_HOSTS (public addresses only, unless
     UPLOAD_URL_ALLOW_PRIVATE), then check and store it like an upload."""
     principal.require(body.user_id)

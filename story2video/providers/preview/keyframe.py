@@ -1,5 +1,11 @@
 """Title cards as keyframes: a style-coloured abstract background that differs strongly per shot,
-with the shot's subject and narration drawn on a translucent panel."""
+with the shot's subject, a caption from its detail and (without subtitles) its narration drawn on a
+translucent panel.
+
+A card is drawn for one frame: every piece of text lies where the Ken Burns move never crops it
+(``text_area``, from the move's own geometry in ``media.motion``), and with burned-in subtitles
+the narration is left to them and the panel kept above their band during the whole move.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import colorsys
 import hashlib
 import math
 import random
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,8 +24,12 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from story2video.errors import BackendUnavailable, ConfigurationError, InvalidRequest
 from story2video.media.fonts import FontInfo, resolve_cjk_font
+from story2video.media.linebreak import LineRule, Run, balanced_lines, pieces
+from story2video.media.motion import Box, seen_throughout, source_reach
+from story2video.media.subtitles import subtitle_band_top
 from story2video.providers.base import BackendStatus, ImageRequest, StageContext
-from story2video.providers.preview.text import ellipsize, wrap
+from story2video.providers.preview.clip import MOVE_ZOOM
+from story2video.providers.preview.text import ellipsize
 
 MIN_SIDE, MAX_SIDE = 16, 4096
 _BACKGROUND_LONG_SIDE = 320  # the abstract background is painted small and scaled up: soft and fast
@@ -27,9 +38,14 @@ _BACKGROUND_LONG_SIDE = 320  # the abstract background is painted small and scal
 _HUE_STEP, _ANGLE_STEP, _LIGHTNESS_STEP = 0.6180339887, 0.1, 0.55
 _SUPERSAMPLE = 3
 _PANEL_ALPHA = 115
-# The bottom of the frame is kept free of text: burned-in subtitles go there.
-SUBTITLE_SAFE_SHARE = 0.22
-PANEL_MAX_SHARE = 0.36  # the panel never grows above 42 % of the height: the picture stays visible
+# The panel never grows above this share of the height, so the picture stays visible; it may grow
+# further when it carries the narration (no subtitles).
+PANEL_MAX_SHARE, NARRATED_PANEL_MAX_SHARE = 0.36, 0.52
+_AREA_INSET = 0.015  # of the short side: room between the text and the edge of what a move shows
+# A caption is the detail cut at these marks, less the clauses that repeat text already on screen.
+_CLAUSE_RE = re.compile(r"[^，。！？；：、,.!?;:]*[，。！？；：、,.!?;:]+\s*|[^，。！？；：、,.!?;:]+$")
+_CAPTION_TRIM = "，。；：、,.;: "
+_STYLE_WORDS = {"", "风格", "style"}
 _MOTIF_ALPHA = 180
 _FONT_LOCK = threading.Lock()  # FreeType faces are shared between threads through the font cache
 
@@ -37,6 +53,7 @@ HLS = tuple[float, float, float]  # hue 0..1, lightness 0..1, saturation 0..1
 RGB = tuple[int, int, int]
 _TITLE_COLOUR: RGB = (255, 255, 255)
 _BODY_COLOUR: RGB = (236, 236, 240)
+_CAPTION_COLOUR: RGB = (214, 224, 240)
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,10 @@ _STYLE_PALETTES: tuple[tuple[tuple[str, ...], Palette], ...] = (
 
 class TitleCardPainter:
     backend = "preview"
-    model = "title-card-v1"
+    model = "title-card-v2"
+    # A card lays its text out for one frame and costs next to nothing to draw: a render at another
+    # size or subtitle setting asks for a card of its own (``pipeline.keyframes.keyframe_for_frame``).
+    redraw_per_frame = True
 
     def __init__(self, font: FontInfo | None = None):
         self._font = font
@@ -75,7 +95,7 @@ class TitleCardPainter:
         _validate(request)
         font = await asyncio.to_thread(self._font_info)
         ctx.raise_if_cancelled()
-        card = await asyncio.to_thread(_paint_background, request)
+        card = await asyncio.to_thread(paint_background, request)
         ctx.progress(0.4)
         ctx.raise_if_cancelled()
         await asyncio.to_thread(_draw_text, card, request, font.path)
@@ -142,15 +162,16 @@ def _hashed_palette(style: str) -> Palette:
     )
 
 
-def _paint_background(request: ImageRequest) -> Image.Image:
+def paint_background(request: ImageRequest) -> Image.Image:
     """A bold gradient plus a large motif. The shot index steps hue, gradient direction and
-    brightness; the seed picks the motif, so re-seeding a shot changes it too."""
+    brightness; the seed and the detail pick the motif, so re-seeding a shot or changing its detail
+    changes it too."""
     palette = style_palette(request.style)
     shift = _ShotShift(
         hue=_centred(request.shot_index * _HUE_STEP) * palette.hue_span,
         lightness=_centred(request.shot_index * _LIGHTNESS_STEP) * palette.lightness_swing,
     )
-    rng = random.Random(f"{request.style}|{request.seed}|{request.shot_index}")
+    rng = random.Random(f"{request.style}|{request.seed}|{request.shot_index}|{request.prompt}")
     scale = min(1.0, _BACKGROUND_LONG_SIDE / max(request.width, request.height))
     size = (max(8, round(request.width * scale)), max(8, round(request.height * scale)))
     angle = (request.shot_index * _ANGLE_STEP * 360 + rng.uniform(-20, 20)) % 360
@@ -247,11 +268,49 @@ def _draw_shape(
 # ---------------------------------------------------------------- text
 
 
+def text_area(width: int, height: int, subtitled: bool) -> tuple[int, int, int, int]:
+    """Where a card may draw (left, top, right, bottom in pixels): inside what every frame of every
+    camera move shows, and, when subtitles are burned in, above every row that a move carries under
+    their band."""
+    safe = seen_throughout(MOVE_ZOOM)
+    bottom = safe.bottom
+    if subtitled:
+        band = Box(0.0, subtitle_band_top(width, height) / height, 1.0, 1.0)
+        bottom = min(bottom, source_reach(band, MOVE_ZOOM).top)
+    inset = max(1, round(min(width, height) * _AREA_INSET))
+    return (
+        math.ceil(safe.left * width) + inset,
+        math.ceil(safe.top * height) + inset,
+        math.floor(safe.right * width) - inset,
+        math.floor(bottom * height) - inset,
+    )
+
+
+def caption(request: ImageRequest) -> str:
+    """The shot's detail without the clauses that repeat what is on screen already (the subject,
+    the narration, the style's name): a regenerate with a new detail shows in the picture."""
+    shown = _comparable(f"{request.subject} {request.narration}")
+    style = _comparable(request.style)
+    kept = [clause for clause in _CLAUSE_RE.findall(request.prompt) if not _repeats(_comparable(clause), shown, style)]
+    return "".join(kept).strip().strip(_CAPTION_TRIM)
+
+
+def _comparable(text: str) -> str:
+    return "".join(char for char in text.lower() if char.isalnum())
+
+
+def _repeats(clause: str, shown: str, style: str) -> bool:
+    """Whether a clause (letters and digits only) says nothing new: empty, already on screen, or
+    only the style's name ("写实风格", "ink style")."""
+    return clause in shown or (bool(style) and style in clause and clause.replace(style, "", 1) in _STYLE_WORDS)
+
+
 @dataclass(frozen=True)
 class _TextBlock:
     font: ImageFont.FreeTypeFont
     lines: list[str]
     line_height: int
+    colour: RGB
 
     @property
     def height(self) -> int:
@@ -260,75 +319,94 @@ class _TextBlock:
 
 @dataclass(frozen=True)
 class _Layout:
-    margin: int
     padding: int
+    gap: int  # between blocks
     text_width: int
     max_text_height: int
     short: int
 
 
 def _draw_text(card: Image.Image, request: ImageRequest, font_path: Path) -> None:
-    """Subject and narration on a translucent panel just above the subtitle band, "#NN" at the top left."""
-    width, height = card.size
-    short = min(width, height)
-    margin, padding = max(2, round(short * 0.05)), max(2, round(short * 0.03))
-    max_height = round(height * PANEL_MAX_SHARE) - 2 * padding
-    layout = _Layout(margin, padding, width - 2 * (margin + padding), max_height, short)
+    """"#NN" at the top left and a translucent panel at the bottom of the text area: the subject,
+    the detail's caption, and the narration unless subtitles will show it."""
+    left, top, right, bottom = text_area(card.width, card.height, request.subtitled)
+    short = min(card.size)
+    padding = max(2, round(short * 0.025))
+    if right - left <= 4 * padding or bottom - top <= 4 * padding:
+        return  # a thumbnail-sized card: no room for legible text
     with _FONT_LOCK:
-        title, body = _fit_blocks(request, str(font_path), layout)
-        _paste_panel(card, [(title, _TITLE_COLOUR), (body, _BODY_COLOUR)], layout)
-        _paste_tag(card, f"#{request.shot_index + 1:02d}", str(font_path), layout)
+        tag_bottom = _paste_tag(card, f"#{request.shot_index + 1:02d}", str(font_path), (left, top, right), padding)
+        max_share = PANEL_MAX_SHARE if request.subtitled else NARRATED_PANEL_MAX_SHARE
+        panel_top = max(tag_bottom + padding, bottom - round(card.height * max_share))
+        gap = max(1, round(short * 0.02))
+        layout = _Layout(padding, gap, right - left - 2 * padding, bottom - panel_top - 2 * padding, short)
+        blocks = _fit_blocks(request, str(font_path), layout)
+        _paste_panel(card, blocks, layout, (left, bottom), right - left)
 
 
-def _fit_blocks(request: ImageRequest, font_path: str, layout: _Layout) -> tuple[_TextBlock, _TextBlock]:
-    title_size = max(8, round(layout.short * 0.08))
-    title = _fit(request.subject, font_path, title_size, 0.7, layout.text_width, layout.max_text_height, max_lines=2)
-    gap = title.line_height // 3 if title.lines else 0
-    body_room = layout.max_text_height - title.height - gap
-    body_size = max(7, round(layout.short * 0.045))
-    body = _fit(request.narration, font_path, body_size, 0.65, layout.text_width, body_room, max_lines=8)
-    return title, body
+def _fit_blocks(request: ImageRequest, font_path: str, layout: _Layout) -> list[_TextBlock]:
+    wanted = [
+        (request.subject, 0.08, 0.7, 2, _TITLE_COLOUR),
+        (caption(request), 0.036, 0.8, 2, _CAPTION_COLOUR),
+        ("" if request.subtitled else request.narration, 0.045, 0.65, 8, _BODY_COLOUR),
+    ]
+    blocks: list[_TextBlock] = []
+    room = layout.max_text_height
+    for text, share, min_ratio, max_lines, colour in wanted:
+        size = max(7, round(layout.short * share))
+        block = _fit(text, font_path, size, min_ratio, layout.text_width, room, max_lines=max_lines, colour=colour)
+        if block.lines:
+            blocks.append(block)
+            room -= block.height + layout.gap
+    return blocks
 
 
 def _fit(
-    text: str, font_path: str, size: int, min_ratio: float, max_width: int, max_height: int, *, max_lines: int
+    text: str, font_path: str, size: int, min_ratio: float, max_width: int, max_height: int, *, max_lines: int, colour: RGB
 ) -> _TextBlock:
-    """Wrap ``text`` at the largest size (down to ``min_ratio`` of ``size``) that fits; cut it short
-    with an ellipsis when even the smallest does not."""
+    """Balanced lines of ``text`` at the largest size (down to ``min_ratio`` of ``size``) that fits;
+    cut short with an ellipsis when even the smallest does not."""
     min_size = max(6, math.floor(size * min_ratio))
     while True:
         font = _load_font(font_path, size)
         line_height = round(size * 1.32)
-        lines = wrap(text.strip(), font.getlength, max_width)
+        run = Run(pieces(text), LineRule(font.getlength, max_width, max_wide=10**6))
         room = min(max_lines, max_height // line_height)
-        if len(lines) <= room or size <= min_size:
+        if run.greedy_lines(0, len(run), at_most=room) <= room or size <= min_size:
             break
         size = max(min_size, math.floor(size * 0.9))
-    if len(lines) > room:
-        lines = (lines[: room - 1] + [ellipsize(lines[room - 1], font.getlength, max_width)]) if room > 0 else []
-    return _TextBlock(font, lines, line_height)
+    spans = run.greedy_spans(0, len(run))
+    if len(spans) <= room:
+        lines = balanced_lines(run)
+    elif room > 0:
+        rest = run.text(spans[room - 1][0], len(run))
+        lines = [run.text(*span) for span in spans[: room - 1]] + [ellipsize(rest, font.getlength, max_width)]
+    else:
+        lines = []
+    return _TextBlock(font, lines, line_height, colour)
 
 
-def _paste_panel(card: Image.Image, blocks: list[tuple[_TextBlock, RGB]], layout: _Layout) -> None:
-    blocks = [(block, colour) for block, colour in blocks if block.lines]
+def _paste_panel(
+    card: Image.Image, blocks: list[_TextBlock], layout: _Layout, bottom_left: tuple[int, int], width: int
+) -> None:
     if not blocks:
         return
-    gap = blocks[0][0].line_height // 3
-    size = (card.width - 2 * layout.margin, sum(block.height for block, _ in blocks) + gap * (len(blocks) - 1))
-    size = (size[0], size[1] + 2 * layout.padding)
-    panel = Image.new("RGBA", size, (0, 0, 0, 0))
-    box = (0, 0, size[0] - 1, size[1] - 1)
+    widest = max(math.ceil(block.font.getlength(line)) for block in blocks for line in block.lines)
+    width = min(width, widest + 2 * layout.padding + max(1, round(blocks[0].line_height / 24)))  # + the shadow
+    height = sum(block.height for block in blocks) + layout.gap * (len(blocks) - 1) + 2 * layout.padding
+    panel = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    box = (0, 0, width - 1, height - 1)
     ImageDraw.Draw(panel).rounded_rectangle(box, radius=layout.padding, fill=(8, 8, 12, _PANEL_ALPHA))
     lines: list[_PlacedLine] = []
     y = layout.padding
-    for block, colour in blocks:
+    for block in blocks:
         for text in block.lines:
-            lines.append(_PlacedLine(text, block.font, (layout.padding, y), colour))
+            lines.append(_PlacedLine(text, block.font, (layout.padding, y), block.colour))
             y += block.line_height
-        y += gap
-    _draw_shadowed(panel, lines, shadow_offset=max(1, round(blocks[0][0].line_height / 24)))
-    bottom = card.height - round(card.height * SUBTITLE_SAFE_SHARE)
-    card.paste(panel, (layout.margin, bottom - size[1]), panel)
+        y += layout.gap
+    _draw_shadowed(panel, lines, shadow_offset=max(1, round(blocks[0].line_height / 24)))
+    left, bottom = bottom_left
+    card.paste(panel, (left, bottom - height), panel)
 
 
 @dataclass(frozen=True)
@@ -351,21 +429,26 @@ def _draw_shadowed(layer: Image.Image, lines: list[_PlacedLine], shadow_offset: 
         draw.text(line.xy, line.text, font=line.font, fill=(*line.colour, 255))
 
 
-def _paste_tag(card: Image.Image, tag: str, font_path: str, layout: _Layout) -> None:
-    font = _load_font(font_path, max(6, round(layout.short * 0.04)))
-    left, top, right, bottom = font.getbbox(tag)
-    pad = max(1, layout.padding // 2)
-    size = (right - left + 2 * pad, bottom - top + 2 * pad)
+def _paste_tag(card: Image.Image, tag: str, font_path: str, area: tuple[int, int, int], padding: int) -> int:
+    """The shot number at the area's top left; returns the row below it (the area's top when it does not fit)."""
+    left, top, right = area
+    font = _load_font(font_path, max(6, round(min(card.size) * 0.04)))
+    box_left, box_top, box_right, box_bottom = font.getbbox(tag)
+    pad = max(1, padding // 2)
+    size = (box_right - box_left + 2 * pad, box_bottom - box_top + 2 * pad)
+    if left + size[0] > right:
+        return top
     badge = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(badge)
     draw.rounded_rectangle((0, 0, size[0] - 1, size[1] - 1), radius=pad, fill=(8, 8, 12, 130))
-    draw.text((pad - left, pad - top), tag, font=font, fill=(255, 255, 255, 235))
-    card.paste(badge, (layout.margin, layout.margin), badge)
+    draw.text((pad - box_left, pad - box_top), tag, font=font, fill=(255, 255, 255, 235))
+    card.paste(badge, (left, top), badge)
+    return top + size[1]
 
 
 # Each face of an OpenType CJK font holds about 1 MiB of FreeType's parsed tables, so the cache is kept
-# small: one resolution uses about ten sizes (title and body fitted down in steps, the tag, the check).
-FONT_FACES_KEPT = 16
+# small: one resolution uses about fifteen sizes (three blocks fitted down in steps, the tag, the check).
+FONT_FACES_KEPT = 24
 
 
 @lru_cache(maxsize=FONT_FACES_KEPT)

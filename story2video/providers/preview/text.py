@@ -1,17 +1,23 @@
-"""Text helpers for the preview backends: language detection, sentence structure, CJK-aware wrapping.
+"""Text helpers for the preview backends: language detection, sentence structure, speaking time,
+CJK-aware wrapping.
 
 The script is cut into *atoms*: one CJK character or one non-CJK word, each carrying the
 punctuation and whitespace around it (closing marks stick to the atom before them, opening
 quotes and brackets to the atom after them). Atoms partition the text, so any run of atoms
 is an exact slice of it. Between two atoms lies a break of some strength (see ``Break``).
+A quotation that ends with a sentence mark and is followed by its attribution (“……？”她问道。 /
+"Where?" she asked.) is one sentence: the break after the quote is only a ``COMMA``; so is an
+ellipsis inside a quotation (“我……我没有钱。”).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
+
+from story2video.media.linebreak import ABBREVIATIONS
 
 _CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
@@ -25,12 +31,29 @@ _SPACE_BETWEEN_CJK = re.compile(
 
 WORD_WEIGHT = 1.7  # one English word carries about as much narration as 1.7 Chinese characters
 
+# Speaking time as the preview speech (eSpeak NG at its base rate) takes it, fitted on Chinese and
+# English stories: about 3.8 Chinese characters or 3.4 English words a second, plus the pauses.
+CJK_SECONDS = 0.26
+WORD_SECONDS = 0.29
+_LETTERS_PER_WORD = 8  # a longer word takes proportionally longer
+_DIGITS_PER_WORD = 2  # "214" is read "two hundred and fourteen", "2024年" 二千零二十四年
+
 _OPENING = set("“‘「『（(【《〈[{")
 _ASCII_QUOTES = set("\"'")
 _STRONG_TERMINATORS = set("。！？；!?;…")
 _COMMAS = set("，,、：:—")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr prof vs etc e.g i.e u.s u.k no fig gen col lt sgt capt mt ave".split()
+_CLOSING_QUOTES = set("”’」』\"'")
+_PAIRED_OPENING_QUOTES = set("“「『")
+_PAIRED_CLOSING_QUOTES = set("”」』")
+_FULL_STOPS = set("。！？；!?;.")
+_ZH_SPEECH_VERB = re.compile("说|问|道|喊|叫|答|嚷|吼|叹|骂|劝|笑|哭|低语|嘀咕|喃喃|开口")
+_ZH_NEGATION = re.compile("[不没未别]")
+_ZH_ATTRIBUTION_CHARS = 10  # “……”她笑着问道 — the attribution is a short clause
+_EN_ATTRIBUTION_WORDS = 3  # "...," said the old man / Tom asked
+_EN_SPEECH_VERBS = frozenset(
+    "said says say asked asks replied replies answered shouted shouts yelled cried called whispered whispers "
+    "muttered murmured added exclaimed screamed sighed laughed told began continued explained insisted snapped "
+    "demanded pleaded wondered admitted agreed remarked repeated hissed groaned gasped breathed".split()
 )
 
 
@@ -41,6 +64,9 @@ class Break(IntEnum):
     COMMA = 1
     SENTENCE = 2
     PARAGRAPH = 3
+
+
+PAUSE_SECONDS = {Break.NONE: 0.0, Break.COMMA: 0.07, Break.SENTENCE: 0.3, Break.PARAGRAPH: 0.3}
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,7 @@ class Tokens:
     text: str
     atoms: list[Atom]
     breaks: list[Break]  # breaks[k] separates atoms[k] and atoms[k + 1]
+    quoted: list[bool] = field(default_factory=list)  # quoted[k]: breaks[k] lies inside a quotation
 
     def slice(self, first: int, stop: int) -> str:
         """The cleaned text of atoms[first:stop]."""
@@ -77,6 +104,20 @@ def script_language(text: str) -> str:
     return "zh" if cjk and cjk >= words else "en"
 
 
+def atom_seconds(atom: Atom) -> float:
+    """How long the preview speech takes to say one atom, pauses around it not included."""
+    if is_cjk(atom.core[0]):
+        return CJK_SECONDS
+    per_word = _DIGITS_PER_WORD if atom.core[0].isdigit() else _LETTERS_PER_WORD
+    return WORD_SECONDS * max(1.0, len(atom.core) / per_word)
+
+
+def speaking_seconds(text: str) -> float:
+    """An estimate of how long the preview speech takes to say ``text`` at its normal speed."""
+    tokens = tokenize(text)
+    return sum(map(atom_seconds, tokens.atoms)) + sum(PAUSE_SECONDS[strength] for strength in tokens.breaks)
+
+
 def clean_spaces(text: str) -> str:
     """Collapse whitespace to single spaces and drop spaces between CJK characters."""
     return _SPACE_BETWEEN_CJK.sub("", _SPACES.sub(" ", text).strip())
@@ -92,8 +133,9 @@ def tokenize(text: str) -> Tokens:
         Atom(start, end, core, 1.0 if is_cjk(core[0]) else WORD_WEIGHT)
         for start, end, (_, _, core) in zip(starts, ends, cores, strict=True)
     ]
-    breaks = [_break_after(text, cores, k, ends[k]) for k in range(len(cores) - 1)]
-    return Tokens(text, atoms, breaks)
+    depths = _quote_depths(text, ends[:-1])
+    breaks = [_break_after(text, cores, k, ends[k], depths[k] > 0) for k in range(len(cores) - 1)]
+    return Tokens(text, atoms, breaks, [depth > 0 for depth in depths])
 
 
 def split_sentences(text: str) -> list[str]:
@@ -125,26 +167,77 @@ def _opens(text: str, index: int) -> bool:
     return char in _ASCII_QUOTES and (index == 0 or text[index - 1].isspace() or text[index - 1] in _OPENING)
 
 
-def _break_after(text: str, cores: list[tuple[int, int, str]], k: int, gap_end: int) -> Break:
+def _break_after(text: str, cores: list[tuple[int, int, str]], k: int, gap_end: int, in_quote: bool) -> Break:
     gap = text[cores[k][1] : gap_end]
     next_core = cores[k + 1][2]
     soft_wrap = gap.count("\n") == 1 and next_core[0].islower() and not (set(gap) & _STRONG_TERMINATORS)
     if "\n" in gap and not soft_wrap:
         return Break.PARAGRAPH
-    if set(gap) & _STRONG_TERMINATORS or "..." in gap or _ends_sentence_with_period(gap, cores[k][2], next_core):
+    closes_quote = _quote_closes_after_terminator(gap)
+    period = _ends_sentence_with_period(gap, cores[k][2], next_core, closes_quote)
+    if set(gap) & _STRONG_TERMINATORS or "..." in gap or period:
+        if closes_quote and not _opens(text, gap_end) and _attribution_follows(text, cores, k + 1):
+            return Break.COMMA  # not when another quotation follows: “你好。”“我叫小川。”
+        if in_quote and not set(gap.replace("...", "")) & _FULL_STOPS:
+            return Break.COMMA  # “我……我没有钱。” — a pause inside the quotation
         return Break.SENTENCE
     if set(gap) & _COMMAS:
         return Break.COMMA
     return Break.NONE
 
 
-def _ends_sentence_with_period(gap: str, word: str, next_core: str) -> bool:
+def _quote_depths(text: str, positions: list[int]) -> list[int]:
+    """How many quotations are open at each of the ascending ``positions``; a line break closes them all."""
+    depths, depth, scanned = [], 0, 0
+    for position in positions:
+        for index in range(scanned, position):
+            char = text[index]
+            if char == "\n":
+                depth = 0
+            elif char in _PAIRED_OPENING_QUOTES or (char == '"' and _opens(text, index)):
+                depth += 1
+            elif char in _PAIRED_CLOSING_QUOTES or char == '"':
+                depth = max(0, depth - 1)
+        scanned = position
+        depths.append(depth)
+    return depths
+
+
+def _quote_closes_after_terminator(gap: str) -> bool:
+    """Whether a closing quote follows the gap's last sentence mark: 吗？” / "Stop!" / know."."""
+    marks = [index for index, char in enumerate(gap) if char in _STRONG_TERMINATORS or char == "."]
+    return bool(marks) and any(char in _CLOSING_QUOTES for char in gap[marks[-1] + 1 :])
+
+
+def _attribution_follows(text: str, cores: list[tuple[int, int, str]], first: int) -> bool:
+    """Whether the words after a closed quotation say who spoke it (她问道 / she asked / Tom said),
+    or simply go on in lower case ("Stop!" and left)."""
+    clause = []
+    for index in range(first, len(cores)):
+        clause.append(cores[index][2])
+        gap = text[cores[index][1] : cores[index + 1][0]] if index + 1 < len(cores) else "。"
+        if gap.strip() or len(clause) > _ZH_ATTRIBUTION_CHARS:
+            break
+    if is_cjk(clause[0][0]):
+        if len(clause) > _ZH_ATTRIBUTION_CHARS or not all(is_cjk(core[0]) for core in clause):
+            return False
+        said = "".join(clause)
+        verb = _ZH_SPEECH_VERB.search(said)
+        return verb is not None and not _ZH_NEGATION.search(said, 0, verb.start())
+    if clause[0][0].islower():
+        return True
+    return any(word.lower() in _EN_SPEECH_VERBS for word in clause[:_EN_ATTRIBUTION_WORDS])
+
+
+def _ends_sentence_with_period(gap: str, word: str, next_core: str, quoted: bool) -> bool:
     if "." not in gap:
         return False
+    if quoted:
+        return True
     after = gap[gap.index(".") + 1 :]
     followed_by_space = any(ch.isspace() for ch in after) or is_cjk(next_core[0])
     is_initial = len(word) == 1 and word.isupper()
-    return followed_by_space and word.lower() not in _ABBREVIATIONS and not is_initial and not next_core[0].islower()
+    return followed_by_space and word.lower() not in ABBREVIATIONS and not is_initial and not next_core[0].islower()
 
 
 # ---------------------------------------------------------------- wrapping

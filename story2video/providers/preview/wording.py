@@ -7,37 +7,10 @@ import re
 
 from story2video.providers.base import ShotDraft
 from story2video.providers.preview.text import WORD_WEIGHT, Break, Tokens, is_cjk, tokenize
+from story2video.providers.preview.tone import guess_tone
 
 Span = tuple[int, int]
 
-_TONE_KEYWORDS = {  # tone: (Chinese substrings, English word stems)
-    "tense": (
-        "突然 猛地 危险 害怕 恐惧 惊恐 追 逃 尖叫 大喊 心跳 急忙 冲 枪 爆炸 血 颤抖 屏住 慌",
-        r"sudden|danger|afraid|fear|terrif|panic|chas|flee|fled|scream|shout|gun|explo|blood|trembl|hurr|crash|rush",
-    ),
-    "joyful": (
-        "笑 开心 高兴 快乐 欢 跳舞 唱 庆祝 兴奋 阳光 嘻",
-        r"laugh|happ|joy|danc|sing|celebrat|excit|cheer|delight|grin",
-    ),
-    "sad": (
-        "哭 泪 悲 伤心 难过 告别 死 孤独 失去 思念 想念 叹 沉默 雨",
-        r"cry|cried|tear|sad|grief|griev|goodbye|farewell|die|died|death|lonel|lost|miss|sigh|rain|mourn",
-    ),
-    "mysterious": (
-        "神秘 奇怪 秘密 黑暗 影子 夜 月 雾 古老 传说 未知 低语 幽",
-        r"myster|strange|secret|dark|shadow|night|moon|fog|mist|ancient|legend|unknown|whisper",
-    ),
-    "warm": (
-        "温暖 拥抱 妈妈 母亲 父亲 爸爸 家 爱 微笑 炉 陪 感谢 谢谢",
-        r"warm|hug|embrac|mother|mom|father|dad|home|love|smil|together|thank|gentle",
-    ),
-    "calm": (
-        "安静 平静 宁静 湖 微风 慢慢 清晨 睡 静静",
-        r"quiet|calm|peace|lake|breeze|slow|still|morning|sleep|silen",
-    ),
-}
-_TONE_PUNCTUATION = {"tense": ("！", "!"), "joyful": ("！", "!"), "mysterious": ("？", "?"), "sad": ("…", "...")}
-_TONE_ORDER = ("tense", "sad", "mysterious", "joyful", "warm", "calm")  # who wins a tie
 _TONE_WORDS = {
     "zh": {
         "tense": "紧张",
@@ -140,7 +113,7 @@ def describe_shots(narrations: list[str], language: str, style: str) -> list[Sho
     drafts: list[ShotDraft] = []
     previous_move = ""
     for index, narration in enumerate(narrations):
-        tone = _tone(narration)
+        tone = guess_tone(narration)
         move = _camera_move(index, len(narrations), tone, narration, previous_move)
         drafts.append(
             ShotDraft(
@@ -153,18 +126,6 @@ def describe_shots(narrations: list[str], language: str, style: str) -> list[Sho
         )
         previous_move = move
     return drafts
-
-
-def _tone(narration: str) -> str:
-    lowered = narration.lower()
-    scores = {tone: 0.0 for tone in _TONE_ORDER}
-    for tone, (chinese, english) in _TONE_KEYWORDS.items():
-        scores[tone] += sum(lowered.count(word) for word in chinese.split())
-        scores[tone] += len(re.findall(rf"\b(?:{english})", lowered))
-    for tone, marks in _TONE_PUNCTUATION.items():
-        scores[tone] += 0.5 * sum(narration.count(mark) for mark in marks)
-    best = max(_TONE_ORDER, key=lambda tone: (scores[tone], -_TONE_ORDER.index(tone)))
-    return best if scores[best] > 0 else "neutral"
 
 
 def _camera_move(index: int, count: int, tone: str, narration: str, previous: str) -> str:

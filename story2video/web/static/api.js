@@ -95,6 +95,15 @@ function parseRetryAfter(value) {
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
+/** Operation ids are per user: naming the user finds the operation whoever else chose the same id. */
+function operationPath(operationId, rest = "") {
+  return `operations/${encodeURIComponent(operationId)}${rest}`;
+}
+
+function userQuery(userId) {
+  return userId ? { user_id: userId } : undefined;
+}
+
 /** Start an operation without waiting for it: the answer is the operation resource (202). */
 function start(path, body) {
   return request("POST", path, { body, prefer: "respond-async" });
@@ -104,9 +113,9 @@ export const api = {
   createStoryboard: (body) => start("storyboard/create", body),
   regenerateShot: (body) => start("shot/regenerate", body),
   renderVideo: (body) => start("video/render", body),
-  operation: (operationId) => request("GET", `operations/${encodeURIComponent(operationId)}`),
-  cancel: (operationId) => request("POST", `operations/${encodeURIComponent(operationId)}/cancel`),
-  eventsUrl: (operationId) => apiUrl(`operations/${encodeURIComponent(operationId)}/events`),
+  operation: (operationId, userId) => request("GET", operationPath(operationId), { query: userQuery(userId) }),
+  cancel: (operationId, userId) => request("POST", operationPath(operationId, "/cancel"), { query: userQuery(userId) }),
+  eventsUrl: (operationId, userId) => apiUrl(operationPath(operationId, "/events"), userQuery(userId)),
   stories: (userId) => request("GET", "stories", { query: { user_id: userId, limit: 50 } }),
   story: (userId, storyId) => request("GET", `stories/${encodeURIComponent(storyId)}`, { query: { user_id: userId } }),
   ready: () => readiness(),

@@ -265,7 +265,7 @@ async function sendRender(story) {
 async function cancelOperation() {
   if (!state.op) return;
   try {
-    await api.cancel(state.op.operation_id);
+    await api.cancel(state.op.operation_id, state.op.user_id);
   } catch (error) {
     if (error.code !== "operation_finished") workspaceNotices.showError("cancel", error);
   }
@@ -401,7 +401,7 @@ async function restore() {
   const operationId = safeStorage.get(KEYS.operation);
   if (operationId && ID_PATTERN.test(operationId)) {
     try {
-      const op = await api.operation(operationId);
+      const op = await api.operation(operationId, state.userId);
       if (op.user_id === state.userId && !TERMINAL.has(op.status)) {
         const story = await openStory(op.story_id, { quietIfMissing: true });
         if (!story) {

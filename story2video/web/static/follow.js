@@ -78,7 +78,7 @@ export function followOperation(initial, { onChange, onTrouble, useStream = type
   }
 
   function openStream() {
-    source = new EventSource(api.eventsUrl(op.operation_id));
+    source = new EventSource(api.eventsUrl(op.operation_id, op.user_id));
     for (const type of EVENT_TYPES) {
       source.addEventListener(type, (event) => {
         let data;
@@ -104,7 +104,7 @@ export function followOperation(initial, { onChange, onTrouble, useStream = type
     timer = setTimeout(async () => {
       if (stopped) return;
       try {
-        const next = await api.operation(op.operation_id);
+        const next = await api.operation(op.operation_id, op.user_id);
         if (failures > 0) onTrouble(null);
         update(next);
         poll(POLL_MS);

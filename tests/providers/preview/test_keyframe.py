@@ -9,8 +9,10 @@ from PIL import Image, ImageChops, ImageFont, ImageStat
 
 from story2video.errors import InvalidRequest, OperationCancelled
 from story2video.media.fonts import FontInfo, resolve_cjk_font
-from story2video.providers.base import ImageGenerator, ImageRequest, StageContext
-from story2video.providers.preview.keyframe import SUBTITLE_SAFE_SHARE, TitleCardPainter, style_palette
+from story2video.media.subtitles import SubtitleFrame
+from story2video.providers.base import CAMERA_MOVES, ClipRequest, ImageGenerator, ImageRequest, StageContext
+from story2video.providers.preview.clip import KenBurnsClipMaker
+from story2video.providers.preview.keyframe import TitleCardPainter, caption, paint_background, style_palette
 from story2video.providers.preview.text import ellipsize, wrap
 
 THUMB = (32, 18)
@@ -111,14 +113,94 @@ def test_chinese_text_is_really_drawn(tmp_path):
     assert ImageChops.difference(chinese, blank).getbbox() is not None
 
 
-def test_long_text_stays_between_the_picture_and_the_subtitle_band(tmp_path):
-    short = load(paint(tmp_path, width=640, height=360, narration="短"))
-    long = load(paint(tmp_path, width=640, height=360, subject="很长的标题" * 10, narration=NARRATION * 30))
-    top = (0, 0, 640, 144)  # the upper 40 %
-    subtitle_band = (0, 360 - round(360 * SUBTITLE_SAFE_SHARE), 640, 360)
-    for region in (top, subtitle_band):
-        assert ImageChops.difference(short.crop(region), long.crop(region)).getbbox() is None, region
-    assert ImageChops.difference(short, long).getbbox() is not None
+LONG = dict(
+    subject="很长很长的标题，一直写下去也不停，" * 4,
+    narration=NARRATION * 6,
+    prompt="写实风格，低角度全景：幽暗的薄雾与微光，远处的渔火一闪一闪，岸边停着三条小船，" * 3,
+)
+
+
+def move_zoom(tmp_path: Path) -> float:
+    """How far the preview clip maker's moves zoom, asked of the clip maker itself."""
+    keyframe = paint(tmp_path)
+    clip_request = ClipRequest(keyframe=keyframe, prompt="", camera="镜头向右平移", duration=2.0, width=320, height=180, fps=12, seed=1)
+    return asyncio.run(KenBurnsClipMaker().animate(clip_request, tmp_path / "unused.mp4", StageContext())).zoom
+
+
+def windows(size: tuple[int, int], zoom: float) -> dict[str, list[tuple[float, float, float, float]]]:
+    """What each move shows at its start, middle and end (left, top, right, bottom in pixels),
+    worked out here from how a Ken Burns move is defined, not from the code under test."""
+    width, height = size
+    found: dict[str, list[tuple[float, float, float, float]]] = {}
+    for move in CAMERA_MOVES:
+        boxes = []
+        for progress in (0.0, 0.5, 1.0):
+            scale = {"static": 1.0, "push_in": 1 + (zoom - 1) * progress, "pull_out": zoom - (zoom - 1) * progress}.get(move, zoom)
+            across = {"pan_right": progress, "pan_left": 1 - progress}.get(move, 0.5)
+            down = {"tilt_down": progress, "tilt_up": 1 - progress}.get(move, 0.5)
+            w, h = width / scale, height / scale
+            left, top = (width - w) * across, (height - h) * down
+            boxes.append((left, top, left + w, top + h))
+        found[move] = boxes
+    return found
+
+
+def drawn_box(tmp_path: Path, **overrides) -> tuple[int, int, int, int]:
+    """The bounding box of everything drawn over the background: panel, text, shadows, the tag."""
+    card = load(paint(tmp_path, **overrides))
+    background = paint_background(request(**overrides))
+    box = ImageChops.difference(card, background).getbbox()
+    assert box is not None, "nothing was drawn"
+    return box
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (720, 720), (320, 180), (1920, 1080)])
+@pytest.mark.parametrize("subtitled", [True, False])
+def test_no_camera_move_crops_the_text_or_carries_it_under_the_subtitles(tmp_path, size, subtitled):
+    width, height = size
+    left, top, right, bottom = drawn_box(tmp_path, width=width, height=height, subtitled=subtitled, **LONG)
+    band_top = SubtitleFrame(width, height).band_top
+    for move, boxes in windows(size, move_zoom(tmp_path)).items():
+        for w_left, w_top, w_right, w_bottom in boxes:
+            assert w_left <= left and right <= w_right and w_top <= top and bottom <= w_bottom, (move, (left, top, right, bottom))
+            if subtitled:  # where the card's lowest row lands in the output frame
+                assert (bottom - w_top) * height / (w_bottom - w_top) <= band_top, (move, bottom, band_top)
+
+
+def test_a_subtitled_card_leaves_the_narration_to_the_subtitles(tmp_path):
+    quiet = dict(prompt="远景：江面上的薄雾", subtitled=True)
+    one = paint(tmp_path, narration="老陈在江边开了一家小面馆。", **quiet)
+    other = paint(tmp_path, narration="夜里，萤火虫照亮了河岸。", **quiet)
+    assert one.read_bytes() == other.read_bytes()
+    spoken = paint(tmp_path, narration="老陈在江边开了一家小面馆。", prompt=quiet["prompt"], subtitled=False)
+    unspoken = paint(tmp_path, narration="夜里，萤火虫照亮了河岸。", prompt=quiet["prompt"], subtitled=False)
+    assert ImageChops.difference(load(spoken), load(unspoken)).getbbox() is not None
+
+
+@pytest.mark.parametrize("subtitled", [True, False])
+def test_a_new_detail_changes_the_card_visibly(tmp_path, subtitled):
+    before = load(paint(tmp_path, prompt="写实风格，远景：江边的小面馆", subtitled=subtitled))
+    after = load(paint(tmp_path, prompt="新的细节描述：晨雾中的木窗", subtitled=subtitled))
+    assert mean_abs_diff(thumb(before), thumb(after)) > 5  # the motif follows the detail
+    without = load(paint(tmp_path, prompt="新的细节描述：晨雾中的木窗", subject="", narration="", subtitled=subtitled))
+    with_caption = paint_background(request(prompt="新的细节描述：晨雾中的木窗", subtitled=subtitled))
+    assert ImageChops.difference(without, with_caption).getbbox() is not None  # the caption is drawn
+
+
+def test_the_caption_is_the_detail_less_what_is_on_screen_already():
+    zh = request(
+        prompt="写实风格，低角度全景：夜里，她终于听见了海浪的声音。幽暗的薄雾与微光。",
+        subject="她终于听见了海浪的声音",
+        narration="夜里，她终于听见了海浪的声音。",
+    )
+    assert caption(zh) == "低角度全景：幽暗的薄雾与微光"
+    en = request(
+        prompt="Mrs. Smith found the great old house at the end of the lane. Wide establishing shot, 写实 style, soft natural light.",
+        subject="Mrs. Smith found the great old",
+        narration="Mrs. Smith found the great old house at the end of the lane.",
+    )
+    assert caption(en) == "Wide establishing shot, soft natural light"
+    assert caption(request(prompt="新的细节描述：晨雾中的木窗")) == "新的细节描述：晨雾中的木窗"
 
 
 def test_wrap_breaks_between_cjk_characters_but_not_inside_english_words():
