@@ -183,7 +183,7 @@ def test_bad_input_is_named_next_to_its_field(page):
     expect(script).not_to_have_attribute("aria-invalid", "true")
     page.get_by_label("Number of shots", exact=True).fill("99")
     page.get_by_role("button", name="Create storyboard").click()
-    expect(page.locator("#shot-count-error")).to_have_text("Number of shots: shot_count may be at most 30")
+    expect(page.locator("#shot-count-error")).to_have_text("Number of shots: shot_count may be at most 60")
     alert = page.locator("#create-notices").get_by_role("alert")
     expect(alert).to_contain_text("Please check the input")
     expect(alert).to_contain_text("HTTP 400")

@@ -102,7 +102,8 @@ _EN_TRAILING_STOPWORDS = frozenset(
 )
 _ZH_BREAK_AFTER = set("了着过")
 _ZH_BREAK_BEFORE = set("的地在和与把被")
-_SUBJECT_LIMIT = {"zh": 16.0, "en": 6 * WORD_WEIGHT}
+_SUBJECT_LIMIT = {"zh": 16.0, "en": 8 * WORD_WEIGHT}
+TITLE_CUT_MARK = "…"  # a title cut inside its clause says so
 _SCENE_LIMIT = 100.0
 _STYLE_WORDING = {"zh": ("风格", ("风格", "风"), "，"), "en": (" style", ("style",), ", ")}
 _LEAD_IN_RATIO = 1.5
@@ -190,7 +191,7 @@ def _shorten_title(title: str, language: str) -> str:
         stop += 1
     if stop < len(tokens.atoms):
         stop = _natural_title_end([atom.core for atom in tokens.atoms], max(stop, 1))
-        title = _EDGE_PUNCTUATION.sub("", tokens.slice(0, stop))
+        title = _EDGE_PUNCTUATION.sub("", tokens.slice(0, stop)) + TITLE_CUT_MARK
     return title[:1].upper() + title[1:] if language == "en" else title
 
 

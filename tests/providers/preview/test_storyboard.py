@@ -94,7 +94,9 @@ def test_english_story_keeps_abbreviations_and_decimals_and_speaks_english():
     assert "Mr. Hale" in text and "9.30" in text
     for shot in shots:
         assert not shot.narration.endswith("Mr.")
-        assert len(shot.subject.split()) <= 6 and shot.subject[0].isupper()
+        assert len(shot.subject.split()) <= 8 and shot.subject[0].isupper()
+        # a title cut inside its clause says so, instead of ending on a dangling word
+        assert shot.subject.endswith("…") or shot.subject.lower() in shot.narration.lower(), shot.subject
         assert "watercolor style" in shot.detail
         assert shot.tone in EN_TONES
         assert any(word in shot.camera.lower() for word in EN_CAMERA_WORDS), shot.camera
@@ -308,3 +310,8 @@ def test_the_cap_is_the_max_shot_seconds_setting(monkeypatch):
     monkeypatch.setenv("MAX_SHOT_SECONDS", "1")
     with pytest.raises(ValidationError):
         Settings(_env_file=None)
+
+
+def test_a_title_cut_inside_its_clause_ends_with_an_ellipsis_not_a_dangling_word():
+    shots = write("Mrs. Smith found the great old house at the end of the lane.")
+    assert [shot.subject for shot in shots] == ["Mrs. Smith found the great old house…"]
