@@ -15,7 +15,7 @@ from story2video.api.routes import web
 from story2video.web import STATIC_DIR
 from tests.web.conftest import rendered_fonts, screenshot
 
-FAMILY = "S2V Noto Sans SC"
+FAMILY = web.WEB_FONT_FAMILY
 STYLESHEET_URL = "http://service/ui/style.css"
 
 
@@ -49,6 +49,7 @@ def test_the_stylesheet_declares_the_web_font_for_cjk_only() -> None:
     assert source, descriptor(face, "src")
     assert urljoin(STYLESHEET_URL, source.group(1)) == f"http://service{web.WEB_FONT_PATH}"
     unicode_range = descriptor(face, "unicode-range")
+    assert " ".join(unicode_range.split()) == web.WEB_FONT_UNICODE_RANGE  # the docs pages declare the same range
     for char in "中文骨直，。「」ぁ":
         assert covers(unicode_range, ord(char)), char
     for char in "Az09 -–—“”…":  # Latin text keeps the system stack and never downloads the CJK font

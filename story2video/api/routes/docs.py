@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from story2video.api.routes.web import STATIC_PATH as UI_PATH
-from story2video.api.routes.web import WEB_FONT_PATH
+from story2video.api.routes.web import WEB_FONT_FAMILY, WEB_FONT_PATH, WEB_FONT_UNICODE_RANGE
 
 router = APIRouter(include_in_schema=False)
 DOCS_PATH = "/docs"
@@ -38,8 +38,6 @@ _POLICY = (
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 # The bundled Chinese face, for CJK characters only (Latin keeps each page's own fonts), so the
 # Chinese examples do not show as boxes on a machine without a CJK font.
-_CJK_RANGE = "U+2E80-33FF, U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF, U+FE10-FE1F, U+FE30-FE4F, U+FF00-FFEF, U+20000-323AF"
-_CJK_FACE = "S2V Noto Sans SC"
 _CJK_STYLE = (
     "<style>@font-face {{ font-family: '{face}'; src: url('{url}') format('opentype'); unicode-range: {range}; }}"
     " body, body *:not(pre):not(code) {{ font-family: '{face}', sans-serif !important; }}"
@@ -53,7 +51,7 @@ def _root(request: Request) -> str:
 
 
 def _with_cjk_font(page: HTMLResponse, root: str) -> HTMLResponse:
-    style = _CJK_STYLE.format(face=_CJK_FACE, url=root + WEB_FONT_PATH, range=_CJK_RANGE)
+    style = _CJK_STYLE.format(face=WEB_FONT_FAMILY, url=root + WEB_FONT_PATH, range=WEB_FONT_UNICODE_RANGE)
     body = page.body.decode().replace("</head>", style + "</head>", 1)
     return HTMLResponse(body)
 

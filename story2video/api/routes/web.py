@@ -22,6 +22,9 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 # but needs fontTools and brotli at run time and half a minute of CPU to build. The file changes only
 # when the pinned font package does, so browsers keep it for a year, then revalidate by ETag.
 WEB_FONT_PATH = "/fonts/noto-sans-sc.otf"
+# How style.css declares the font (a test holds the two together); the docs pages declare it the same way.
+WEB_FONT_FAMILY = "S2V Noto Sans SC"
+WEB_FONT_UNICODE_RANGE = "U+2E80-33FF, U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF, U+FE10-FE1F, U+FE30-FE4F, U+FF00-FFEF, U+20000-323AF"
 FONT_CACHE = {"Cache-Control": "public, max-age=31536000"}
 
 
