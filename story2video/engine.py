@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from story2video.api.schemas import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
+from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
 from story2video.errors import InvalidRequest, NotFound
 from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationKind, ShotState

@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from app_api.dashscope.chat import PromptSoftener
 from app_api.dashscope.errors import BACKEND, ContentRejected, Endpoint, is_moderation
@@ -17,6 +17,7 @@ from app_api.dashscope.recovery import resubmitted_if_expired, with_softened_ret
 from app_api.dashscope.sizes import image_size, size_text
 from app_api.dashscope.tasks import TaskRunner
 from story2video.errors import InvalidArtifact
+from story2video.media.pictures import cover_fit
 from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
 
 IMAGE_PATH = "/api/v1/services/aigc/text2image/image-synthesis"
@@ -107,7 +108,7 @@ def write_cover_png(data: bytes, dest: Path, width: int, height: int) -> None:
     """Scale the picture to cover ``width`` x ``height``, crop the overflow evenly, save it as PNG."""
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            fitted = ImageOps.fit(picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+            fitted = cover_fit(picture, width, height)
     except (UnidentifiedImageError, OSError) as error:
         message = f"DashScope image synthesis returned a file that is not a readable image ({error})"
         raise InvalidArtifact(message, backend=BACKEND) from error

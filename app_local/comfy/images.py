@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from app_local.comfy.failures import BACKEND
 from app_local.comfy.inventory import WorkflowNeeds
@@ -14,6 +14,7 @@ from app_local.comfy.runner import WorkflowJob, WorkflowRunner
 from app_local.comfy.sizes import generation_size
 from app_local.comfy.workflow import BoundWorkflow
 from story2video.errors import InvalidArtifact, without_paths
+from story2video.media.pictures import save_cover_png
 from story2video.providers.base import BackendStatus, ImageRequest, StageContext
 from story2video.util.workdirs import work_folder
 
@@ -71,7 +72,4 @@ def cover_fit_png(source: Path, dest: Path, width: int, height: int) -> None:
         raise InvalidArtifact(
             f"ComfyUI's output {source.name} is not a readable image: {without_paths(str(exc))}", backend=BACKEND
         ) from exc
-    fitted = picture if picture.size == (width, height) else ImageOps.fit(
-        picture, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5)
-    )
-    fitted.save(dest, format="PNG")
+    save_cover_png(picture, dest, width, height)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import Enum
 
+from story2video.pipeline.progress import ShotState
+
+__all__ = ["OperationKind", "OperationStatus", "ShotState", "UNFINISHED_STATUSES"]
+
 
 class OperationStatus(str, Enum):
     QUEUED = "Queued"
@@ -18,14 +22,6 @@ class OperationStatus(str, Enum):
 
 
 UNFINISHED_STATUSES = (OperationStatus.QUEUED.value, OperationStatus.RUNNING.value)
-
-
-class ShotState(str, Enum):
-    WAITING = "waiting"
-    WORKING = "working"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class OperationKind(str, Enum):

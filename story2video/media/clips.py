@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from story2video.errors import InvalidRequest
-from story2video.providers.base import ClipRequest
+from story2video.media.cliptypes import ClipRequest
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from story2video.media.motion import camera_move, cover_fit
 from story2video.media.music import duck_under, music_bed
 from story2video.media.subtitles import Cue, write_ass
 from story2video.media.transitions import crossfade_keyframes, crossfaded_audio, crossfaded_video, cut_for_crossfade
-from story2video.providers.base import ClipFile, StageContext, StillMotion
+from story2video.media.cliptypes import ClipFile, StillMotion
+from story2video.stagecontext import StageContext
 from story2video.util.workdirs import work_folder
 
 MAX_SLOWDOWN = 3.0  # a "slow" clip plays at most this many times slower; beyond, its last frame is held

@@ -11,7 +11,7 @@ from typing import Literal
 from story2video.errors import InvalidArtifact, MediaError
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.probe import aprobe
-from story2video.providers.base import StageContext
+from story2video.stagecontext import StageContext
 
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 _ASPECTS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}

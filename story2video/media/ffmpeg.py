@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, StorageFull, without_paths
-from story2video.providers.base import StageContext
+from story2video.stagecontext import StageContext
 
 REQUIRED_ENCODERS = ("libx264", "aac")
 # What ``compose`` uses: libass (``ass``/``subtitles``), the pan/zoom move (``perspective``), clip

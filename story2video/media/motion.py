@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ffmpeg.nodes import FilterableStream
 
-from story2video.providers.base import CAMERA_MOVES, CameraMove, StillMotion
+from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, StillMotion
 
 
 @dataclass(frozen=True)

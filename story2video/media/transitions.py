@@ -33,7 +33,7 @@ from loguru import logger
 from story2video.errors import MediaError
 from story2video.media.encoding import RenderProfile, render, render_timeout, video_args
 from story2video.media.ffmpeg import run_ffmpeg
-from story2video.providers.base import StageContext
+from story2video.stagecontext import StageContext
 
 CUTTABLE_ENCODERS = ("libx264",)  # encoders whose forced keyframes are IDRs closing their GOP
 _TIMEBASE_RE = re.compile(r"^#tb 0: (\d+)/(\d+)$", re.MULTILINE)

@@ -13,19 +13,18 @@ from dataclasses import asdict, dataclass
 from typing import Awaitable, Callable, Sequence
 
 from story2video.errors import InvalidRequest
-from story2video.jobs.states import ShotState
-from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
+from story2video.media.pictures import fit_png_file
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
+from story2video.pipeline.progress import Progress, ShotState
 from story2video.pipeline.prompts import image_prompt
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.validate import png_validator
 from story2video.providers.base import ImageRequest, StageContext
 from story2video.storage.artifacts import Produced
 from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
-from story2video.uploads.normalise import fit_picture
 
 STAGE = "keyframes"
 UPLOAD_BACKEND = "upload"
@@ -107,7 +106,7 @@ def keyframe_from_upload(upload: ArtifactRecord) -> KeyframeMaker:
         async def produce(dest):
             if deps.store.get(upload.key) is None:
                 raise InvalidRequest("image_upload_id: the upload was deleted before the shot could use it", param="image_upload_id")
-            await asyncio.to_thread(fit_picture, deps.store.path_of(upload), dest, width, height)
+            await asyncio.to_thread(fit_png_file, deps.store.path_of(upload), dest, width, height)
             return Produced(UPLOAD_BACKEND, upload.model, meta={"upload": upload.key})
 
         with stage_errors(STAGE, UPLOAD_BACKEND, shot.shot_id):
@@ -118,19 +117,19 @@ def keyframe_from_upload(upload: ArtifactRecord) -> KeyframeMaker:
 
 async def paint_keyframes(
     deps: PipelineDeps,
-    tracker: OperationTracker,
+    progress: Progress,
     story: StoryRecord,
     shots: Sequence[ShotRecord],
     make: KeyframeMaker = ensure_keyframe,
 ) -> None:
     """Make every shot's keyframe (in parallel, bounded) and save it on the shot as soon as it exists."""
-    tracker.enter_stage(STAGE, [shot.shot_id for shot in shots])
+    progress.enter_stage(STAGE, [shot.shot_id for shot in shots])
 
     async def one(shot: ShotRecord) -> None:
-        tracker.set_shot(shot.shot_id, ShotState.WORKING, step="keyframe")
-        record = await make(deps, story, shot, tracker.context(shot.shot_id))
+        progress.set_shot(shot.shot_id, ShotState.WORKING, step="keyframe")
+        record = await make(deps, story, shot, progress.context(shot.shot_id))
         shot.image_key = record.key
         await asyncio.to_thread(deps.stories.save_shot, shot)
-        tracker.set_shot(shot.shot_id, ShotState.DONE, image_url=artifact_url(record))
+        progress.set_shot(shot.shot_id, ShotState.DONE, image_url=artifact_url(record))
 
-    await run_per_shot(tracker, shots, one, deps.settings.shot_concurrency)
+    await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)

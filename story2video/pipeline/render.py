@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 from story2video.errors import InvalidRequest
-from story2video.jobs.states import ShotState
-from story2video.jobs.tracker import OperationTracker
 from story2video.media.compose import SegmentSpec, encode_segment, join_segments
 from story2video.media.encoding import RenderProfile
 from story2video.media.probe import wav_duration
@@ -23,6 +21,7 @@ from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_for_frame
+from story2video.pipeline.progress import Progress, ShotState
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.validate import mp4_validator, validate_srt, validate_wav
 from story2video.providers.base import Clip, ClipFile, ClipRequest, SpeechRequest, StageContext, StillMotion
@@ -79,29 +78,29 @@ def _profile(deps: PipelineDeps, spec: RenderSpec) -> RenderProfile:
 
 
 async def render_story(
-    deps: PipelineDeps, tracker: OperationTracker, story: StoryRecord, shots: Sequence[ShotRecord], spec: RenderSpec
+    deps: PipelineDeps, progress: Progress, story: StoryRecord, shots: Sequence[ShotRecord], spec: RenderSpec
 ) -> RenderOutcome:
-    tracker.enter_stage("shots", [shot.shot_id for shot in shots])
+    progress.enter_stage("shots", [shot.shot_id for shot in shots])
 
     async def one(shot: ShotRecord) -> ShotCut:
-        cut = await render_shot(deps, tracker, story, shot, spec)
+        cut = await render_shot(deps, progress, story, shot, spec)
         shot.video_key = cut.segment.key
         shot.audio_key = cut.narration.key
         await asyncio.to_thread(deps.stories.save_shot, shot)
-        tracker.set_shot(shot.shot_id, ShotState.DONE, video_url=artifact_url(cut.segment))
+        progress.set_shot(shot.shot_id, ShotState.DONE, video_url=artifact_url(cut.segment))
         return cut
 
-    cuts = await run_per_shot(tracker, shots, one, deps.settings.shot_concurrency)
-    tracker.enter_stage("final")
-    return await join_story(deps, tracker, cuts, spec)
+    cuts = await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)
+    progress.enter_stage("final")
+    return await join_story(deps, progress, cuts, spec)
 
 
 async def render_shot(
-    deps: PipelineDeps, tracker: OperationTracker, story: StoryRecord, shot: ShotRecord, spec: RenderSpec
+    deps: PipelineDeps, progress: Progress, story: StoryRecord, shot: ShotRecord, spec: RenderSpec
 ) -> ShotCut:
     def step(name: str) -> StageContext:
-        tracker.set_shot(shot.shot_id, ShotState.WORKING, step=name)
-        return tracker.context(shot.shot_id, STEP_SPANS[name])
+        progress.set_shot(shot.shot_id, ShotState.WORKING, step=name)
+        return progress.context(shot.shot_id, STEP_SPANS[name])
 
     narration = await ensure_narration(deps, shot, spec, step("narration"))
     ctx = step("keyframe")
@@ -240,14 +239,14 @@ def _music_source(deps: PipelineDeps, spec: RenderSpec) -> tuple[Path | None, di
     return Path(path), {"file": str(path), "size": stat.st_size, "mtime": stat.st_mtime}
 
 
-async def join_story(deps: PipelineDeps, tracker: OperationTracker, cuts: list[ShotCut], spec: RenderSpec) -> RenderOutcome:
+async def join_story(deps: PipelineDeps, progress: Progress, cuts: list[ShotCut], spec: RenderSpec) -> RenderOutcome:
     profile = _profile(deps, spec)
     music_path, music_identity = _music_source(deps, spec)
     segment_keys = [cut.segment.key for cut in cuts]
     key = artifact_key("video", segments=segment_keys, crossfade=spec.crossfade, music=music_identity, profile=asdict(profile))
     paths = [deps.store.path_of(cut.segment) for cut in cuts]
     durations = [cut.duration for cut in cuts]
-    ctx = tracker.context()
+    ctx = progress.context()
 
     async def produce_video(dest: Path) -> Produced:
         async with deps.compose_slots:

@@ -6,15 +6,14 @@ import asyncio
 from typing import Awaitable, Callable, Sequence, TypeVar
 
 from story2video.errors import OperationCancelled, Story2VideoError
-from story2video.jobs.states import ShotState
-from story2video.jobs.tracker import OperationTracker
+from story2video.pipeline.progress import Progress, ShotState
 from story2video.storage.records import ShotRecord
 
 T = TypeVar("T")
 
 
 async def run_per_shot(
-    tracker: OperationTracker,
+    progress: Progress,
     shots: Sequence[ShotRecord],
     work: Callable[[ShotRecord], Awaitable[T]],
     concurrency: int,
@@ -24,13 +23,13 @@ async def run_per_shot(
 
     async def guarded(shot: ShotRecord) -> T:
         async with slots:
-            tracker.context().raise_if_cancelled()
+            progress.context().raise_if_cancelled()
             try:
                 return await work(shot)
             except OperationCancelled:
                 raise
             except Story2VideoError as error:
-                tracker.set_shot(shot.shot_id, ShotState.FAILED, error=error.with_context(shot_id=shot.shot_id).to_dict())
+                progress.set_shot(shot.shot_id, ShotState.FAILED, error=error.with_context(shot_id=shot.shot_id).to_dict())
                 raise
 
     outcomes = await asyncio.gather(*(guarded(shot) for shot in shots), return_exceptions=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from story2video.errors import BackendError
-from story2video.jobs.tracker import OperationTracker
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps
 from story2video.pipeline.failures import stage_errors, within_timeout
+from story2video.pipeline.progress import Progress
 from story2video.providers.base import ShotDraft, StoryboardRequest
 from story2video.storage.records import ShotRecord, StoryRecord
 
@@ -18,12 +18,12 @@ def shot_id_for(sequence: int) -> str:
     return f"shot_{sequence:02d}"
 
 
-async def write_storyboard(deps: PipelineDeps, tracker: OperationTracker, request: StoryboardRequest) -> list[ShotDraft]:
-    tracker.enter_stage(STAGE)
+async def write_storyboard(deps: PipelineDeps, progress: Progress, request: StoryboardRequest) -> list[ShotDraft]:
+    progress.enter_stage(STAGE)
     writer = deps.providers.storyboard
     with stage_errors(STAGE, writer.backend):
         drafts = await within_timeout(
-            writer.write(request, tracker.context()), deps.settings.storyboard_timeout_s, STAGE, writer.backend
+            writer.write(request, progress.context()), deps.settings.storyboard_timeout_s, STAGE, writer.backend
         )
         _check_drafts(drafts, request, writer.backend)
     return drafts

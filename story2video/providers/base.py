@@ -11,34 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Protocol, runtime_checkable
 
-from story2video.errors import OperationCancelled
+from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, Clip, ClipFile, ClipFit, ClipRequest, StillMotion
+from story2video.stagecontext import CancelCheck, ProgressCallback, StageContext
 
-ProgressCallback = Callable[[float], None]
-CancelCheck = Callable[[], bool]
-
-CAMERA_MOVES = ("static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down")
-CameraMove = Literal["static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down"]
-
-
-def _no_progress(_: float) -> None:
-    return None
-
-
-def _never_cancelled() -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class StageContext:
-    """What a provider may do besides its job: report progress (0..1) and notice a cancel."""
-
-    progress: ProgressCallback = _no_progress
-    is_cancelled: CancelCheck = _never_cancelled
-
-    def raise_if_cancelled(self) -> None:
-        if self.is_cancelled():
-            raise OperationCancelled()
-
+__all__ = [
+    "CAMERA_MOVES", "CameraMove", "CancelCheck", "Clip", "ClipFile", "ClipFit", "ClipRequest", "ProgressCallback",
+    "StageContext", "StillMotion",
+]  # re-exported: the types every provider exchanges, defined below the providers
 
 @dataclass(frozen=True)
 class BackendStatus:
@@ -121,42 +100,6 @@ class ImageGenerator(Protocol):
 
 
 # ---------------------------------------------------------------- clips
-
-
-@dataclass(frozen=True)
-class ClipRequest:
-    keyframe: Path  # PNG
-    prompt: str
-    camera: str
-    duration: float  # seconds the clip must cover
-    width: int
-    height: int
-    fps: int
-    seed: int
-
-
-@dataclass(frozen=True)
-class StillMotion:
-    """A pan/zoom move over the keyframe, rendered inside the shot's segment graph (no extra encode)."""
-
-    move: CameraMove
-    zoom: float = 1.12  # how far the move zooms in at its tightest point
-
-
-ClipFit = Literal["hold", "slow"]  # CLIP_FIT in settings
-
-
-@dataclass(frozen=True)
-class ClipFile:
-    """A real video clip written by the backend (MP4). Fitted to the narration at compose time:
-    a longer clip is trimmed; a shorter one holds its last frame ("hold") or is slowed down ("slow")."""
-
-    path: Path
-    duration: float
-    fit: ClipFit = "hold"
-
-
-Clip = StillMotion | ClipFile
 
 
 @runtime_checkable

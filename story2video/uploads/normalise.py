@@ -98,12 +98,6 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def fit_picture(source: Path, dest: Path, width: int, height: int) -> None:
-    """A normalised picture scaled to cover ``width`` x ``height``, centred, the overflow cut off."""
-    with Image.open(source, formats=["PNG"]) as picture:
-        ImageOps.fit(picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS).save(dest, "PNG")
-
-
 async def normalise_audio(ffmpeg: Path, source: Path, dest: Path, fmt: UploadFormat, max_seconds: float) -> MediaFacts:
     try:
         await asyncio.to_thread(check_whole, source, fmt.name)

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from story2video.api import examples
 from story2video.api.deps import EngineDep
-from story2video.api.schemas import ErrorResponse
+from story2video.protocol import ErrorResponse
 from story2video.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from story2video.api.auth import authenticate
 from story2video.api.deps import EngineDep, SettingsDep
-from story2video.api.schemas import Readiness
+from story2video.protocol import Readiness
 
 router = APIRouter(tags=["health"])
 

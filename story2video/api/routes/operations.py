@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import OperationsDep
-from story2video.api.schemas import ID_PATTERN, ErrorResponse, Operation
+from story2video.protocol import ID_PATTERN, ErrorResponse, Operation
 from story2video.api.sse import operation_events
 from story2video.api.urls import LinksDep
 from story2video.jobs.tracker import OperationTracker

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Response
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep, PageLimit, PageOffset
-from story2video.api.schemas import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
+from story2video.protocol import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
 from story2video.api.urls import LinksDep
 from story2video.errors import NotFound
 from story2video.pipeline.deps import public_url

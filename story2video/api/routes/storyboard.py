@@ -10,7 +10,7 @@ from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep, PreferAsync, SettingsDep
 from story2video.api.responding import respond
-from story2video.api.schemas import (
+from story2video.protocol import (
     CreateStoryboardRequest,
     CreateStoryboardResponse,
     ErrorResponse,

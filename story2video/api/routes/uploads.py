@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import PageLimit, PageOffset, UploadsDep
-from story2video.api.schemas import ID_PATTERN, ErrorResponse, ImportUploadRequest, Upload
+from story2video.protocol import ID_PATTERN, ErrorResponse, ImportUploadRequest, Upload
 from story2video.api.urls import LinksDep
 from story2video.presenters import upload_view
 from story2video.storage.records import UploadRecord

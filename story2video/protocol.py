@@ -1,4 +1,4 @@
-"""Wire schemas of /api/v1. Field names of the three seed endpoints are a compatibility contract."""
+"""Wire schemas of /api/v1 (below the engine, above everything it drives). Field names of the three seed endpoints are a compatibility contract."""
 
 from __future__ import annotations
 
