@@ -9,7 +9,8 @@ from typing import Any, Iterator
 import jsonschema_rs
 import pytest
 
-from story2video.api import examples, schemas
+from story2video import protocol
+from story2video.api import examples
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -81,7 +82,7 @@ def test_body_examples_pass_the_servers_own_validation(document):
     for name, operation in _operations(document):
         media = operation.get("requestBody", {}).get("content", {}).get("application/json")
         if media is not None:
-            model = getattr(schemas, media["schema"]["$ref"].rsplit("/", 1)[-1])
+            model = getattr(protocol, media["schema"]["$ref"].rsplit("/", 1)[-1])
             for value in _body_examples(media):
                 model.model_validate(value)
                 checked += 1

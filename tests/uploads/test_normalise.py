@@ -12,7 +12,7 @@ from story2video.errors import InvalidRequest, PayloadTooLarge
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.probe import probe
 from story2video.uploads.formats import FLAC, JPEG, M4A, MP3, OGG, PNG, WAV, WEBP, UploadFormat
-from story2video.uploads.normalise import fit_picture, normalise_audio, normalise_image, normalise_picture
+from story2video.uploads.normalise import normalise_audio, normalise_image, normalise_picture
 from tests.uploads.media import (
     cut_off_png,
     jpeg_cut_mid_scan,
@@ -81,19 +81,6 @@ def test_a_file_is_only_opened_with_the_decoder_of_its_sniffed_format(tmp_path):
 def test_a_tiny_picture_is_refused(tmp_path):
     with pytest.raises(InvalidRequest, match="at least 64 pixels"):
         normalise_picture(write(tmp_path, picture("PNG", (32, 300))), tmp_path / "out.png", PNG, MAX_PIXELS)
-
-
-def test_fit_covers_the_frame_and_crops_the_overflow(tmp_path):
-    source = tmp_path / "wide.png"
-    image = Image.new("RGB", (400, 100), (0, 0, 255))
-    image.paste((255, 0, 0), (150, 0, 250, 100))  # red in the middle square, blue on both sides
-    image.save(source)
-    dest = tmp_path / "fit.png"
-    fit_picture(source, dest, 100, 100)
-    with Image.open(dest) as fitted:
-        assert fitted.size == (100, 100)
-        for x in (1, 50, 98):  # the blue sides were cut off, not squeezed in
-            assert fitted.getpixel((x, 50)) == (255, 0, 0)
 
 
 @pytest.fixture(scope="module")
