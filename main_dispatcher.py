@@ -1,4 +1,5 @@
-"""Entry point: read settings, pick the cloud (app_api) or local (app_local) providers, serve the API."""
+"""Entry point: read settings, pick the cloud (app_api) or local (app_local) providers, then serve the API
+(SERVICE_ROLE all or api) or run a Celery worker (SERVICE_ROLE worker)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,28 @@ from story2video.logs import configure_logging
 from story2video.startup import claim, mode_summary, open_to_network_warning, page_addresses
 
 
-def build_app(settings: Settings):
+def build_providers(settings: Settings):
     if settings.local_inference:
         from app_local import build_providers
     else:
         from app_api import build_providers
+    return build_providers(settings)
+
+
+def build_app(settings: Settings):
     return create_app(settings, build_providers(settings))
+
+
+def run_worker(settings: Settings) -> int:
+    from story2video.worker.main import run_worker
+
+    try:
+        providers = build_providers(settings)
+        logger.info("Story2Video {} worker starting in {}", __version__, mode_summary(settings, providers))
+        return run_worker(settings, providers)
+    except Story2VideoError as error:  # configuration, the database or a backend not ready at start-up
+        logger.error("cannot start: {}", error.message)
+        return 2
 
 
 class _Server(uvicorn.Server):
@@ -53,6 +70,8 @@ def main() -> int:
         print(f"cannot start: invalid settings:\n{error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
+    if settings.service_role == "worker":
+        return run_worker(settings)
     try:
         # Before anything reads or repairs the data: a second copy stops here, touching nothing.
         data_lock, listener = claim(settings)
@@ -71,7 +90,8 @@ def main() -> int:
         _Server(config, settings).run(sockets=[listener])
     finally:
         listener.close()
-        data_lock.release()
+        if data_lock is not None:
+            data_lock.release()
     return 0
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Callable
+
+from celery import Celery
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -28,11 +31,15 @@ from story2video.api.routes import (
 )
 from story2video.api.urls import ArtifactSigner
 from story2video.config import Settings
-from story2video.engine import Engine
+from story2video.engine import STAGE_PLANS, Engine
 from story2video.errors import ConfigurationError
-from story2video.jobs.events import EventHub
+from story2video.jobs.celery_app import make_celery
+from story2video.jobs.celery_runner import CeleryJobRunner
+from story2video.jobs.events import EventHub, EventLog
+from story2video.jobs.leases import Heartbeat, LeaseKeeper, LeaseSweeper, new_worker_id
 from story2video.jobs.operations import OperationService
-from story2video.jobs.runner import LocalJobRunner
+from story2video.jobs.relay import RedisEventRelay
+from story2video.jobs.runner import JobRunner, LocalJobRunner
 from story2video.jobs.states import UNFINISHED_STATUSES
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import resolve_cjk_font
@@ -40,12 +47,16 @@ from story2video.pipeline.deps import PipelineDeps
 from story2video.providers.base import Providers
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.datalock import holder_note, lock_data
-from story2video.storage.db import Database
+from story2video.storage.db import Database, open_database
+from story2video.storage.events import EventRepository
+from story2video.storage.leases import LeaseRepository
 from story2video.storage.operations import OperationRepository
+from story2video.storage.provider_jobs import ProviderJobRepository
 from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.retention import RetentionPolicy, RetentionSweeper
 from story2video.storage.stories import StoryRepository
 from story2video.storage.uploads import UploadRepository
+from story2video.storage.workers import WorkerRepository
 from story2video.uploads.service import UploadService
 from story2video.util.heap import glibc_heap
 from story2video.util.workdirs import sweep_stale_work_folders
@@ -57,8 +68,31 @@ to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, health, web, docs)
 
 
-def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, EventHub]:
-    db = Database(settings.database_path)
+@dataclass
+class Assembly:
+    """The parts one process runs, wired for its role."""
+
+    settings: Settings
+    engine: Engine
+    hub: EventHub
+    db: Database
+    worker_id: str
+    relay: RedisEventRelay | None = None
+    celery: Celery | None = None
+    workers: WorkerRepository | None = None
+
+    def heartbeat(self) -> Heartbeat:
+        operations = self.engine.operations
+        return Heartbeat(operations.leases, operations.pull_remote_changes, self.workers)
+
+    def sweeper(self, take_over: bool) -> LeaseSweeper:
+        operations = self.engine.operations
+        act = operations.take_over if take_over else operations.interrupt
+        return LeaseSweeper(operations.leases.repo, act, interval_s=max(1.0, self.settings.lease_ttl_s / 2))
+
+
+def build_engine(settings: Settings, providers: Providers) -> Assembly:
+    db = open_database(settings.database_url, settings.database_path)
     stories_repo = StoryRepository(db)
     deps = PipelineDeps(
         settings=settings,
@@ -68,16 +102,33 @@ def build_engine(settings: Settings, providers: Providers) -> tuple[Engine, Even
         ffmpeg=locate_ffmpeg(settings.ffmpeg_binary),
         font=resolve_cjk_font(settings.font_path),
         compose_slots=asyncio.Semaphore(settings.compose_workers or os.cpu_count() or 1),
+        provider_jobs=ProviderJobRepository(db),
     )
     hub = EventHub()
-    runner = LocalJobRunner(
-        settings.max_running_operations,
-        settings.max_queued_operations,
-        settings.queue_retry_after_s,
-        after_each=_heap_trim(settings),
-    )
+    worker_id = new_worker_id(settings.worker_id)
+    leases = LeaseRepository(db)
+    assembly = Assembly(settings=settings, engine=None, hub=hub, db=db, worker_id=worker_id)  # type: ignore[arg-type]
+    runner: JobRunner
+    if settings.service_role == "all":
+        runner = LocalJobRunner(
+            settings.max_running_operations,
+            settings.max_queued_operations,
+            settings.queue_retry_after_s,
+            after_each=_heap_trim(settings),
+        )
+    else:
+        assembly.celery = make_celery(settings)
+        assembly.workers = WorkerRepository(db)
+        assembly.relay = RedisEventRelay(settings.celery_broker_url, hub, origin=worker_id)
+        runner = CeleryJobRunner(
+            assembly.celery, assembly.workers, leases, settings.celery_broker_url,
+            settings.max_queued_operations, settings.queue_retry_after_s, settings.lease_ttl_s,
+        )  # fmt: skip
+    events = EventLog(EventRepository(db), hub, assembly.relay)
+    operations = OperationService(OperationRepository(db), events, runner, LeaseKeeper(leases, worker_id, settings.lease_ttl_s), STAGE_PLANS)
     upload_service = UploadService(settings, deps.store, UploadRepository(db), deps.ffmpeg)
-    return Engine(deps, OperationService(OperationRepository(db), hub, runner), upload_service), hub
+    assembly.engine = Engine(deps, operations, upload_service)
+    return assembly
 
 
 def _heap_trim(settings: Settings) -> Callable[[], bool] | None:
@@ -118,42 +169,80 @@ def _retention_sweeper(settings: Settings, engine: Engine) -> RetentionSweeper:
     return RetentionSweeper(engine.deps.stories.db, engine.deps.store, policy, UNFINISHED_STATUSES)
 
 
+@asynccontextmanager
+async def _single_process(settings: Settings, assembly: Assembly):
+    """SERVICE_ROLE=all: the data is locked before anything repairs it, so another copy's work is never
+    failed or deleted. Holding it proves the previous process on a SQLite file dead, so its unfinished
+    operations are marked interrupted; on a shared PostgreSQL only those whose lease expired are."""
+    engine = assembly.engine
+    note = holder_note(f"{settings.service_host}:{settings.service_port}")
+    data_lock = lock_data(settings.database_path, settings.output_dir, note)
+    try:
+        swept = engine.deps.store.sweep_temp_files()
+        folders = sweep_stale_work_folders()
+        sweeper = assembly.sweeper(take_over=False)
+        recovered = engine.operations.recover_after_restart(every_unfinished=assembly.db.dialect == "sqlite") + sweeper.sweep_once()
+        if swept or folders or recovered:
+            logger.warning(
+                "start-up: removed {} unfinished temp files and {} work folders of stopped processes, failed {} interrupted operations",
+                swept, folders, recovered,
+            )
+        await check_backends(engine)
+        async with _background(
+            ("retention", _retention_sweeper(settings, engine).run()), ("heartbeat", assembly.heartbeat().run()), ("leases", sweeper.run())
+        ):
+            yield
+    finally:
+        data_lock.release()
+
+
+@asynccontextmanager
+async def _api_replica(settings: Settings, assembly: Assembly):
+    """SERVICE_ROLE=api: serves and enqueues; other replicas and the workers share the database, the
+    broker and OUTPUT_DIR, so nothing here repairs or sweeps what they may be using."""
+    await check_backends(assembly.engine)
+    async with _background(("retention", _retention_sweeper(settings, assembly.engine).run()), ("events", assembly.relay.listen())):
+        yield
+    assembly.relay.close()
+
+
+@asynccontextmanager
+async def _background(*jobs: tuple[str, object]):
+    tasks = [asyncio.create_task(job, name=name) for name, job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def create_app(settings: Settings, providers: Providers) -> FastAPI:
-    engine, hub = build_engine(settings, providers)
+    """The HTTP app of SERVICE_ROLE all (it also runs the work) or api (workers run it)."""
+    if settings.service_role == "worker":
+        raise ConfigurationError("SERVICE_ROLE=worker serves no HTTP: start it with python main_dispatcher.py")
+    assembly = build_engine(settings, providers)
+    engine, hub = assembly.engine, assembly.hub
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # The data is locked before anything repairs it: another copy's work is never failed or deleted.
-        note = holder_note(f"{settings.service_host}:{settings.service_port}")
-        data_lock = lock_data(settings.database_path, settings.output_dir, note)
-        try:
-            hub.bind_loop(asyncio.get_running_loop())
-            swept = engine.deps.store.sweep_temp_files()
-            folders = sweep_stale_work_folders()
-            recovered = engine.operations.recover_interrupted()
-            if swept or folders or recovered:
-                logger.warning(
-                    "start-up: removed {} unfinished temp files and {} work folders of stopped processes, failed {} interrupted operations",
-                    swept, folders, recovered,
-                )
-            await check_backends(engine)
-            retention = asyncio.create_task(_retention_sweeper(settings, engine).run(), name="retention")
-            try:
+        hub.bind_loop(asyncio.get_running_loop())
+        if settings.service_role == "all":
+            async with _single_process(settings, assembly):
                 yield
-            finally:
-                retention.cancel()
-                await asyncio.gather(retention, return_exceptions=True)
-            # The database stays open: it was opened with the app, not by this lifespan, and a server
-            # (or a test transport) may run the lifespan again on the same app.
-            await engine.operations.runner.shutdown()
-        finally:
-            data_lock.release()
+        else:
+            async with _api_replica(settings, assembly):
+                yield
+        # The database stays open: it was opened with the app, not by this lifespan, and a server
+        # (or a test transport) may run the lifespan again on the same app.
+        await engine.operations.runner.shutdown()
 
     # docs_url/redoc_url off: FastAPI's pages load from a CDN; routes/docs.py serves offline ones.
     app = FastAPI(title="Story2Video", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.hub = hub
+    app.state.assembly = assembly
     app.state.api_keys = parse_api_keys(settings.api_keys)
     app.state.artifact_signer = ArtifactSigner.from_settings(settings)
     install_error_handlers(app)

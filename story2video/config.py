@@ -34,6 +34,26 @@ class Settings(BaseSettings):
     artifact_url_ttl_s: int = Field(86400, ge=60, description="How long a signed artifact URL stays valid")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
 
+    # --- roles and scale-out (docs/deployment.md)
+    service_role: Literal["all", "api", "worker"] = Field(
+        "all", description="all = one process does everything; api = HTTP only, work goes to Celery; worker = runs Celery tasks"
+    )
+    database_url: str = Field(
+        "", repr=False, description="postgresql://user:pass@host:port/db for state shared by every host; empty = the SQLite file DATABASE_PATH"
+    )
+    celery_broker_url: str = Field("", repr=False, description="redis://host:port/db: the broker of SERVICE_ROLE api and worker")
+    worker_queues: str = Field(
+        "story2video.operations,story2video.gpu,story2video.compose",
+        description="Queues a worker takes tasks from: operations (storyboards, keyframes, render plans), gpu (a shot's "
+        "narration, keyframe and clip), compose (a shot's segment and the final join)",
+    )
+    worker_concurrency: int = Field(4, ge=1, description="Tasks one worker runs at once (threads; one event loop)")
+    worker_id: str = Field("", description="This worker's name in leases and /ready; empty = host-pid-random")
+    lease_ttl_s: float = Field(30.0, ge=1, description="A running operation's lease lasts this long unless renewed (every third of it)")
+    broker_visibility_timeout_s: float = Field(
+        0, ge=0, description="A task a lost worker took is handed out again after this long; 0 = twice the longest step timeout"
+    )
+
     # --- user uploads (keyframe pictures, music) and URL imports
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Larger uploads (or imported files) get 413")
     max_upload_pixels: int = Field(40_000_000, ge=4096, description="An uploaded picture with more pixels is refused")
@@ -221,6 +241,24 @@ class Settings(BaseSettings):
         if 0 < len(missing) < len(_OSS_REQUIRED):
             raise ValueError(f"OSS is only partly configured: also set {', '.join(missing)} (or unset all OSS_* settings)")
         return self
+
+    @model_validator(mode="after")
+    def _roles_need_a_broker(self) -> "Settings":
+        if self.service_role != "all" and not self.celery_broker_url:
+            raise ValueError(f"SERVICE_ROLE={self.service_role} needs CELERY_BROKER_URL (redis://host:port/db)")
+        if self.celery_broker_url and not self.celery_broker_url.startswith(("redis://", "rediss://")):
+            raise ValueError("CELERY_BROKER_URL must be a redis:// or rediss:// URL")
+        return self
+
+    @property
+    def worker_queue_list(self) -> list[str]:
+        return [name.strip() for name in self.worker_queues.split(",") if name.strip()]
+
+    @property
+    def visibility_timeout_s(self) -> float:
+        """Longer than the longest step, so a task is never handed to a second worker while the first still runs it."""
+        longest = max(self.storyboard_timeout_s, self.keyframe_timeout_s, self.clip_timeout_s, self.narration_timeout_s)
+        return self.broker_visibility_timeout_s or 2 * longest
 
     @property
     def oss_configured(self) -> bool:

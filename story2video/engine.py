@@ -5,25 +5,31 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
-from story2video.errors import InvalidRequest, NotFound
+from story2video.errors import InvalidRequest, NotFound, OperationCancelled, RemoteError, Story2VideoError, describe_exception
 from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationKind, ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
+from story2video.pipeline.handoff import cut_from_wire, cut_to_wire, media_from_wire, media_to_wire
 from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
-from story2video.pipeline.render import RenderSpec, render_story
+from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
 from story2video.pipeline.storyboard import shots_from_drafts, write_storyboard
 from story2video.presenters import shot_view
+from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
 from story2video.providers.base import BackendStatus, StoryboardRequest
-from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
+from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
 
 CREATE_STAGES = (("storyboard", 0.25), ("keyframes", 0.75))
 REGENERATE_STAGES = (("keyframes", 1.0),)
 RENDER_STAGES = (("shots", 0.85), ("final", 0.15))
+STAGE_PLANS = {
+    OperationKind.CREATE_STORYBOARD.value: CREATE_STAGES,
+    OperationKind.REGENERATE_SHOT.value: REGENERATE_STAGES,
+    OperationKind.RENDER_VIDEO.value: RENDER_STAGES,
+}
 _IMAGE_FIELDS = ("subject", "detail", "narration", "style")
 _SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
 
@@ -33,10 +39,11 @@ class Engine:
         self.deps = deps
         self.operations = operations
         self.uploads = uploads
+        operations.executor = self.execute
 
     # ------------------------------------------------------------------ create
 
-    def create_storyboard(self, request: CreateStoryboardRequest) -> OperationTracker:
+    def create_storyboard(self, request: CreateStoryboardRequest) -> OperationRecord:
         settings = self.deps.settings
         if len(request.script_content) > settings.max_script_chars:
             raise InvalidRequest(
@@ -47,7 +54,13 @@ class Engine:
             raise InvalidRequest("script_content has no words to narrate (only spaces, punctuation or emoji)", param="script_content")
         if request.shot_count is not None and request.shot_count > settings.max_shots:
             raise InvalidRequest(f"shot_count may be at most {settings.max_shots}", param="shot_count")
-        story = StoryRecord(
+        body = request.model_dump(mode="json")
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        return self._submit(OperationKind.CREATE_STORYBOARD, request, body, stored_body={**body, "seed": seed})
+
+    def _story_of(self, request: CreateStoryboardRequest) -> StoryRecord:
+        settings = self.deps.settings
+        return StoryRecord(
             user_id=request.user_id,
             story_id=request.story_id,
             display_name=request.display_name or request.story_id,
@@ -56,15 +69,10 @@ class Engine:
             aspect_ratio=request.aspect_ratio or settings.default_aspect_ratio,
             resolution=request.resolution or settings.default_resolution,
         )
-        base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
 
-        async def work(tracker: OperationTracker) -> dict:
-            return await self._create(tracker, request, story, base_seed)
-
-        return self._submit(OperationKind.CREATE_STORYBOARD, request, CREATE_STAGES, work)
-
-    async def _create(self, tracker: OperationTracker, request: CreateStoryboardRequest, story: StoryRecord, seed: int) -> dict:
+    async def _create(self, tracker: OperationTracker, request: CreateStoryboardRequest) -> dict:
         settings = self.deps.settings
+        story = self._story_of(request)
         storyboard_request = StoryboardRequest(
             script=request.script_content,
             style=request.style,
@@ -73,7 +81,7 @@ class Engine:
             shot_count=request.shot_count,
         )
         drafts = await write_storyboard(self.deps, tracker, storyboard_request)
-        shots = shots_from_drafts(story, drafts, seed)
+        shots = shots_from_drafts(story, drafts, request.seed)
         await asyncio.to_thread(self.deps.stories.replace_story, story, shots)
         for shot in shots:
             tracker.set_shot(shot.shot_id, ShotState.WAITING)
@@ -82,7 +90,12 @@ class Engine:
 
     # ------------------------------------------------------------------ regenerate
 
-    def regenerate_shot(self, request: RegenerateShotRequest) -> OperationTracker:
+    def regenerate_shot(self, request: RegenerateShotRequest) -> OperationRecord:
+        self._regeneration(request)
+        return self._submit(OperationKind.REGENERATE_SHOT, request, request.model_dump(mode="json"))
+
+    def _regeneration(self, request: RegenerateShotRequest) -> tuple[StoryRecord, dict, ArtifactRecord | None]:
+        """(story, field changes, uploaded picture): checked when the request comes and again when it runs."""
         story = self.require_story(request.user_id, request.story_id)
         if self.deps.stories.get_shot(request.user_id, request.story_id, request.shot_id) is None:
             raise NotFound(f"story '{request.story_id}' has no shot '{request.shot_id}'")
@@ -93,15 +106,10 @@ class Engine:
         picture = None
         if request.image_upload_id is not None:
             picture = self.uploads.artifact_for(request.user_id, request.image_upload_id, "image", "image_upload_id")
+        return story, changes, picture
 
-        async def work(tracker: OperationTracker) -> dict:
-            return await self._regenerate(tracker, story, request, changes, picture)
-
-        return self._submit(OperationKind.REGENERATE_SHOT, request, REGENERATE_STAGES, work)
-
-    async def _regenerate(
-        self, tracker: OperationTracker, story: StoryRecord, request: RegenerateShotRequest, changes: dict, picture: ArtifactRecord | None
-    ) -> dict:
+    async def _regenerate(self, tracker: OperationTracker, request: RegenerateShotRequest) -> dict:
+        story, changes, picture = await asyncio.to_thread(self._regeneration, request)
         shot = self.deps.stories.get_shot(request.user_id, request.story_id, request.shot_id)
         if shot is None:  # deleted while this operation waited its turn
             raise NotFound(f"story '{request.story_id}' has no shot '{request.shot_id}'")
@@ -120,17 +128,17 @@ class Engine:
 
     # ------------------------------------------------------------------ render
 
-    def render_video(self, request: RenderVideoRequest) -> OperationTracker:
+    def render_video(self, request: RenderVideoRequest) -> OperationRecord:
+        self._rendering(request)
+        return self._submit(OperationKind.RENDER_VIDEO, request, request.model_dump(mode="json"))
+
+    def _rendering(self, request: RenderVideoRequest) -> tuple[StoryRecord, list[ShotRecord], RenderSpec]:
+        """(story, shots, spec): checked when the request comes and again when it runs."""
         story = self.require_story(request.user_id, request.story_id)
         shots = self.deps.stories.list_shots(request.user_id, request.story_id)
         if not shots:
             raise InvalidRequest(f"story '{request.story_id}' has no shots to render", param="story_id")
-        spec = self._render_spec(request, story)
-
-        async def work(tracker: OperationTracker) -> dict:
-            return await self._render(tracker, story, spec)
-
-        return self._submit(OperationKind.RENDER_VIDEO, request, RENDER_STAGES, work)
+        return story, shots, self._render_spec(request, story)
 
     def _render_spec(self, request: RenderVideoRequest, story: StoryRecord) -> RenderSpec:
         settings = self.deps.settings
@@ -155,11 +163,13 @@ class Engine:
             tail=settings.segment_tail_s,
         )
 
-    async def _render(self, tracker: OperationTracker, story: StoryRecord, spec: RenderSpec) -> dict:
-        shots = self.deps.stories.list_shots(story.user_id, story.story_id)
+    async def _render(self, tracker: OperationTracker, request: RenderVideoRequest) -> dict:
+        story, shots, spec = await asyncio.to_thread(self._rendering, request)
         for shot in shots:
             tracker.set_shot(shot.shot_id, ShotState.WAITING)
-        outcome = await render_story(self.deps, tracker, story, shots, spec)
+        return await self._published(story, await render_story(self.deps, tracker, story, shots, spec))
+
+    async def _published(self, story: StoryRecord, outcome: RenderOutcome) -> dict:
         await asyncio.to_thread(
             self.deps.stories.set_story_video, story.user_id, story.story_id, outcome.video.key, outcome.subtitles.key
         )
@@ -191,15 +201,92 @@ class Engine:
             statuses.append(BackendStatus(**{**result.__dict__, "stage": stage}))
         return statuses
 
+    # ------------------------------------------------------------------ running (in this process)
+
+    async def execute(self, tracker: OperationTracker) -> dict:
+        """The whole work of an operation, from its stored request."""
+        kind, body = tracker.record.kind, tracker.record.request
+        if kind == OperationKind.CREATE_STORYBOARD.value:
+            return await self._create(tracker, CreateStoryboardRequest.model_validate(body))
+        if kind == OperationKind.REGENERATE_SHOT.value:
+            return await self._regenerate(tracker, RegenerateShotRequest.model_validate(body))
+        if kind == OperationKind.RENDER_VIDEO.value:
+            return await self._render(tracker, RenderVideoRequest.model_validate(body))
+        raise InvalidRequest(f"unknown operation kind '{kind}'")
+
+    # ------------------------------------------------------------------ a render spread over workers
+    # begin_render plans it; each shot's media step, then its segment step, may run on any worker; the
+    # last step joins. A shot step never fails the operation by itself: it reports, and the join decides
+    # (every shot runs to its end first, so all finished work is cached, as in this process).
+
+    async def begin_render(self, tracker: OperationTracker) -> list[str]:
+        request = RenderVideoRequest.model_validate(tracker.record.request)
+        _, shots, _ = await asyncio.to_thread(self._rendering, request)
+        for shot in shots:
+            tracker.set_shot(shot.shot_id, ShotState.WAITING)
+        tracker.enter_stage("shots", [shot.shot_id for shot in shots])
+        return [shot.shot_id for shot in shots]
+
+    async def render_shot_media(self, tracker: OperationTracker, shot_id: str) -> dict:
+        async def step(story: StoryRecord, shot: ShotRecord, spec: RenderSpec) -> dict:
+            return {"media": media_to_wire(await shot_media(self.deps, tracker, story, shot, spec))}
+
+        return await self._shot_step(tracker, shot_id, step)
+
+    async def render_shot_segment(self, tracker: OperationTracker, shot_id: str, media: dict) -> dict:
+        if "media" not in media:
+            return media  # the media step failed, was cancelled or had nothing to do: pass its report on
+
+        async def step(story: StoryRecord, shot: ShotRecord, spec: RenderSpec) -> dict:
+            cut = await shot_segment(self.deps, tracker, shot, media_from_wire(self.deps, media["media"]), spec)
+            await record_shot_done(self.deps, tracker, cut)
+            return {"cut": cut_to_wire(cut)}
+
+        return await self._shot_step(tracker, shot_id, step)
+
+    async def finish_render(self, tracker: OperationTracker, reports: list[dict]) -> dict:
+        """The join, once every shot has reported: the first failure (in shot order) fails the operation."""
+        if tracker.is_cancelled() or any(report.get("cancelled") for report in reports):
+            raise OperationCancelled()
+        for report in reports:
+            if "error" in report:
+                raise RemoteError(report["error"])
+        request = RenderVideoRequest.model_validate(tracker.record.request)
+        story, shots, spec = await asyncio.to_thread(self._rendering, request)
+        by_id = {shot.shot_id: shot for shot in shots}
+        cuts = [cut_from_wire(self.deps, by_id[report["shot_id"]], report["cut"]) for report in reports if "cut" in report and report["shot_id"] in by_id]
+        if len(cuts) != len(shots):
+            raise InvalidRequest(f"story '{story.story_id}' changed its shots while it was rendering; render it again", param="story_id")
+        tracker.enter_stage("final")
+        return await self._published(story, await join_story(self.deps, tracker, cuts, spec))
+
+    async def _shot_step(self, tracker: OperationTracker, shot_id: str, step) -> dict:
+        report: dict = {"shot_id": shot_id}
+        if tracker.is_cancelled():
+            return {**report, "cancelled": True}
+        try:
+            request = RenderVideoRequest.model_validate(tracker.record.request)
+            story, shots, spec = await asyncio.to_thread(self._rendering, request)
+            shot = next((shot for shot in shots if shot.shot_id == shot_id), None)
+            if shot is None:
+                raise NotFound(f"story '{story.story_id}' has no shot '{shot_id}' any more")
+            return {**report, **await step(story, shot, spec)}
+        except OperationCancelled:
+            return {**report, "cancelled": True}
+        except Exception as error:  # reported to the join, which fails the operation with it
+            failure = error if isinstance(error, Story2VideoError) else Story2VideoError(f"internal error: {describe_exception(error, with_type=True)}")
+            failure.with_context(stage=tracker.record.stage, shot_id=shot_id)
+            tracker.set_shot(shot_id, ShotState.FAILED, error=failure.to_dict())
+            return {**report, "error": failure.to_dict()}
+
     # ------------------------------------------------------------------ internals
 
-    def _submit(self, kind: OperationKind, request, stages, work) -> OperationTracker:
+    def _submit(self, kind: OperationKind, request, body: dict, stored_body: dict | None = None) -> OperationRecord:
         return self.operations.submit(
             operation_id=request.operation_id,
             kind=kind.value,
             user_id=request.user_id,
             story_id=request.story_id,
-            body=request.model_dump(mode="json"),
-            stages=stages,
-            work=work,
+            body=body,
+            stored_body=stored_body,
         )

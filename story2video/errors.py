@@ -12,12 +12,15 @@ class to one HTTP status in ``story2video.api.errors`` (the only place that does
     ├── NotFound                     404  unknown story, shot, operation or artifact
     ├── Conflict                     409  e.g. an operation_id reused with a different body
     ├── QueueFull                    429  too many operations waiting; ``retry_after`` seconds
+    ├── QueueUnavailable             503  the work queue (CELERY_BROKER_URL) cannot be reached
+    ├── RemoteError                  (its code's status) a failure another process reported, raised again here
     ├── OperationCancelled           409  the operation was cancelled before it finished
     ├── ConfigurationError           500  settings that cannot work (raised at start-up)
     ├── BackendError                 502  a model backend failed (``stage``, ``backend``, ``shot_id``)
     │   ├── BackendUnavailable       503  configured but unreachable / not ready
     │   ├── BackendTimeout           504  no answer within the per-call timeout
     │   └── InvalidArtifact          502  the backend returned something that is not what it claims
+    ├── DatabaseUnavailable          503  the PostgreSQL server cannot be reached (names host:port/database)
     ├── MediaError                   500  FFmpeg or media handling failed
     │   └── FFmpegNotFound           500  no usable FFmpeg binary
     └── StorageFull                  507  no space left where artifacts are written
@@ -115,6 +118,23 @@ class QueueFull(Story2VideoError):
         self.retry_after = retry_after
 
 
+class QueueUnavailable(Story2VideoError):
+    code = "queue_unavailable"
+
+
+class RemoteError(Story2VideoError):
+    """A failure another process reported as ``to_dict()`` (a shot's step on another worker), raised
+    again here with the same code, message and context."""
+
+    def __init__(self, body: dict):
+        super().__init__(str(body.get("message", "")), stage=body.get("stage"), shot_id=body.get("shot_id"))
+        self.code = str(body.get("code", Story2VideoError.code))
+        self._body = dict(body)
+
+    def to_dict(self) -> dict:
+        return {**self._body, **super().to_dict()}
+
+
 class OperationCancelled(Story2VideoError):
     code = "operation_cancelled"
 
@@ -150,6 +170,10 @@ class BackendTimeout(BackendError):
 
 class InvalidArtifact(BackendError):
     code = "invalid_artifact"
+
+
+class DatabaseUnavailable(Story2VideoError):
+    code = "database_unavailable"
 
 
 class MediaError(Story2VideoError):

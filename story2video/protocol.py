@@ -146,6 +146,7 @@ class OperationError(BaseModel):
 class ShotProgress(BaseModel):
     state: Literal["waiting", "working", "done", "failed", "cancelled"]
     step: str | None = None
+    progress: float | None = Field(None, ge=0.0, le=1.0, description="How far this shot's work in the current stage is")
     error: OperationError | None = None
     image_url: str | None = None
     video_url: str | None = None
@@ -213,9 +214,26 @@ class BackendReadiness(BaseModel):
     location: str = ""
 
 
+class LiveWorker(BaseModel):
+    worker_id: str
+    hostname: str
+    queues: list[str]
+    concurrency: int
+    seen_s_ago: float = Field(description="Seconds since its last heartbeat")
+
+
+class QueueState(BaseModel):
+    running: int = Field(description="Operations being worked on (with workers: operations holding a live lease)")
+    waiting: int = Field(description="Operations waiting (with workers: tasks waiting in the broker's queues)")
+    max_queued: int
+    broker_queues: dict[str, int] | None = Field(None, description="SERVICE_ROLE=api: tasks waiting in each Celery queue")
+    workers: list[LiveWorker] | None = Field(None, description="SERVICE_ROLE=api: workers with a recent heartbeat")
+
+
 class Readiness(BaseModel):
-    ready: bool
+    ready: bool = Field(description="Every backend can take work (and, with workers, at least one worker is live)")
+    role: Literal["all", "api"]
     mode: Literal["cloud", "local"]
     backends: list[BackendReadiness]
     ffmpeg: str
-    queue: dict[str, int]
+    queue: QueueState

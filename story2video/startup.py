@@ -18,21 +18,23 @@ _STAGE_SETTINGS = {"storyboard": "storyboard_backend", "keyframes": "image_backe
 _BACKLOG = 2048  # uvicorn's default
 
 
-def claim(settings: Settings) -> tuple[DataLock, socket.socket]:
-    """Lock the data and bind the port, before anything reads or repairs the data.
+def claim(settings: Settings) -> tuple[DataLock | None, socket.socket]:
+    """Lock the data (a single process owns it; API replicas share it and lock nothing) and bind the
+    port, before anything reads or repairs the data.
 
     Raises ConfigurationError naming every one of the two that is taken, and by whom when known."""
     problems: list[str] = []
     lock = listener = None
     try:
-        lock = lock_data(settings.database_path, settings.output_dir, holder_note(f"{settings.service_host}:{settings.service_port}"))
+        if settings.service_role == "all":
+            lock = lock_data(settings.database_path, settings.output_dir, holder_note(f"{settings.service_host}:{settings.service_port}"))
     except ConfigurationError as error:
         problems.append(error.message)
     try:
         listener = bind_listener(settings.service_host, settings.service_port)
     except ConfigurationError as error:
         problems.append(error.message)
-    if lock is None or listener is None:
+    if problems:
         if lock is not None:
             lock.release()
         if listener is not None:

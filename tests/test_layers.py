@@ -11,7 +11,7 @@ import story2video
 CORE = Path(story2video.__file__).parent
 # Higher number = higher layer. A module may import its own layer's package or lower ones only.
 LAYERS = {
-    "app": 9, "startup": 9, "worker": 9,
+    "app": 9, "startup": 9, "worker": 10,
     "api": 8,
     "engine": 7,
     "protocol": 6, "presenters": 5,

@@ -32,6 +32,11 @@ class ResultExpired(BackendError):
     """A task's result URL no longer serves the file (results are kept 24 h): submit again."""
 
 
+class TaskUnknown(BackendError):
+    """DashScope does not know the task id (tasks are kept 24 h): its task_status is UNKNOWN, or the
+    task lookup answers 400/404. A task resumed from the job ledger is then submitted anew."""
+
+
 @dataclass(frozen=True)
 class ErrorBody:
     code: str

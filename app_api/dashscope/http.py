@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, error_for
+from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, TaskUnknown, error_for, parse_error_body
 from app_api.retry import RetryPolicy, send_with_retries
 from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
 
@@ -28,6 +28,11 @@ class DashScopeClient:
         response = await self._send("GET", url, endpoint, headers=self._auth())
         return _json_object(response, endpoint)
 
+    async def get_task(self, url: str, endpoint: Endpoint) -> dict:
+        """A task's status answer; ``TaskUnknown`` when DashScope answers 400/404 for the task id."""
+        response = await self._send("GET", url, endpoint, task_url=True, headers=self._auth())
+        return _json_object(response, endpoint)
+
     async def status_of(self, url: str) -> int:
         """One authenticated GET, no retries: the HTTP status (for readiness checks)."""
         async with httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http:
@@ -42,7 +47,7 @@ class DashScopeClient:
         return {"Authorization": f"Bearer {self._api_key}", **(extra or {})}
 
     async def _send(
-        self, method: str, url: str, endpoint: Endpoint, *, result_url: bool = False, **kwargs: Any
+        self, method: str, url: str, endpoint: Endpoint, *, result_url: bool = False, task_url: bool = False, **kwargs: Any
     ) -> httpx.Response:
         what = f"DashScope {endpoint.name} ({method} {_where(url)})"
         try:
@@ -63,6 +68,12 @@ class DashScopeClient:
             return response
         if result_url and response.status_code in (403, 404):
             raise ResultExpired(f"the {endpoint.name} result at {_where(url)} is gone ({response.status_code})", backend=BACKEND)
+        if task_url and response.status_code in (400, 404):
+            raise TaskUnknown(
+                f"DashScope does not know the {endpoint.name} task at {_where(url)} ({response.status_code} "
+                f"{parse_error_body(response).describe()})",
+                backend=BACKEND,
+            )
         raise error_for(response, endpoint, self.retry.attempts)
 
 

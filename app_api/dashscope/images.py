@@ -15,12 +15,13 @@ from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.probe import DashScopeProbe
 from app_api.dashscope.recovery import resubmitted_if_expired, with_softened_retry
 from app_api.dashscope.sizes import image_size, size_text
-from app_api.dashscope.tasks import TaskRunner
+from app_api.dashscope.tasks import TaskRunner, TaskSpec
 from story2video.errors import InvalidArtifact
 from story2video.media.pictures import cover_fit
 from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
 
 IMAGE_PATH = "/api/v1/services/aigc/text2image/image-synthesis"
+IMAGE_JOB = "dashscope-image-synthesis"  # the task's name in the stage's job ledger
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,13 @@ class DashScopeImageGenerator:
         return await self.probe.status("keyframes", self.model)
 
     async def _draw(self, prompt: str, size: tuple[int, int], request: ImageRequest, ctx: StageContext) -> Drawn:
-        output = await self.tasks.run(IMAGE_PATH, self._body(prompt, size, request), self.endpoint, ctx)
-        result = first_result(output, self.endpoint)
-        data = await self.client.download(result["url"], self.endpoint)
-        return Drawn(data, str(result.get("actual_prompt") or prompt))
+        async def fetch(output: dict) -> Drawn:
+            result = first_result(output, self.endpoint)
+            data = await self.client.download(result["url"], self.endpoint)
+            return Drawn(data, str(result.get("actual_prompt") or prompt))
+
+        spec = TaskSpec(IMAGE_PATH, self._body(prompt, size, request), self.endpoint, IMAGE_JOB)
+        return await self.tasks.run(spec, ctx, fetch)
 
     def _body(self, prompt: str, size: tuple[int, int], request: ImageRequest) -> dict:
         negative = ", ".join(part for part in (request.negative_prompt, self.options.negative_prompt) if part)

@@ -1,5 +1,8 @@
 """Second chances for one generation: a prompt rejected by content moderation is softened by the
-LLM and tried once more; a result whose URL expired before it was fetched is generated once more."""
+LLM and tried once more; a result whose URL expired before it was fetched is generated once more.
+
+Each second chance is a new task: the task runner has already dropped the failed one from the job
+ledger, so the new task's id takes its place there (see tasks.py)."""
 
 from __future__ import annotations
 

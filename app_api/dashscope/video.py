@@ -15,12 +15,13 @@ from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.probe import DashScopeProbe
 from app_api.dashscope.recovery import resubmitted_if_expired, with_softened_retry
 from app_api.dashscope.sizes import video_duration, video_resolution
-from app_api.dashscope.tasks import TaskRunner
+from app_api.dashscope.tasks import TaskRunner, TaskSpec
 from story2video.errors import InvalidArtifact
 from story2video.media.probe import aprobe
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
 VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
+VIDEO_JOB = "dashscope-video-synthesis"  # the task's name in the stage's job ledger
 
 
 class KeyframeLinks(Protocol):
@@ -85,11 +86,14 @@ class DashScopeVideoGenerator:
         return await self.probe.status("clips", self.model)
 
     async def _animate(self, prompt: str, image: str, request: ClipRequest, ctx: StageContext) -> bytes:
-        output = await self.tasks.run(VIDEO_PATH, self._body(prompt, image, request), self.endpoint, ctx)
-        url = output.get("video_url")
-        if not isinstance(url, str) or not url:
-            raise InvalidArtifact(f"DashScope image-to-video succeeded without a video_url: {str(output)[:200]}", backend=BACKEND)
-        return await self.client.download(url, self.endpoint)
+        async def fetch(output: dict) -> bytes:
+            url = output.get("video_url")
+            if not isinstance(url, str) or not url:
+                raise InvalidArtifact(f"DashScope image-to-video succeeded without a video_url: {str(output)[:200]}", backend=BACKEND)
+            return await self.client.download(url, self.endpoint)
+
+        spec = TaskSpec(VIDEO_PATH, self._body(prompt, image, request), self.endpoint, VIDEO_JOB)
+        return await self.tasks.run(spec, ctx, fetch)
 
     def _body(self, prompt: str, image: str, request: ClipRequest) -> dict:
         body_input = {"prompt": prompt, "img_url": image}

@@ -8,6 +8,7 @@
     runner.py     upload -> prompt -> download on one host  outputs.py  find result files in the history
     images.py     ComfyImageGenerator                       clips.py    ComfyVideoGenerator
     sizes.py      generation sizes                          transcode.py  any animation/video -> H.264 MP4
+    ledger.py     how a queued prompt is noted in the job ledger (host|prompt_id), so a takeover resumes it
 
 Both providers of a process share one host pool, so a host found dead by one is skipped by the other.
 """

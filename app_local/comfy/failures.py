@@ -3,6 +3,8 @@
 ``HostFailure`` is the one error the host pool retries on another host: the host did not answer,
 dropped the connection, or lost the prompt (a restart empties its queue and history). Everything
 else (a rejected workflow, an error while executing it) would fail the same way elsewhere.
+``PromptUnknown`` is what a host that answers says of a prompt it never had or has forgotten, when
+a prompt queued by an earlier run is resumed: it is queued anew.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ class HostFailure(BackendUnavailable):
         super().__init__(f"ComfyUI at {host}: {reason}", backend=BACKEND)
         self.host = host
         self.reason = reason
+
+
+class PromptUnknown(BackendError):
+    """The host answers but knows nothing of a prompt queued there earlier (a restart, a cleared
+    history): the prompt has to be queued anew. The host itself is fine."""
+
+    def __init__(self, host: str, prompt_id: str):
+        super().__init__(
+            f"ComfyUI at {host} knows no prompt {prompt_id}: neither queued nor in its history (restarted?)", backend=BACKEND
+        )
+        self.host = host
+        self.prompt_id = prompt_id
 
 
 def rejection_error(host: str, body: Any) -> BackendError:

@@ -7,7 +7,8 @@ restart) is marked down and skipped for ``health_interval_s``; the shot's work s
 another host, at most ``max_attempts`` times. Errors the workflow itself causes are not retried.
 A host is only leased for a workflow it can run: one that lacks a model file or node class the
 workflow names (``inventory``) is skipped for that workflow, and asked again after
-``health_interval_s``. The pool holds only plain state, so one pool serves every event loop of the process.
+``health_interval_s``. ``run_on`` goes back to one named host, where an earlier run queued a prompt.
+The pool holds only plain state, so one pool serves every event loop of the process.
 """
 
 from __future__ import annotations
@@ -104,6 +105,27 @@ class ComfyHostPool:
         raise BackendUnavailable(
             f"ComfyUI failed on {self._max_attempts} attempt(s) (COMFY_MAX_ATTEMPTS): {_reasons(failed)}", backend=BACKEND
         )
+
+    def knows(self, url: str) -> bool:
+        return any(host.url == url for host in self._hosts)
+
+    async def run_on(self, url: str, work: Callable[[ComfyClient], Awaitable[T]]) -> T:
+        """``work`` on the one host ``url`` (where a prompt was queued earlier), even if it is marked
+        down, and nowhere else; a ``HostFailure`` marks it down and is raised."""
+        host = next((host for host in self._hosts if host.url == url), None)
+        if host is None:
+            raise BackendUnavailable(f"ComfyUI host {url} is not in COMFY_HOSTS", backend=BACKEND)
+        host.active += 1
+        try:
+            async with ComfyClient.open(host.url, self._request_timeout_s) as client:
+                result = await work(client)
+        except HostFailure as failure:
+            self._mark_down(host, failure.reason)
+            raise
+        finally:
+            host.active -= 1
+        self._mark_up(host)
+        return result
 
     async def check_hosts(self, needs: WorkflowNeeds | None = None) -> list[HostReport]:
         """Ask every host for ``/system_stats`` (and, given ``needs``, whether it has what the

@@ -6,19 +6,26 @@ ComfyUI sends ``execution_success`` *before* it writes the history and ``executi
 and a prompt that is neither queued nor in the history (the host restarted) is reported lost, so
 the pool can run the shot elsewhere. Cancel and the job deadline are checked every ``TICK_S``; both
 take the prompt off the host (``POST /queue`` delete + ``POST /interrupt``).
+
+The prompt id is handed to ``on_queued`` as soon as the host accepted it, so that it can be noted in
+the job ledger; ``follow_prompt`` waits for such a prompt later, from another watcher or process. The
+socket's clientId is the prompt id we choose, so a later watcher reconnects as the same client and
+receives the prompt's messages. A watch cut short by asyncio cancellation (a worker stopping, not the
+operation being cancelled) leaves the prompt running for whoever resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from loguru import logger
 
 from app_local.comfy.client import ComfyClient
-from app_local.comfy.failures import BACKEND, HostFailure, execution_error, history_failure, interrupted_error
+from app_local.comfy.failures import BACKEND, HostFailure, PromptUnknown, execution_error, history_failure, interrupted_error
 from app_local.comfy.progress import PromptProgress
 from app_local.comfy.socket import ComfySocket, SocketEvent
 from app_local.comfy.workflow import Graph, nodes_needed
@@ -42,16 +49,27 @@ class _Check(Enum):
 
 
 async def run_prompt(
-    client: ComfyClient, graph: Graph, output_node: str, timings: JobTimings, ctx: StageContext, progress: ProgressCallback
+    client: ComfyClient, graph: Graph, output_node: str, timings: JobTimings, ctx: StageContext, progress: ProgressCallback,
+    on_queued: Callable[[str], None],
 ) -> dict:
-    """Queue ``graph`` on the client's host and return its finished history entry."""
-    return await _PromptWatch(client, graph, output_node, timings, ctx, progress).run()
+    """Queue ``graph`` on the client's host, tell ``on_queued`` its prompt id, and return its finished history entry."""
+    return await _PromptWatch(client, graph, output_node, timings, ctx, progress, str(uuid.uuid4())).run(on_queued)
+
+
+async def follow_prompt(
+    client: ComfyClient, prompt_id: str, graph: Graph, output_node: str, timings: JobTimings, ctx: StageContext,
+    progress: ProgressCallback,
+) -> dict:
+    """The finished history entry of a prompt queued on the client's host earlier, waiting for it
+    while it is still queued; ``PromptUnknown`` when the host knows nothing of it. ``graph`` (its
+    links; values do not matter) sizes the progress."""
+    return await _PromptWatch(client, graph, output_node, timings, ctx, progress, prompt_id).follow()
 
 
 class _PromptWatch:
     def __init__(
         self, client: ComfyClient, graph: Graph, output_node: str, timings: JobTimings, ctx: StageContext,
-        progress: ProgressCallback,
+        progress: ProgressCallback, prompt_id: str,
     ):
         self._client = client
         self._graph = graph
@@ -59,12 +77,12 @@ class _PromptWatch:
         self._timings = timings
         self._ctx = ctx
         self._progress = PromptProgress(len(nodes_needed(graph, output_node)), progress)
-        self.prompt_id = str(uuid.uuid4())
-        self._client_id = str(uuid.uuid4())
+        self.prompt_id = prompt_id
+        self._client_id = prompt_id
         self._events: asyncio.Queue[SocketEvent] = asyncio.Queue()
         self._quiet_since = 0.0  # loop time of the last socket news about our prompt
 
-    async def run(self) -> dict:
+    async def run(self, on_queued: Callable[[str], None]) -> dict:
         socket = ComfySocket(self._client.host, self._client_id, self._events, self._timings.request_timeout_s)
         socket.start()
         try:
@@ -72,6 +90,21 @@ class _PromptWatch:
             self._ctx.raise_if_cancelled()
             self.prompt_id = await self._client.submit(self._graph, self.prompt_id, self._client_id, self._output_node)
             logger.info("ComfyUI at {} queued prompt {}", self._client.host, self.prompt_id)
+            on_queued(self.prompt_id)
+            return await self._wait_abandoning_on_exit()
+        finally:
+            await socket.close()
+
+    async def follow(self) -> dict:
+        entry = await self._lookup(_Check.HISTORY_OR_LOST)
+        if entry is not None:
+            logger.info("ComfyUI at {} had finished prompt {} already", self._client.host, self.prompt_id)
+            return entry
+        logger.info("ComfyUI at {} still holds prompt {}; waiting for it", self._client.host, self.prompt_id)
+        socket = ComfySocket(self._client.host, self._client_id, self._events, self._timings.request_timeout_s)
+        socket.start()
+        try:
+            await self._first_socket_event()
             return await self._wait_abandoning_on_exit()
         finally:
             await socket.close()
@@ -79,7 +112,8 @@ class _PromptWatch:
     async def _first_socket_event(self) -> None:
         """Give the socket a chance to connect first: messages for a client with no socket are dropped."""
         try:
-            await asyncio.wait_for(self._events.get(), self._timings.request_timeout_s)
+            async with asyncio.timeout(self._timings.request_timeout_s):  # not wait_for: on 3.11 it may swallow a cancel
+                await self._events.get()
         except TimeoutError:
             logger.warning("ComfyUI at {}: the websocket did not connect; relying on /history", self._client.host)
 
@@ -91,7 +125,10 @@ class _PromptWatch:
         except BackendTimeout as timeout:
             raise BackendTimeout(f"{timeout.message}; {await self._abandon()}", backend=BACKEND) from None
         except asyncio.CancelledError:
-            logger.info("prompt {} abandoned: {}", self.prompt_id, await self._abandon())
+            if self._ctx.is_cancelled():
+                logger.info("prompt {} abandoned: {}", self.prompt_id, await self._abandon())
+            else:
+                logger.info("stopped waiting for prompt {} on {}; it runs on for whoever resumes it", self.prompt_id, self._client.host)
             raise
 
     async def _abandon(self) -> str:
@@ -125,7 +162,8 @@ class _PromptWatch:
         """What the next socket event, or ``timeout`` seconds of silence, asks us to look at."""
         loop = asyncio.get_running_loop()
         try:
-            event = await asyncio.wait_for(self._events.get(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it may swallow a cancel
+                event = await self._events.get()
         except TimeoutError:
             if loop.time() - self._quiet_since < self._timings.ws_stall_s:
                 return _Check.NOTHING
@@ -169,16 +207,23 @@ class _PromptWatch:
         """The history entry if the prompt has finished; HostFailure if the host no longer knows it."""
         if check is _Check.NOTHING:
             return None
+        try:
+            return await self._lookup(check)
+        except PromptUnknown as unknown:
+            raise HostFailure(
+                self._client.host, f"lost prompt {self.prompt_id}: neither queued nor in its history (restarted?)"
+            ) from unknown
+
+    async def _lookup(self, check: _Check) -> dict | None:
+        """The history entry if the prompt has finished, None if not yet; with ``HISTORY_OR_LOST``,
+        ``PromptUnknown`` when it is neither queued nor in the history."""
         entry = await self._client.history(self.prompt_id)
         if entry is None and check is _Check.HISTORY_OR_LOST:
             snapshot = await self._client.queue()
             if not snapshot.holds(self.prompt_id):
                 entry = await self._client.history(self.prompt_id)  # it may have finished in between
                 if entry is None:
-                    raise HostFailure(
-                        self._client.host,
-                        f"lost prompt {self.prompt_id}: neither queued nor in its history (restarted?)",
-                    )
+                    raise PromptUnknown(self._client.host, self.prompt_id)
         if entry is not None and _failed(entry):
             raise history_failure(self._client.host, entry)
         return entry

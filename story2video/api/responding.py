@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlencode
 
 from fastapi.responses import JSONResponse
@@ -10,8 +9,9 @@ from fastapi.responses import JSONResponse
 from story2video.api.errors import error_response, status_for_code
 from story2video.api.urls import Links
 from story2video.config import Settings
+from story2video.jobs.keys import OperationKey
+from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationStatus
-from story2video.jobs.tracker import OperationTracker
 from story2video.presenters import operation_info, operation_view
 from story2video.storage.records import OperationRecord
 
@@ -21,8 +21,7 @@ def operation_location(record: OperationRecord) -> str:
     return f"/api/v1/operations/{record.operation_id}?{urlencode({'user_id': record.user_id})}"
 
 
-def accepted(tracker: OperationTracker, links: Links) -> JSONResponse:
-    record = tracker.record
+def accepted(record: OperationRecord, links: Links) -> JSONResponse:
     return JSONResponse(
         status_code=202,
         content=links.absolutize(operation_view(record)),
@@ -30,19 +29,19 @@ def accepted(tracker: OperationTracker, links: Links) -> JSONResponse:
     )
 
 
-async def respond(tracker: OperationTracker, links: Links, settings: Settings, prefer_async: bool) -> JSONResponse:
-    """The operation runs in the job runner either way; a client that goes away does not cancel it."""
+async def respond(
+    record: OperationRecord, operations: OperationService, links: Links, settings: Settings, prefer_async: bool
+) -> JSONResponse:
+    """The operation runs in the job runner (or on a worker) either way; a client that goes away does not cancel it."""
     if prefer_async:
-        return accepted(tracker, links)
-    try:
-        await asyncio.wait_for(asyncio.shield(tracker.wait()), timeout=settings.sync_wait_timeout_s)
-    except asyncio.TimeoutError:
-        return accepted(tracker, links)
-    return finished(tracker, links)
+        return accepted(record, links)
+    record = await operations.wait(OperationKey(record.user_id, record.operation_id), settings.sync_wait_timeout_s)
+    if not OperationStatus(record.status).is_terminal:
+        return accepted(record, links)
+    return finished(record, links)
 
 
-def finished(tracker: OperationTracker, links: Links) -> JSONResponse:
-    record = tracker.record
+def finished(record: OperationRecord, links: Links) -> JSONResponse:
     info = operation_info(record)
     if record.status == OperationStatus.SUCCESS.value:
         return JSONResponse(status_code=200, content=links.absolutize({"operation": info, **(record.result or {})}))

@@ -1,27 +1,39 @@
-"""Per-operation event fan-out to SSE subscribers, safe to feed from worker threads.
+"""Operation events: stored, then handed to this process's subscribers and to the other processes.
 
-Subscribers are keyed by the operation's ``OperationKey`` (user and id): two users' operations
-with the same id never see each other's events.
+Every event is written to the database first; its row id is the event's id (the SSE ``id:``), so a
+client that reconnects to any API replica with ``Last-Event-ID`` is replayed exactly what it missed.
+Live delivery is a fan-out to the local subscribers (``EventHub``) plus, past one process, a relay
+(Redis pub/sub) that carries each event to the hubs of the API replicas.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 from story2video.jobs.keys import OperationKey
+from story2video.storage.events import EventRepository
 
 SUBSCRIBER_BUFFER = 1000
 
 
 @dataclass(frozen=True)
 class Event:
-    seq: int
+    seq: int  # the stored event's id: increasing per operation, unique across all of them
     type: str
     data: dict
 
 
+class EventRelay(Protocol):
+    """Carries events to the other processes (whose relay hands them to their own hub)."""
+
+    def send(self, key: OperationKey, event: Event) -> None: ...
+
+
 class EventHub:
+    """Per-operation fan-out to SSE subscribers in this process, safe to feed from worker threads."""
+
     def __init__(self) -> None:
         self._subscribers: dict[OperationKey, set[asyncio.Queue[Event]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -49,7 +61,8 @@ class EventHub:
         """Deliver on the event loop's thread; from any other thread the call is handed over."""
         loop = self._loop
         if loop is not None and _off_loop_thread(loop):
-            loop.call_soon_threadsafe(self._deliver, key, event)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._deliver, key, event)
         else:
             self._deliver(key, event)
 
@@ -58,6 +71,30 @@ class EventHub:
             if queue.full():
                 queue.get_nowait()  # a stalled reader loses the oldest event, never blocks the worker
             queue.put_nowait(event)
+
+
+class EventLog:
+    """Stores each event, then publishes it here and through the relay (when there is one)."""
+
+    def __init__(self, repo: EventRepository, hub: EventHub, relay: EventRelay | None = None):
+        self.repo = repo
+        self.hub = hub
+        self.relay = relay
+
+    def publish(self, key: OperationKey, event_type: str, data: dict) -> Event:
+        event = Event(seq=self.repo.append(key.user_id, key.operation_id, event_type, data), type=event_type, data=data)
+        self.hub.publish(key, event)
+        if self.relay is not None:
+            self.relay.send(key, event)
+        return event
+
+    def last_id(self, key: OperationKey) -> int:
+        """The id of the newest stored event of ``key`` (0 when it has none)."""
+        return self.repo.last_id(key.user_id, key.operation_id)
+
+    def since(self, key: OperationKey, after: int) -> list[Event]:
+        """The stored events of ``key`` after the id ``after``, oldest first."""
+        return [Event(seq=stored.event_id, type=stored.type, data=stored.data) for stored in self.repo.since(key.user_id, key.operation_id, after)]
 
 
 def _off_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

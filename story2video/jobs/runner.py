@@ -1,27 +1,45 @@
-"""Where operations execute. Routes and stages only see the ``JobRunner`` protocol, so a distributed
-engine (e.g. Celery workers) can replace ``LocalJobRunner`` without touching either."""
+"""Where operations execute. The service and the routes only see ``JobRunner``: ``LocalJobRunner``
+runs them in this process; ``CeleryJobRunner`` (jobs/celery_runner.py) hands them to workers."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
 from loguru import logger
 
 from story2video.errors import QueueFull
 from story2video.jobs.keys import OperationKey
+from story2video.storage.records import OperationRecord
 
-Work = Callable[[], Awaitable[None]]
+Execute = Callable[[OperationKey], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    running: int  # operations (or, with workers, tasks) being worked on
+    waiting: int  # waiting for a free slot
+    queues: dict[str, int] = field(default_factory=dict)  # broker queue -> tasks waiting in it
+    workers: list[dict] = field(default_factory=list)  # live workers: name, host, queues, concurrency
 
 
 class JobRunner(Protocol):
-    def submit(self, key: OperationKey, work: Work) -> None:
-        """Accept the work or raise ``QueueFull``; never runs it inside the caller."""
+    holds_queued: bool  # True: a queued operation waits inside this process (which holds its lease meanwhile)
+
+    def attach(self, execute: Execute) -> None:
+        """What runs one operation here (runners that execute in this process call it)."""
         ...
 
-    def load(self) -> tuple[int, int]:
-        """(running, waiting) operations."""
+    def submit(self, key: OperationKey, attempt: int) -> None:
+        """Accept attempt ``attempt`` of the stored operation, or raise ``QueueFull``; never runs it inside the caller."""
         ...
+
+    def revoke(self, record: OperationRecord) -> None:
+        """Drop whatever of this operation still waits to run (it was cancelled)."""
+        ...
+
+    def load(self) -> QueueLoad: ...
 
     async def shutdown(self) -> None: ...
 
@@ -33,6 +51,8 @@ class LocalJobRunner:
     (the service trims the C heap there); what it raises is logged.
     """
 
+    holds_queued = True
+
     def __init__(self, max_running: int, max_queued: int, retry_after_s: int, after_each: Callable[[], object] | None = None):
         self._slots = asyncio.Semaphore(max_running)
         self._max_running = max_running
@@ -41,26 +61,38 @@ class LocalJobRunner:
         self._tasks: dict[OperationKey, asyncio.Task[None]] = {}
         self._running = 0
         self._after_each = after_each
+        self._execute: Execute | None = None
 
-    def submit(self, key: OperationKey, work: Work) -> None:
-        running, waiting = self.load()
+    def attach(self, execute: Execute) -> None:
+        self._execute = execute
+
+    def check_capacity(self) -> None:
+        running, waiting = self._running, len(self._tasks) - self._running
         if running >= self._max_running and waiting >= self._max_queued:
             raise QueueFull(
                 f"{running} operations are running and {waiting} are waiting (limit {self._max_queued}); retry later",
                 retry_after=self._retry_after_s,
             )
-        task = asyncio.get_running_loop().create_task(self._run(key, work), name=f"operation:{key}")
+
+    def submit(self, key: OperationKey, attempt: int) -> None:
+        if self._execute is None:
+            raise RuntimeError("LocalJobRunner.submit before attach(): nothing would run the operation")
+        self.check_capacity()
+        task = asyncio.get_running_loop().create_task(self._run(key, self._execute), name=f"operation:{key}")
         self._tasks[key] = task
         task.add_done_callback(lambda _: self._tasks.pop(key, None))
 
-    def load(self) -> tuple[int, int]:
-        return self._running, len(self._tasks) - self._running
+    def revoke(self, record: OperationRecord) -> None:
+        """A queued operation here needs nothing dropped: it sees its cancelled record when its turn comes."""
 
-    async def _run(self, key: OperationKey, work: Work) -> None:
+    def load(self) -> QueueLoad:
+        return QueueLoad(running=self._running, waiting=len(self._tasks) - self._running)
+
+    async def _run(self, key: OperationKey, execute: Execute) -> None:
         async with self._slots:
             self._running += 1
             try:
-                await work()
+                await execute(key)
             except Exception:  # the work reports its own failures; this is the last line of defence
                 logger.exception("operation {} crashed outside its own error handling", key)
             finally:

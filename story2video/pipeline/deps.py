@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from story2video.config import Settings
 from story2video.media.fonts import FontInfo
 from story2video.providers.base import Providers
+from story2video.stagecontext import StageContext
 from story2video.storage.artifacts import ArtifactStore
+from story2video.storage.provider_jobs import ProviderJobRepository
 from story2video.storage.records import ArtifactRecord
 from story2video.storage.stories import StoryRepository
 
@@ -25,6 +27,13 @@ class PipelineDeps:
     ffmpeg: Path
     font: FontInfo
     compose_slots: asyncio.Semaphore
+    provider_jobs: ProviderJobRepository | None = None  # where remote jobs are noted before they are awaited
+
+    def for_artifact(self, ctx: StageContext, key: str) -> StageContext:
+        """``ctx`` with the job ledger of the artifact ``key``: a takeover resumes the jobs noted there."""
+        if self.provider_jobs is None:
+            return ctx
+        return replace(ctx, jobs=self.provider_jobs.ledger(key))
 
 
 def artifact_url(record: ArtifactRecord | None) -> str | None:

@@ -73,7 +73,7 @@ async def ensure_keyframe(
     async def produce(dest):
         with stage_errors(STAGE, painter.backend, shot.shot_id):
             result = await within_timeout(
-                painter.generate(request, dest, ctx), deps.settings.keyframe_timeout_s, STAGE, painter.backend
+                painter.generate(request, dest, deps.for_artifact(ctx, key)), deps.settings.keyframe_timeout_s, STAGE, painter.backend
             )
         meta = {"prompt": request.prompt, "seed": request.seed}
         if result is not None and result.actual_prompt:

@@ -77,17 +77,25 @@ def _profile(deps: PipelineDeps, spec: RenderSpec) -> RenderProfile:
     )
 
 
+@dataclass
+class ShotMedia:
+    """What a shot's segment is cut from: its narration, the keyframe for the render's frame, its clip."""
+
+    narration: ArtifactRecord
+    keyframe: ArtifactRecord
+    clip: Clip
+
+
 async def render_story(
     deps: PipelineDeps, progress: Progress, story: StoryRecord, shots: Sequence[ShotRecord], spec: RenderSpec
 ) -> RenderOutcome:
+    """The whole render in this process: every shot (bounded in parallel), then the join."""
     progress.enter_stage("shots", [shot.shot_id for shot in shots])
 
     async def one(shot: ShotRecord) -> ShotCut:
-        cut = await render_shot(deps, progress, story, shot, spec)
-        shot.video_key = cut.segment.key
-        shot.audio_key = cut.narration.key
-        await asyncio.to_thread(deps.stories.save_shot, shot)
-        progress.set_shot(shot.shot_id, ShotState.DONE, video_url=artifact_url(cut.segment))
+        media = await shot_media(deps, progress, story, shot, spec)
+        cut = await shot_segment(deps, progress, shot, media, spec)
+        await record_shot_done(deps, progress, cut)
         return cut
 
     cuts = await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)
@@ -95,21 +103,36 @@ async def render_story(
     return await join_story(deps, progress, cuts, spec)
 
 
-async def render_shot(
-    deps: PipelineDeps, progress: Progress, story: StoryRecord, shot: ShotRecord, spec: RenderSpec
-) -> ShotCut:
-    def step(name: str) -> StageContext:
-        progress.set_shot(shot.shot_id, ShotState.WORKING, step=name)
-        return progress.context(shot.shot_id, STEP_SPANS[name])
+def _step(progress: Progress, shot: ShotRecord, name: str) -> StageContext:
+    progress.set_shot(shot.shot_id, ShotState.WORKING, step=name)
+    return progress.context(shot.shot_id, STEP_SPANS[name])
 
-    narration = await ensure_narration(deps, shot, spec, step("narration"))
-    ctx = step("keyframe")
+
+async def shot_media(deps: PipelineDeps, progress: Progress, story: StoryRecord, shot: ShotRecord, spec: RenderSpec) -> ShotMedia:
+    """The model work of one shot: narration, keyframe (drawn if missing) and clip."""
+    narration = await ensure_narration(deps, shot, spec, _step(progress, shot, "narration"))
+    ctx = _step(progress, shot, "keyframe")
     stored = (shot.image_key and deps.store.get(shot.image_key)) or await ensure_keyframe(deps, story, shot, ctx)
-    shot.image_key = stored.key
+    if shot.image_key != stored.key:
+        shot.image_key = stored.key
+        await asyncio.to_thread(deps.stories.save_shot, shot)
     keyframe = await keyframe_for_frame(deps, story, shot, stored, CardFrame(spec.width, spec.height, spec.subtitles), ctx)
     duration = spec.lead_in + float(narration.duration or 0.0) + spec.tail
-    clip = await make_clip(deps, shot, keyframe, duration, spec, step("clip"))
-    return await ensure_segment(deps, shot, keyframe, narration, clip, spec, step("segment"))
+    clip = await make_clip(deps, shot, keyframe, duration, spec, _step(progress, shot, "clip"))
+    return ShotMedia(narration=narration, keyframe=keyframe, clip=clip)
+
+
+async def shot_segment(deps: PipelineDeps, progress: Progress, shot: ShotRecord, media: ShotMedia, spec: RenderSpec) -> ShotCut:
+    """The composition work of one shot: its segment, narration and subtitles burned over the clip."""
+    return await ensure_segment(deps, shot, media.keyframe, media.narration, media.clip, spec, _step(progress, shot, "segment"))
+
+
+async def record_shot_done(deps: PipelineDeps, progress: Progress, cut: ShotCut) -> None:
+    shot = cut.shot
+    shot.video_key = cut.segment.key
+    shot.audio_key = cut.narration.key
+    await asyncio.to_thread(deps.stories.save_shot, shot)
+    progress.set_shot(shot.shot_id, ShotState.DONE, video_url=artifact_url(cut.segment))
 
 
 async def ensure_narration(deps: PipelineDeps, shot: ShotRecord, spec: RenderSpec, ctx: StageContext) -> ArtifactRecord:
@@ -120,7 +143,7 @@ async def ensure_narration(deps: PipelineDeps, shot: ShotRecord, spec: RenderSpe
     async def produce(dest: Path) -> Produced:
         with stage_errors("narration", tts.backend, shot.shot_id):
             result = await within_timeout(
-                tts.synthesize(request, dest, ctx), deps.settings.narration_timeout_s, "narration", tts.backend
+                tts.synthesize(request, dest, deps.for_artifact(ctx, key)), deps.settings.narration_timeout_s, "narration", tts.backend
             )
         await validate_wav(dest)
         measured = await asyncio.to_thread(wav_duration, dest)
@@ -153,7 +176,7 @@ async def make_clip(
     temp = deps.store.temp_path(key, "mp4")
     try:
         with stage_errors("clips", video.backend, shot.shot_id):
-            clip = await within_timeout(video.animate(request, temp, ctx), deps.settings.clip_timeout_s, "clips", video.backend)
+            clip = await within_timeout(video.animate(request, temp, deps.for_artifact(ctx, key)), deps.settings.clip_timeout_s, "clips", video.backend)
             if isinstance(clip, StillMotion):
                 return clip
             produced = Produced(video.backend, video.model, duration=clip.duration, meta={"prompt": request.prompt})

@@ -189,8 +189,11 @@ class ArtifactStore:
 
     def _insert(self, record: ArtifactRecord) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO artifacts (key, kind, rel_path, media_type, backend, model, duration, size_bytes, meta, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO artifacts (key, kind, rel_path, media_type, backend, model, duration, size_bytes, meta, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " kind=excluded.kind, rel_path=excluded.rel_path, media_type=excluded.media_type, backend=excluded.backend,"
+            " model=excluded.model, duration=excluded.duration, size_bytes=excluded.size_bytes, meta=excluded.meta,"
+            " created_at=excluded.created_at",
             (
                 record.key,
                 record.kind,

@@ -1,4 +1,4 @@
-"""Plain records as stored in SQLite."""
+"""Plain records as stored in the database."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ class OperationRecord:
     result: dict | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    attempt: int = 0  # how many times a worker has taken the operation up
+    cancel_requested: bool = False
 
 
 @dataclass
@@ -91,3 +93,25 @@ class UploadRecord:
     source: str  # "upload", or the imported URL without its query
     filename: str
     created_at: float = 0.0
+
+
+@dataclass
+class StoredEvent:
+    """One event of an operation's progress, as kept for its event stream."""
+
+    event_id: int
+    type: str
+    data: dict
+    created_at: float
+
+
+@dataclass
+class WorkerRecord:
+    """A worker process as it registered itself, and when it last said it was alive."""
+
+    worker_id: str
+    hostname: str
+    queues: list[str]
+    concurrency: int
+    started_at: float
+    heartbeat_at: float

@@ -10,6 +10,9 @@ In use, and so kept whatever their age:
 - an upload named by an unfinished operation, or by any operation of a story that still exists
   (its music), or whose picture is the source of a shot's keyframe.
 
+An operation's progress events are kept for EVENT_DAYS after they were sent, and for as long as the
+operation is unfinished (its row keeps the final state for good).
+
 A record is deleted before its file (``ArtifactStore.expire``), so a crash in between leaves a file
 without a record, which a later sweep removes once it is older than the retention.
 """
@@ -27,9 +30,11 @@ from loguru import logger
 
 from story2video.storage.artifacts import TEMP_MARKER, ArtifactStore
 from story2video.storage.db import Database
+from story2video.storage.events import EventRepository
 from story2video.util.workdirs import sweep_stale_work_folders
 
 DAY_S = 86400.0
+EVENT_DAYS = 7.0
 ORPHAN_UPLOAD_GRACE_S = 3600.0  # an upload's file is stored a moment before its record
 _KEY = re.compile(r"[0-9a-f]{64}")
 
@@ -47,10 +52,11 @@ class SweepReport:
     uploads: int = 0
     orphan_files: int = 0
     work_folders: int = 0
+    events: int = 0
     freed_bytes: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.artifacts or self.uploads or self.orphan_files or self.work_folders)
+        return bool(self.artifacts or self.uploads or self.orphan_files or self.work_folders or self.events)
 
 
 class RetentionSweeper:
@@ -73,8 +79,8 @@ class RetentionSweeper:
                 report = await self.sweep()
                 if report:
                     logger.info(
-                        "retention: removed {} artifacts, {} uploads, {} files without a record ({:.1f} MiB) and {} stale work folders",
-                        report.artifacts, report.uploads, report.orphan_files, report.freed_bytes / 2**20, report.work_folders,
+                        "retention: removed {} artifacts, {} uploads, {} files without a record ({:.1f} MiB), {} stale work folders and {} old events",
+                        report.artifacts, report.uploads, report.orphan_files, report.freed_bytes / 2**20, report.work_folders, report.events,
                     )
             except Exception:  # noqa: BLE001 - the loop must outlive one bad sweep; the failure is logged in full
                 logger.exception("the retention sweep failed; it runs again in {} s", self.policy.interval_s)
@@ -85,6 +91,7 @@ class RetentionSweeper:
         now = time.time()
         guard = min(now, await asyncio.to_thread(self._oldest_unfinished, now))
         report.work_folders = await asyncio.to_thread(sweep_stale_work_folders)
+        report.events = await asyncio.to_thread(EventRepository(self.db).prune, now - EVENT_DAYS * DAY_S, self.unfinished)
         freed: set[str] = set()
         if self.policy.upload_days > 0:
             freed, report.uploads = await asyncio.to_thread(self._drop_unused_uploads, now - self.policy.upload_days * DAY_S)

@@ -16,6 +16,14 @@ def _placeholders(columns: list[str]) -> str:
     return ", ".join("?" for _ in columns)
 
 
+_STORY_KEY = ("user_id", "story_id")
+_UPSERT_STORY = (
+    f"INSERT INTO stories ({', '.join(_STORY_COLUMNS)}) VALUES ({_placeholders(_STORY_COLUMNS)})"
+    f" ON CONFLICT ({', '.join(_STORY_KEY)}) DO UPDATE SET"
+    f" {', '.join(f'{column}=excluded.{column}' for column in _STORY_COLUMNS if column not in _STORY_KEY)}"
+)
+
+
 class StoryRepository:
     def __init__(self, db: Database):
         self.db = db
@@ -30,10 +38,7 @@ class StoryRepository:
         story.created_at = existing.created_at if existing else now
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM shots WHERE user_id=? AND story_id=?", (story.user_id, story.story_id))
-            conn.execute(
-                f"INSERT OR REPLACE INTO stories ({', '.join(_STORY_COLUMNS)}) VALUES ({_placeholders(_STORY_COLUMNS)})",
-                astuple(story),
-            )
+            conn.execute(_UPSERT_STORY, astuple(story))
             conn.executemany(
                 f"INSERT INTO shots ({', '.join(_SHOT_COLUMNS)}) VALUES ({_placeholders(_SHOT_COLUMNS)})",
                 [astuple(shot) for shot in shots],

@@ -175,9 +175,14 @@ def test_restart_keeps_stories_and_fails_interrupted_operations(make_client, tmp
     created = first.post("/api/v1/storyboard/create", json=create_body()).json()
     db = Database(tmp_path / "db" / "story2video.sqlite3")
     db.execute(
-        "INSERT INTO operations VALUES (?, 'video.render', 'u-001', 'story-001', 'h', '{}', 'Running', 'shots', 0.4,"
-        " '{\"shot_01\": {\"state\": \"working\", \"step\": \"segment\"}}', NULL, NULL, 0, 0)",
+        "INSERT INTO operations (operation_id, kind, user_id, story_id, request_hash, request, status, stage, progress, shots, created_at, updated_at)"
+        " VALUES (?, 'video.render', 'u-001', 'story-001', 'h', '{}', 'Running', 'shots', 0.4,"
+        " '{\"shot_01\": {\"state\": \"working\", \"step\": \"segment\"}}', 0, 0)",
         ("op-crashed",),
+    )
+    db.execute(  # the crashed process's lease has not expired yet: the data lock proves it dead all the same
+        "INSERT INTO operation_leases (user_id, operation_id, holder, worker_id, attempt, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        ("u-001", "op-crashed", "driver", "dead-worker", 0, time.time() + 600),
     )
     db.close()
     second = make_client()  # a new process on the same database and output folder

@@ -12,9 +12,9 @@ START_TIMEOUT_S = 10.0
 
 
 class ServerThread:
-    def __init__(self, app) -> None:
+    def __init__(self, app, port: int = 0) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind(("127.0.0.1", port))  # 0: a free port
         self.port = self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
         self._server = uvicorn.Server(config)

@@ -121,6 +121,11 @@ class FakeComfyUI:
         self._call(self._start())
         return self
 
+    @property
+    def submissions(self) -> int:
+        """Prompts this host accepted (``POST /prompt`` answered 200), over restarts too."""
+        return len(self.queued_ids)
+
     def kill(self) -> None:
         """Stop answering: connections are refused from now on; queue and history are lost."""
         self._call(self._stop())

@@ -3,16 +3,25 @@
 - ``POST /compatible-mode/v1/chat/completions`` (OpenAI shape) and ``GET /compatible-mode/v1/models``
 - ``POST /api/v1/services/aigc/text2image/image-synthesis`` and ``.../video-generation/video-synthesis``
   (only with ``X-DashScope-Async: enable``) → ``{"output": {"task_id", "task_status": "PENDING"}}``
-- ``GET /api/v1/tasks/{id}``: PENDING → RUNNING → SUCCEEDED (or a scripted FAILED/UNKNOWN/...)
+- ``GET /api/v1/tasks/{id}``: PENDING → RUNNING → SUCCEEDED (or a scripted FAILED/UNKNOWN/...); an id it
+  never issued is UNKNOWN. A task is done after ``polls_until_done`` polls and, for a kind listed in
+  ``task_seconds``, that many seconds after its submission (a slow task a test can kill a worker during).
+  Every client may poll every task: a second worker resumes the first one's.
 - ``GET /results/{name}``: the task results, on signed-looking URLs that can be made to expire
 - ``WS /api-ws/v1/inference``: CosyVoice run-task / continue-task / finish-task with binary audio
 
 Errors use DashScope's bodies ``{"code", "message", "request_id"}``. Anything whose prompt or text
 contains ``MARKER`` is refused by "content moderation" (DataInspectionFailed).
+
+Accepted tasks are counted by kind in ``submissions`` (``fake.submissions["video"]``); ``GET /_fake/stats``
+(no auth) answers the same counts as JSON, for a fake run as a process of its own:
+
+    python -m tests.fakes.dashscope --port 8311 --video-seconds 5
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import hashlib
@@ -21,11 +30,14 @@ import json
 import math
 import re
 import struct
+import signal
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
 import wave
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +49,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from story2video.media.ffmpeg import locate_ffmpeg
 from tests.fakes.asgi_thread import ServerThread
 
 KEY = "sk-test-9f8e7d6c5b4a-NEVER-LOG-ME"
@@ -73,7 +86,9 @@ class _Task:
     kind: str  # "image" | "video"
     request: dict
     outcome: dict | None  # None = succeed; else the output fields of a failed task
+    submitted_at: float = field(default_factory=time.monotonic)
     polls: int = 0
+    done: bool = False  # reported in a terminal status at least once
     output: dict | None = None
 
 
@@ -82,7 +97,7 @@ def error_body(code: str, message: str) -> dict:
 
 
 class FakeDashScope:
-    def __init__(self, ffmpeg: Path, api_key: str = KEY):
+    def __init__(self, ffmpeg: Path, api_key: str = KEY, port: int = 0):
         self.ffmpeg = ffmpeg
         self.api_key = api_key
         self.requests: list[Recorded] = []
@@ -90,6 +105,8 @@ class FakeDashScope:
         self.canned: dict[str, list[Canned]] = defaultdict(list)  # route -> answers to serve first
         self.task_outcomes: list[dict | None] = []  # per submitted task in order; None = success
         self.polls_until_done = 2  # PENDING, RUNNING, then the outcome
+        self.task_seconds: dict[str, float] = {"image": 0.0, "video": 0.0}  # least time from submission to the outcome
+        self.submissions: Counter[str] = Counter()  # accepted tasks by kind: "image", "video"
         self.expire_downloads = 0  # the next N result downloads answer 403 "expired"
         self.soften_keeps_marker = False
         self.denied_models: set[str] = set()
@@ -102,7 +119,7 @@ class FakeDashScope:
         self.active_tasks = 0  # submitted and not yet reported finished
         self.max_active_tasks = 0
         self.files: dict[str, tuple[bytes, str]] = {}
-        self.server = ServerThread(self._app())
+        self.server = ServerThread(self._app(), port)
 
     # ------------------------------------------------------------ set-up
 
@@ -148,6 +165,7 @@ class FakeDashScope:
                 Route("/api/v1/tasks/{task_id}", self._task, methods=["GET"]),
                 Route("/results/{name}", self._result, methods=["GET"]),
                 WebSocketRoute("/api-ws/v1/inference", self._tts),
+                Route("/_fake/stats", self._stats, methods=["GET"]),
             ]
         )
 
@@ -245,6 +263,7 @@ class FakeDashScope:
         task_id = str(uuid.uuid4())
         outcome = self.task_outcomes.pop(0) if self.task_outcomes else None
         self.tasks[task_id] = _Task(kind, body, outcome)
+        self.submissions[kind] += 1
         self.active_tasks += 1
         self.max_active_tasks = max(self.max_active_tasks, self.active_tasks)
         return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": "PENDING"}})
@@ -258,16 +277,22 @@ class FakeDashScope:
         if task is None:
             return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
         task.polls += 1
-        if task.polls <= self.polls_until_done:
+        busy_for = self.task_seconds.get(task.kind, 0.0) - (time.monotonic() - task.submitted_at)
+        if not task.done and (task.polls <= self.polls_until_done or busy_for > 0):
             status = "PENDING" if task.polls == 1 else "RUNNING"
             return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": status}})
-        if task.polls == self.polls_until_done + 1:
+        if not task.done:
+            task.done = True
             self.active_tasks -= 1
         if task.outcome is not None:
             return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, **task.outcome}})
         if task.output is None:
             task.output = await self._finish(task_id, task)
         return JSONResponse({"request_id": uuid.uuid4().hex, "output": task.output, "usage": {"count": 1}})
+
+    async def _stats(self, _: Request) -> Response:
+        tasks = {task_id: {"kind": task.kind, "polls": task.polls, "done": task.done} for task_id, task in list(self.tasks.items())}
+        return JSONResponse({"submissions": dict(self.submissions), "active_tasks": self.active_tasks, "tasks": tasks})
 
     async def _finish(self, task_id: str, task: _Task) -> dict:
         prompt = task.request["input"]["prompt"]
@@ -437,3 +462,31 @@ def _wav(pcm: bytes, rate: int) -> bytes:
         out.setframerate(rate)
         out.writeframes(pcm)
     return buffer.getvalue()
+
+
+# ------------------------------------------------------------ as a process of its own
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.dashscope", description="A fake DashScope on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: a free one, printed)")
+    parser.add_argument("--video-seconds", type=float, default=0.0, help="least seconds an image-to-video task runs")
+    parser.add_argument("--image-seconds", type=float, default=0.0, help="least seconds an image task runs")
+    parser.add_argument("--polls-until-done", type=int, default=2, help="polls a task answers PENDING/RUNNING to")
+    parser.add_argument("--api-key", default=KEY, help="the only key it accepts")
+    parser.add_argument("--ffmpeg", default="", help="FFmpeg binary for the result videos (default: found as the service finds it)")
+    args = parser.parse_args(argv)
+    fake = FakeDashScope(locate_ffmpeg(args.ffmpeg), api_key=args.api_key, port=args.port)
+    fake.task_seconds.update(image=args.image_seconds, video=args.video_seconds)
+    fake.polls_until_done = args.polls_until_done
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    fake.start()
+    print(f"fake DashScope listening on {fake.url} (counts: GET {fake.url}/_fake/stats)", flush=True)
+    stop.wait()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

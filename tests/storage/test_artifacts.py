@@ -10,8 +10,8 @@ from story2video.storage.db import Database
 
 
 @pytest.fixture
-def store(tmp_path):
-    return ArtifactStore(tmp_path / "artifacts", Database(tmp_path / "db.sqlite3"))
+def store(tmp_path, db: Database):
+    return ArtifactStore(tmp_path / "artifacts", db)
 
 
 async def _accept(_path):
@@ -70,6 +70,21 @@ def test_record_without_file_is_produced_again(store):
     assert store.get("12" * 32) is None
     again = asyncio.run(store.ensure("12" * 32, "keyframe", "png", producer, _accept))
     assert store.path_of(again).is_file()
+
+
+def test_storing_a_key_again_replaces_its_record(store):
+    """A record stored again (e.g. published late) replaces the old one, on both databases."""
+    key = "34" * 32
+
+    async def producer(dest):
+        dest.write_bytes(b"v")
+        return Produced("preview", "m", meta={"n": 1})
+
+    record = asyncio.run(store.ensure(key, "keyframe", "png", producer, _accept))
+    record.meta["n"] = 2
+    store._insert(record)
+    assert store.get(key).meta == {"n": 2}
+    assert store.db.fetch_one("SELECT COUNT(*) AS n FROM artifacts")["n"] == 1
 
 
 def test_sweep_removes_only_temp_files(store):

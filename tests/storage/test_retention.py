@@ -18,6 +18,7 @@ from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.providers.base import BackendStatus, ClipFile
 from story2video.storage.artifacts import ArtifactStore, Produced
 from story2video.storage.db import Database
+from story2video.storage.events import EventRepository
 from story2video.storage.operations import OperationRepository
 from story2video.storage.records import OperationRecord, ShotRecord, StoryRecord, UploadRecord
 from story2video.storage.retention import DAY_S, RetentionPolicy, RetentionSweeper
@@ -31,8 +32,8 @@ USER = "u-1"
 class World:
     """A store and its repositories, with helpers that make old things."""
 
-    def __init__(self, root: Path, artifact_days: float = 30, upload_days: float = 90):
-        self.db = Database(root / "db.sqlite3")
+    def __init__(self, root: Path, db: Database, artifact_days: float = 30, upload_days: float = 90):
+        self.db = db
         self.store = ArtifactStore(root / "artifacts", self.db)
         self.stories = StoryRepository(self.db)
         self.operations = OperationRepository(self.db)
@@ -108,8 +109,8 @@ def own_tmpdir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def world(tmp_path) -> World:
-    return World(tmp_path)
+def world(tmp_path, db: Database) -> World:
+    return World(tmp_path, db)
 
 
 def test_an_old_artifact_nothing_uses_goes_and_used_ones_of_the_same_age_stay(world):
@@ -213,8 +214,8 @@ def test_a_file_left_without_its_record_is_removed_once_old(world):
     assert any(world.store.root.glob(f"*/{young}.*")) and temp.exists()
 
 
-def test_zero_days_keeps_everything(tmp_path):
-    world = World(tmp_path, artifact_days=0, upload_days=0)
+def test_zero_days_keeps_everything(tmp_path, db: Database):
+    world = World(tmp_path, db, artifact_days=0, upload_days=0)
     old = world.artifact(days_old=10_000)
     world.upload("up_old", 10_000)
 
@@ -296,3 +297,15 @@ def test_a_story_rendered_long_ago_renders_again_from_what_the_sweep_kept(make_c
     assert kinds_after["video"] == kinds_before["video"] - 1  # the first render's video went
     assert kinds_after["clip"] == kinds_before["clip"] - 1  # and shot_01's first clip; the others stay with their segments
     assert dict(store.db.fetch_all("SELECT key, created_at FROM artifacts")) == kept  # every input of the story was still there
+
+
+def test_old_events_go_unless_their_operation_is_unfinished(world):
+    events = EventRepository(world.db)
+    world.operation("done", "Success")
+    world.operation("running", "Running")
+    old = [events.append(USER, op, "operation.progress", {"progress": 0.5}) for op in ("done", "running")]
+    recent = events.append(USER, "done", "operation.succeeded", {})
+    world.db.execute("UPDATE operation_events SET created_at=? WHERE event_id IN (?, ?)", (time.time() - 8 * DAY_S, *old))
+    assert world.sweep().events == 1
+    assert [e.event_id for e in events.since(USER, "done", 0)] == [recent]
+    assert [e.event_id for e in events.since(USER, "running", 0)] == [old[1]]

@@ -46,7 +46,7 @@ async def create_storyboard(
 ):
     """Split the script into shots and draw one keyframe per shot."""
     principal.require(body.user_id)
-    return await respond(engine.create_storyboard(body), links, settings, prefer_async)
+    return await respond(engine.create_storyboard(body), engine.operations, links, settings, prefer_async)
 
 
 @router.post("/shot/regenerate", response_model=RegenerateShotResponse, responses=_RESPONSES)
@@ -55,7 +55,7 @@ async def regenerate_shot(
 ):
     """Change a shot's fields and redraw its keyframe (unchanged fields: a new take with a new seed)."""
     principal.require(body.user_id)
-    return await respond(engine.regenerate_shot(body), links, settings, prefer_async)
+    return await respond(engine.regenerate_shot(body), engine.operations, links, settings, prefer_async)
 
 
 @router.post("/video/render", response_model=RenderVideoResponse, responses=_RESPONSES)
@@ -64,4 +64,4 @@ async def render_video(
 ):
     """Narrate, animate and cut every shot, then join them into one MP4 (+ SRT)."""
     principal.require(body.user_id)
-    return await respond(engine.render_video(body), links, settings, prefer_async)
+    return await respond(engine.render_video(body), engine.operations, links, settings, prefer_async)

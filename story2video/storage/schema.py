@@ -1,0 +1,159 @@
+"""The tables of schema 3, written once and spelled for SQLite or PostgreSQL.
+
+Column types differ only where the two disagree: PostgreSQL's REAL is a 4-byte float, so every
+floating column (timestamps above all) is DOUBLE PRECISION there; counters that may pass 2**31 are
+BIGINT; the event id is an autoincrementing key. JSON is stored as TEXT on both.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 3
+# 2: operations are identified by (operation_id, user_id), no longer by operation_id alone
+# 3: operations.attempt and .cancel_requested; operation_leases, operation_events, provider_jobs, workers
+
+_TYPES = {
+    "sqlite": {"REAL": "REAL", "BIGINT": "INTEGER", "SERIAL_KEY": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgresql": {"REAL": "DOUBLE PRECISION", "BIGINT": "BIGINT", "SERIAL_KEY": "BIGSERIAL PRIMARY KEY"},
+}
+
+# Operation ids are chosen by clients, so they are unique per user only. The primary key starts with
+# operation_id so that a lookup by id alone (a client that does not say its user) uses it too.
+OPERATIONS = (
+    """CREATE TABLE IF NOT EXISTS operations (
+    operation_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    progress {REAL} NOT NULL,
+    shots TEXT NOT NULL,
+    error TEXT,
+    result TEXT,
+    created_at {REAL} NOT NULL,
+    updated_at {REAL} NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (operation_id, user_id)
+)""",
+    "CREATE INDEX IF NOT EXISTS operations_by_status ON operations (status)",
+    "CREATE INDEX IF NOT EXISTS operations_by_story ON operations (user_id, story_id)",
+)
+
+# Columns added to operations after schema 2, as ALTER TABLE adds them to an older file.
+OPERATION_COLUMNS_SINCE_2 = {
+    "attempt": "attempt INTEGER NOT NULL DEFAULT 0",
+    "cancel_requested": "cancel_requested INTEGER NOT NULL DEFAULT 0",
+}
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS stories (
+    user_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    script TEXT NOT NULL,
+    style TEXT NOT NULL,
+    aspect_ratio TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    video_key TEXT,
+    subtitles_key TEXT,
+    created_at {REAL} NOT NULL,
+    updated_at {REAL} NOT NULL,
+    PRIMARY KEY (user_id, story_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS shots (
+    user_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    shot_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    narration TEXT NOT NULL,
+    tone TEXT NOT NULL,
+    style TEXT NOT NULL,
+    seed {BIGINT} NOT NULL,
+    image_key TEXT,
+    audio_key TEXT,
+    video_key TEXT,
+    updated_at {REAL} NOT NULL,
+    PRIMARY KEY (user_id, story_id, shot_id),
+    FOREIGN KEY (user_id, story_id) REFERENCES stories (user_id, story_id) ON DELETE CASCADE
+)""",
+    *OPERATIONS,
+    """CREATE TABLE IF NOT EXISTS artifacts (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    rel_path TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    duration {REAL},
+    size_bytes {BIGINT} NOT NULL,
+    meta TEXT NOT NULL,
+    created_at {REAL} NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    format TEXT NOT NULL,
+    artifact_key TEXT NOT NULL,
+    size_bytes {BIGINT} NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    duration {REAL},
+    source TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    created_at {REAL} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS uploads_by_user ON uploads (user_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS uploads_by_artifact ON uploads (artifact_key)",
+    """CREATE TABLE IF NOT EXISTS operation_leases (
+    user_id TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    expires_at {REAL} NOT NULL,
+    PRIMARY KEY (user_id, operation_id, holder)
+)""",
+    "CREATE INDEX IF NOT EXISTS operation_leases_by_worker ON operation_leases (worker_id)",
+    "CREATE INDEX IF NOT EXISTS operation_leases_by_expiry ON operation_leases (expires_at)",
+    """CREATE TABLE IF NOT EXISTS operation_events (
+    event_id {SERIAL_KEY},
+    user_id TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at {REAL} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS operation_events_by_operation ON operation_events (user_id, operation_id, event_id)",
+    """CREATE TABLE IF NOT EXISTS provider_jobs (
+    artifact_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    submitted_at {REAL} NOT NULL,
+    PRIMARY KEY (artifact_key, name)
+)""",
+    """CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL,
+    queues TEXT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    started_at {REAL} NOT NULL,
+    heartbeat_at {REAL} NOT NULL
+)""",
+)
+
+
+def spelled(statement: str, dialect: str) -> str:
+    """``statement`` with its column types written the way ``dialect`` ("sqlite" | "postgresql") needs."""
+    return statement.format(**_TYPES[dialect])
+
+
+def create_statements(dialect: str) -> list[str]:
+    """Every CREATE TABLE / CREATE INDEX of the current schema, idempotent (IF NOT EXISTS), in order."""
+    return [spelled(statement, dialect) for statement in _TABLES]
