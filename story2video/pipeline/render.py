@@ -170,19 +170,20 @@ async def make_clip(
     inputs = {**asdict(request), "keyframe": keyframe.key}
     key = artifact_key("clip", backend=video.backend, model=video.model, request=inputs)
     fit = deps.settings.clip_fit
-    cached = deps.store.get(key)
-    if cached is not None:
-        return ClipFile(path=deps.store.path_of(cached), duration=float(cached.duration or duration), fit=fit)
-    temp = deps.store.temp_path(key, "mp4")
-    try:
-        with stage_errors("clips", video.backend, shot.shot_id):
-            clip = await within_timeout(video.animate(request, temp, deps.for_artifact(ctx, key)), deps.settings.clip_timeout_s, "clips", video.backend)
-            if isinstance(clip, StillMotion):
-                return clip
-            produced = Produced(video.backend, video.model, duration=clip.duration, meta={"prompt": request.prompt})
-            record = await deps.store.adopt(key, "clip", temp, produced, mp4_validator(deps.ffmpeg, require_audio=False))
-    finally:
-        temp.unlink(missing_ok=True)
+    async with deps.store.producing(key):
+        record = deps.store.get(key)
+        if record is None:
+            temp = deps.store.temp_path(key, "mp4")
+            try:
+                with stage_errors("clips", video.backend, shot.shot_id):
+                    made = video.animate(request, temp, deps.for_artifact(ctx, key))
+                    clip = await within_timeout(made, deps.settings.clip_timeout_s, "clips", video.backend)
+                    if isinstance(clip, StillMotion):
+                        return clip
+                    produced = Produced(video.backend, video.model, duration=clip.duration, meta={"prompt": request.prompt})
+                    record = await deps.store.adopt(key, "clip", temp, produced, mp4_validator(deps.ffmpeg, require_audio=False))
+            finally:
+                temp.unlink(missing_ok=True)
     return ClipFile(path=deps.store.path_of(record), duration=float(record.duration or duration), fit=fit)
 
 

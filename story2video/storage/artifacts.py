@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -133,6 +134,11 @@ class ArtifactStore:
         folder = self.root / key[:2]
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{key}{TEMP_MARKER}{uuid.uuid4().hex[:8]}.{ext}"
+
+    def producing(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Held while ``key`` is made outside ``ensure`` (then stored with ``adopt``): two makers of one
+        artifact in this process take turns, and the second finds the first one's result."""
+        return self._locks.hold(key)
 
     async def adopt(self, key: str, kind: str, temp: Path, produced: Produced, validator: Validator) -> ArtifactRecord:
         """Validate a finished temp file and move it into place under ``key``; the temp file is consumed."""
