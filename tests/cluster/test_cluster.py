@@ -5,6 +5,7 @@ gone)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -57,17 +58,18 @@ def test_the_seeds_three_calls_run_on_one_api_and_two_workers(cluster: Cluster, 
 def test_a_worker_killed_mid_render_is_taken_over_and_no_dashscope_task_is_paid_twice(
     tmp_path, redis_server: RedisServer, postgres_url: str
 ) -> None:
-    fake = FakeDashScopeProcess(tmp_path, "--video-seconds", "4")
-    cluster = Cluster(tmp_path, postgres_url, redis_server.url, **fake.settings_env())
+    fake = FakeDashScopeProcess(tmp_path, "--video-seconds", "3")
+    cluster = Cluster(tmp_path, postgres_url, redis_server.url, WORKER_CONCURRENCY="1", **fake.settings_env())
     try:
-        workers = [cluster.worker(), cluster.worker()]
+        workers = [cluster.worker(), cluster.worker()]  # one shot at a time each: some finish before the kill
         api = cluster.api()
         created = api.call("POST", "/storyboard/create", json=create_body("op-create"))
         assert created.status_code == 200, created.text
         shot_count = len(created.json()["shots"])
         assert api.call("POST", "/video/render", json=RENDER, headers=ASYNC).status_code == 202
 
-        victim = _worker_waiting_on_a_video_task(postgres_url, fake, workers)
+        victim, done_before = _worker_waiting_on_a_video_task(postgres_url, fake, workers)
+        killed_at = time.time()
         victim.kill()
 
         op = api.wait_status("op-render", timeout=180)
@@ -79,25 +81,33 @@ def test_a_worker_killed_mid_render_is_taken_over_and_no_dashscope_task_is_paid_
         with psycopg.connect(postgres_url) as conn:
             attempt = conn.execute("SELECT attempt FROM operations WHERE operation_id='op-render'").fetchone()[0]
             leases = conn.execute("SELECT COUNT(*) FROM operation_leases").fetchone()[0]
+            segments = conn.execute("SELECT created_at FROM artifacts WHERE kind='segment' ORDER BY created_at").fetchall()
         assert attempt == 1 and leases == 0
+        assert len(segments) == shot_count  # one encode per shot, across both attempts
+        # The segments finished before the kill were reused by the new attempt, not made again.
+        assert sum(1 for (created_at,) in segments if created_at < killed_at) >= done_before >= 1
     finally:
         cluster.close()
         fake.stop()
 
 
-def _worker_waiting_on_a_video_task(database_url: str, fake: FakeDashScopeProcess, workers: list) -> object:
-    """The worker holding a shot whose image-to-video task DashScope is still running."""
+def _worker_waiting_on_a_video_task(database_url: str, fake: FakeDashScopeProcess, workers: list) -> tuple:
+    """Once at least one shot is finished: the worker holding a shot whose image-to-video task DashScope
+    is still running, and how many shots were finished then."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if fake.stats()["submissions"].get("video", 0) >= 1:
-            with psycopg.connect(database_url) as conn:
-                rows = conn.execute("SELECT worker_id FROM operation_leases WHERE holder LIKE '%:media'").fetchall()
-            for (worker_id,) in rows:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT shots FROM operations WHERE operation_id='op-render'").fetchone()
+            done = sum(1 for shot in json.loads(row[0]).values() if shot.get("state") == "done") if row else 0
+            holders = conn.execute("SELECT worker_id FROM operation_leases WHERE holder LIKE '%:media'").fetchall()
+        running = {task["kind"] for task in fake.stats()["tasks"].values() if not task["done"]}
+        if done >= 1 and "video" in running:
+            for (worker_id,) in holders:
                 for worker in workers:
                     if worker_id.startswith(f"{worker.name}-"):
-                        return worker
-        time.sleep(0.1)
-    raise AssertionError("no worker ever waited on a video task")
+                        return worker, done
+        time.sleep(0.05)
+    raise AssertionError("no worker ever waited on a video task after a shot had finished")
 
 
 def test_work_queued_while_redis_restarts_runs_once_a_worker_comes(cluster: Cluster, redis_server: RedisServer) -> None:
