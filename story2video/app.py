@@ -48,6 +48,7 @@ from story2video.providers.base import Providers
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.datalock import holder_note, lock_data
 from story2video.storage.db import Database, open_database
+from story2video.storage.sharedfolder import check_shared_folder
 from story2video.storage.events import EventRepository
 from story2video.storage.leases import LeaseRepository
 from story2video.storage.operations import OperationRepository
@@ -93,6 +94,8 @@ class Assembly:
 
 def build_engine(settings: Settings, providers: Providers) -> Assembly:
     db = open_database(settings.database_url, settings.database_path)
+    if settings.service_role != "all":
+        check_shared_folder(db, settings.output_dir)
     stories_repo = StoryRepository(db)
     deps = PipelineDeps(
         settings=settings,

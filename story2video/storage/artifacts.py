@@ -58,10 +58,17 @@ class ArtifactStore:
         self._last_used: dict[str, float] = {}  # key -> when it was last handed out or stored (for retention)
         self._uses_guard = threading.Lock()
 
-    def sweep_temp_files(self) -> int:
+    def sweep_temp_files(self, older_than: float | None = None) -> int:
+        """Remove unfinished temp files: all of them, or those last written before ``older_than`` (where
+        other live processes share the folder, a temp file older than the longest step is nobody's)."""
         removed = 0
         for path in self.root.rglob(f"*{TEMP_MARKER}*"):
-            path.unlink(missing_ok=True)
+            try:
+                if older_than is not None and path.stat().st_mtime >= older_than:
+                    continue
+                path.unlink()
+            except FileNotFoundError:  # finished or removed by its owner meanwhile
+                continue
             removed += 1
         return removed
 

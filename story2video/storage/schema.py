@@ -146,6 +146,10 @@ _TABLES = (
     started_at {REAL} NOT NULL,
     heartbeat_at {REAL} NOT NULL
 )""",
+    """CREATE TABLE IF NOT EXISTS shared_folder (
+    slot INTEGER PRIMARY KEY CHECK (slot = 1),
+    marker TEXT NOT NULL
+)""",
 )
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from concurrent.futures import Future
 from typing import Coroutine, TypeVar
 
 from loguru import logger
 
 from story2video.app import Assembly, check_backends
+from story2video.util.workdirs import sweep_stale_work_folders
 
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ class WorkerRuntime:
 
     async def _start(self) -> None:
         self.assembly.hub.bind_loop(self.loop)
+        await asyncio.to_thread(self._sweep_leftovers)
         self.assembly.workers.register(self.worker_id, socket.gethostname(), self.queues, self.concurrency)
         await check_backends(self.engine)
         sweeper = self.assembly.sweeper(take_over=True)
@@ -57,6 +60,14 @@ class WorkerRuntime:
             asyncio.create_task(sweeper.run(), name="lease-sweep"),
         ]
         logger.info("worker {} runs queues {} with {} task threads", self.worker_id, ", ".join(self.queues), self.concurrency)
+
+    def _sweep_leftovers(self) -> None:
+        """What killed processes left: this host's FFmpeg work folders (lock-checked, so a live
+        process's are never touched) and temp files in the shared OUTPUT_DIR older than any step lasts."""
+        folders = sweep_stale_work_folders()
+        files = self.engine.deps.store.sweep_temp_files(older_than=time.time() - self.assembly.settings.visibility_timeout_s)
+        if folders or files:
+            logger.warning("start-up: removed {} work folders and {} temp files that stopped processes left", folders, files)
 
     def stop(self) -> None:
         async def stop() -> None:

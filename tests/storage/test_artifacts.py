@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 
 import pytest
 
@@ -93,3 +95,13 @@ def test_sweep_removes_only_temp_files(store):
     (store.root / "ab" / "keep.mp4").write_bytes(b"done")
     assert store.sweep_temp_files() == 1
     assert [p.name for p in store.root.rglob("*.mp4")] == ["keep.mp4"]
+
+
+def test_a_shared_folder_sweep_leaves_temp_files_still_being_written(store):
+    (store.root / "ab").mkdir(parents=True)
+    old, fresh = store.root / "ab" / "x.tmp.1111.mp4", store.root / "ab" / "y.tmp.2222.mp4"
+    old.write_bytes(b"left by a killed worker")
+    fresh.write_bytes(b"another worker is writing this")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert store.sweep_temp_files(older_than=time.time() - 3600) == 1
+    assert not old.exists() and fresh.exists()
