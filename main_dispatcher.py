@@ -14,7 +14,7 @@ from story2video.app import create_app
 from story2video.config import Settings
 from story2video.errors import Story2VideoError
 from story2video.logs import configure_logging
-from story2video.startup import claim, mode_summary, open_to_network_warning, page_addresses
+from story2video.startup import claim, mode_summary, open_to_network_warning, page_addresses, role_summary
 
 
 def build_providers(settings: Settings):
@@ -34,7 +34,7 @@ def run_worker(settings: Settings) -> int:
 
     try:
         providers = build_providers(settings)
-        logger.info("Story2Video {} worker starting in {}", __version__, mode_summary(settings, providers))
+        logger.info("Story2Video {} starting as a worker in {}", __version__, mode_summary(settings, providers))
         return run_worker(settings, providers)
     except Story2VideoError as error:  # configuration, the database or a backend not ready at start-up
         logger.error("cannot start: {}", error.message)
@@ -85,6 +85,7 @@ def main() -> int:
         logger.error("cannot start: {}", error.message)
         return 2
     logger.info("Story2Video {} starting in {}", __version__, mode_summary(settings, app.state.engine.deps.providers))
+    logger.info("runs as {}", role_summary(settings, app.state.assembly.db.location))
     config = uvicorn.Config(app, host=settings.service_host, port=settings.service_port, log_config=None)
     try:
         _Server(config, settings).run(sockets=[listener])

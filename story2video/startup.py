@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 from story2video.api.auth import parse_api_keys
 from story2video.config import Settings
@@ -77,6 +78,20 @@ def mode_summary(settings: Settings, providers: Providers) -> str:
             f"pan/zoom clips, offline speech) because {because}"
         )
     return f"{mode}: {', '.join(real)}; {', '.join(preview)} on the built-in preview backend because {because}"
+
+
+def role_summary(settings: Settings, database: str) -> str:
+    """Which part of a cluster this process is, and the shared services it uses (never a password)."""
+    if settings.service_role == "all":
+        return f"a single process (SERVICE_ROLE=all; database {database})"
+    broker = urlsplit(settings.celery_broker_url)
+    queue = f"{broker.scheme}://{broker.hostname}:{broker.port or 6379}{broker.path}"
+    if settings.service_role == "api":
+        return f"an API replica (SERVICE_ROLE=api; database {database}; work queue {queue})"
+    return (
+        f"a worker (SERVICE_ROLE=worker; queues {', '.join(settings.worker_queue_list)}, {settings.worker_concurrency} task threads; "
+        f"database {database}; work queue {queue})"
+    )
 
 
 def _why_preview(settings: Settings, stages: list[str]) -> str:

@@ -13,7 +13,7 @@ import pytest
 from story2video.config import Settings
 from story2video.errors import ConfigurationError
 from story2video.providers.base import Providers
-from story2video.startup import claim, mode_summary, open_to_network_warning, page_addresses
+from story2video.startup import claim, mode_summary, open_to_network_warning, page_addresses, role_summary
 from tests.serverproc import ROOT, free_port
 from tests.storage.test_datalock import HOLD_SCRIPT
 
@@ -121,3 +121,12 @@ def test_a_claim_listens_on_the_port_it_names(tmp_path):
     finally:
         listener.close()
         lock.release()
+
+
+def test_each_role_says_what_it_is_without_the_brokers_password(tmp_path) -> None:
+    broker = {"celery_broker_url": "redis://:s3cret@queue.internal:6380/2"}
+    assert "single process" in role_summary(_settings(tmp_path), "db.sqlite3")
+    api = role_summary(_settings(tmp_path, service_role="api", **broker), "pg.internal:5432/story2video")
+    worker = role_summary(_settings(tmp_path, service_role="worker", worker_queues="story2video.gpu", **broker), "pg")
+    assert "API replica" in api and "redis://queue.internal:6380/2" in api and "s3cret" not in api
+    assert "worker" in worker and "story2video.gpu" in worker and "s3cret" not in worker

@@ -18,6 +18,7 @@ from typing import Coroutine, TypeVar
 from loguru import logger
 
 from story2video.app import Assembly, check_backends
+from story2video.startup import role_summary
 from story2video.util.workdirs import sweep_stale_work_folders
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ class WorkerRuntime:
             asyncio.create_task(self.assembly.heartbeat().run(), name="heartbeat"),
             asyncio.create_task(sweeper.run(), name="lease-sweep"),
         ]
-        logger.info("worker {} runs queues {} with {} task threads", self.worker_id, ", ".join(self.queues), self.concurrency)
+        logger.info("worker {} runs as {}", self.worker_id, role_summary(self.assembly.settings, self.assembly.db.location))
 
     def _sweep_leftovers(self) -> None:
         """What killed processes left: this host's FFmpeg work folders (lock-checked, so a live
