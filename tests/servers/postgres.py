@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from tests.serverproc import free_port
+from tests.servers.child import ChildServer
 
 INSTALL_HINT = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
 NO_USER_HINT = "PostgreSQL will not run as root and this machine has no 'postgres' or 'nobody' user to run it as"
@@ -59,7 +60,7 @@ def skip_reason() -> str | None:
     return None
 
 
-class PostgresServer:
+class PostgresServer(ChildServer):
     """One ``postgres`` child process over a cluster of its own. Trust authentication: any password is accepted."""
 
     def __init__(self, port: int | None = None, listen: str = "127.0.0.1", base_dir: Path | None = None):
@@ -143,10 +144,6 @@ class PostgresServer:
         self._close_log()
         raise RuntimeError(f"postgres exited with {self.process.returncode}:\n{self.output()}")
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, timeout: float = 60.0) -> None:
         """Fast shutdown (SIGINT): open sessions are ended, their transactions rolled back."""
         self._end(signal.SIGINT, timeout)
@@ -155,22 +152,6 @@ class PostgresServer:
         """Immediate shutdown (SIGQUIT): no checkpoint, like a crash; the next start recovers from the WAL."""
         self._end(signal.SIGQUIT, timeout)
 
-    def _end(self, sig: signal.Signals, timeout: float) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.send_signal(sig)
-            self.process.wait(timeout=timeout)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def output(self) -> str:
-        if self._log_file is not None:
-            self._log_file.flush()
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def create_database(self, name: str | None = None) -> str:
         """A new empty database (``test_<n>`` unless named); its URL."""

@@ -21,6 +21,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.servers.child import ChildServer
+
 INSTALL_HINT = "redis-server is not installed (Debian: apt-get install redis-server)"
 
 
@@ -34,7 +36,7 @@ def free_port(bind: str) -> int:
         return sock.getsockname()[1]
 
 
-class RedisServer:
+class RedisServer(ChildServer):
     """One ``redis-server`` child process; ``url`` is what Celery and the ``redis`` client connect to."""
 
     def __init__(self, tmp_dir: Path, port: int | None = None, bind: str = "127.0.0.1"):
@@ -101,10 +103,6 @@ class RedisServer:
         self._close_log()
         raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n{self.output()}")
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def client(self, *, retry: bool = True, **options: float) -> redis.Redis:
         """A client of this server; ``retry=False`` fails at once where redis-py would retry for seconds."""
         if not retry:
@@ -118,23 +116,6 @@ class RedisServer:
     def kill(self) -> None:
         """SIGKILL: no shutdown at all, like a crash; the fsynced append-only file still has every write."""
         self._end(signal.SIGKILL, 30.0)
-
-    def _end(self, sig: signal.Signals, timeout: float) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.send_signal(sig)
-            self.process.wait(timeout=timeout)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def output(self) -> str:
-        if self._log_file is not None:
-            self._log_file.flush()
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 def start_redis(tmp_dir: Path, port: int | None = None, bind: str = "127.0.0.1") -> RedisServer:
