@@ -72,9 +72,7 @@ class OperationService:
         known = self.repo.get(*key)
         if known is not None:
             return self._same_request(known, digest)
-        check = getattr(self.runner, "check_capacity", None)
-        if check is not None:
-            check()
+        self.runner.check_capacity()
         record = OperationRecord(
             operation_id=operation_id,
             kind=kind,
@@ -160,7 +158,13 @@ class OperationService:
     # ------------------------------------------------------------ cancel
 
     def cancel(self, key: OperationKey) -> OperationRecord:
-        """Flag the operation; a queued one ends at once, a running one stops wherever it runs."""
+        """Flag the operation and stop it wherever it runs.
+
+        In this process's runner a queued operation ends at once and a running one ends when its work
+        stops. Handed to workers, it ends at once whatever its status: its tasks still queued are
+        revoked, and the workers running the others see the end at their next heartbeat (about a
+        second) and stop; nothing they do afterwards changes the operation.
+        """
         record = self.get(key)
         if OperationStatus(record.status).is_terminal:
             raise Conflict(f"operation '{key.operation_id}' already finished as {record.status}", code="operation_finished")
@@ -170,14 +174,12 @@ class OperationService:
         ended = self.repo.finish(
             key, None, OperationStatus.CANCELLED.value,
             error={**CANCELLED_ERROR, "stage": record.stage}, unfinished_shots=ShotState.CANCELLED.value,
-            only_from=(OperationStatus.QUEUED.value,),
+            only_from=(OperationStatus.QUEUED.value,) if self.runner.holds_queued else None,
         )  # fmt: skip
         if ended is not None:
             self.events.publish(key, "operation.cancelled", {"status": ended.status, "error": ended.error})
-            logger.info("operation {} cancelled while queued", key)
+            logger.info("operation {} cancelled at stage {}", key, record.stage)
             self.runner.revoke(ended)
-        # A running one is not revoked: its remaining tasks see the flag, report "cancelled" at once,
-        # and the last of them ends it; a revoked task would leave the render's join waiting forever.
         return self.get(key)
 
     def pull_remote_changes(self) -> None:

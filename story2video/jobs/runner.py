@@ -31,6 +31,11 @@ class JobRunner(Protocol):
         """What runs one operation here (runners that execute in this process call it)."""
         ...
 
+    def check_capacity(self) -> None:
+        """Raise ``QueueFull`` (or ``QueueUnavailable``) when a new operation would not be taken: asked
+        before the operation is stored, so a refused request leaves nothing behind."""
+        ...
+
     def submit(self, key: OperationKey, attempt: int) -> None:
         """Accept attempt ``attempt`` of the stored operation, or raise ``QueueFull``; never runs it inside the caller."""
         ...

@@ -24,6 +24,9 @@ SUMMARIES = {
     "gpu_keyframes.py": r"^gpu_keyframes (tiny|sdxl) \d+x\d+ \d+ steps \d+ shots, .* ours [\d.e+-]+ img/s \(cold start [\d.]+ s, .*\) "
                         r"naive [\d.e+-]+ img/s \(cold start [\d.]+ s, .*\) floor [\d.e+-]+ img/s .*; "
                         r"ours/naive x[\d.]+ \(target >= 3\), ours/floor [\d.]+$",
+    "scale_out.py": r"^scale_out .* throughput \d+ renders x \d+ shots: 1 worker [\d.]+/min, 2 workers [\d.]+/min x[\d.]+ of linear, "
+                    r"4 workers [\d.]+/min x[\d.]+ of linear; one \d+-shot render: 1 worker [\d.]+ s, 4 workers [\d.]+ s, "
+                    r"speedup x[\d.]+, x[\d.]+ of linear$",
 }
 
 
@@ -34,6 +37,13 @@ def test_benchmark_runs_in_quick_mode(script: str) -> None:
         pytest.importorskip("psutil", reason="pip install -r requirements-bench.txt")
     if script == "gpu_keyframes.py":
         pytest.importorskip("diffusers", reason="needs requirements-gpu.txt")
+    if script == "scale_out.py":
+        from tests.servers.postgres import skip_reason
+        from tests.servers.redis import INSTALL_HINT, redis_server_binary
+
+        reason = INSTALL_HINT if redis_server_binary() is None else skip_reason()
+        if reason is not None:
+            pytest.skip(reason)
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )

@@ -33,6 +33,9 @@ class RecordingRunner:
     def attach(self, execute) -> None:
         pass
 
+    def check_capacity(self) -> None:
+        pass
+
     def submit(self, key: OperationKey, attempt: int) -> None:
         self.submitted.append((key, attempt))
 

@@ -165,12 +165,12 @@ def test_a_cancel_sent_to_another_replica_stops_the_work_here(service_factory) -
             running = asyncio.create_task(worker.perform(tracker, work))
             while worker.get(key).status != "Running":
                 await asyncio.sleep(0.01)
-            replica.cancel(key)
+            assert replica.cancel(key).status == "Cancelled"  # at once: the worker stops at its next heartbeat
             await running
 
     run(worker, main)
     assert stopped == [True]
-    assert worker.get(key).status == "Cancelled"
+    assert worker.get(key).status == "Cancelled" and [r.operation_id for r in replica.runner.revoked] == ["op"]
 
 
 def test_a_taken_over_attempt_changes_nothing_and_the_new_attempt_finishes(service_factory) -> None:
