@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -51,6 +52,7 @@ from tests.servers.redis import RedisServer, redis_server_binary  # noqa: E402
 ASYNC = {"Prefer": "respond-async"}
 WORKER_COUNTS = (1, 2, 4)
 LONG_WORKERS = 4
+SUCCEEDED = re.compile(r"Task story2video\.(\w+)\[[^\]]*\] succeeded in ([\d.]+)s")
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,19 @@ class Bench:
                     raise RuntimeError(f"render {n} refused: {answer.status_code} {answer.text}")
             finished = self._wait_all(api, [f"op-r{n}" for n in range(stories)], cluster)
             wall = max(op["updated_at"] for op in finished) - began
-            spread = [tasks_run(worker.output(), "story2video.shot_media") for worker in started]
-            log(f"{name}: {workers} worker(s), {stories} render(s) x {shots} shots in {wall:.2f} s (shots per worker {spread})")
-            return wall
+            took = [task_seconds(worker.output()) for worker in started]
+            spread = [len(seconds.get("shot_media", [])) for seconds in took]
+            medians = ", ".join(
+                f"{task} {statistics.median(every):.2f} s" for task in ("shot_media", "shot_segment", "join_render")
+                if (every := [s for seconds in took for s in seconds.get(task, [])])
+            )  # fmt: skip
+            log(f"{name}: {workers} worker(s), {stories} render(s) x {shots} shots in {wall:.2f} s "
+                f"(shots per worker {spread}; task medians: {medians})")
         finally:
             cluster.close()
         self.redis.client().flushall()  # no task, result or event of this variant is seen by the next
         shutil.rmtree(root, ignore_errors=True)
+        return wall
 
     def _create(self, api: Api, stories: int, shots: int) -> None:
         for n in range(stories):
@@ -169,8 +177,12 @@ class Bench:
         return finished
 
 
-def tasks_run(worker_log: str, task: str) -> int:
-    return sum(1 for line in worker_log.splitlines() if f"Task {task}[" in line and " succeeded in " in line)
+def task_seconds(worker_log: str) -> dict[str, list[float]]:
+    """The run time of every task a worker's log says it finished, by task name (without "story2video.")."""
+    seconds: dict[str, list[float]] = {}
+    for task, took in SUCCEEDED.findall(worker_log):
+        seconds.setdefault(task, []).append(float(took))
+    return seconds
 
 
 def run_round(bench: Bench, results: Results, round_: int) -> None:
