@@ -10,6 +10,7 @@ from story2video.storage.publish import PUBLISHER_EXTRA
 
 # Stage -> backends tried in order when the stage's setting is "auto" (the first built and configured wins).
 PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech")}
+PREFERRED["storyboard"] = ("dashscope", "openai")
 
 
 def _dashscope_configured(settings: Settings) -> bool:

@@ -8,7 +8,7 @@ from story2video.providers.base import Providers
 from story2video.providers.registry import BackendRegistry, preview_registry
 
 PREFERRED = {
-    "storyboard": ("ollama",),
+    "storyboard": ("openai", "ollama"),
     "image": ("comfyui", "diffusers"),
     "video": ("comfyui", "diffusers"),
     "speech": ("cosyvoice",),

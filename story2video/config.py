@@ -193,6 +193,18 @@ class Settings(BaseSettings):
     )
     prompt_refiner_model: str = Field("", description="The refiner's model; empty = OLLAMA_MODEL")
 
+    # --- any OpenAI-compatible chat endpoint (STORYBOARD_BACKEND=openai, either mode): DeepSeek, Moonshot,
+    # Zhipu, SiliconFlow, OpenRouter, a vLLM or LM Studio server, ...
+    openai_base_url: str = Field("", description="The endpoint's base, ending before /chat/completions, e.g. https://api.deepseek.com/v1")
+    openai_api_key: str = Field("", repr=False, description="Bearer key; empty for a local server that takes none")
+    openai_model: str = Field("", description="The chat model, e.g. deepseek-chat, moonshot-v1-8k, Qwen/Qwen2.5-7B-Instruct")
+    openai_structured_output: Literal["auto", "json_schema", "json_object", "text"] = Field(
+        "auto",
+        description="How to ask for JSON: auto tries json_schema, then json_object, then plain text (validated and re-asked either way)",
+    )
+    openai_timeout_s: float = Field(180.0, gt=0, description="One chat request's time limit")
+    openai_temperature: float = Field(0.7, ge=0.0, le=2.0)
+
     # --- CosyVoice server (local speech, its FastAPI runtime)
     cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
     cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, TaskUnknown, error_for, parse_error_body
-from app_api.retry import RetryPolicy, send_with_retries
+from story2video.providers.retry import RetryPolicy, send_with_retries
 from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
 
 

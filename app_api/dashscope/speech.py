@@ -13,7 +13,7 @@ from app_api.dashscope.probe import DashScopeProbe
 from app_api.dashscope.tones import prosody_for
 from app_api.dashscope.wav import write_speech_wav
 from app_api.dashscope.ws_tts import SpeechTask, TransientSpeechFailure, speak
-from app_api.retry import RetryPolicy
+from story2video.providers.retry import RetryPolicy
 from story2video.errors import InvalidRequest
 from story2video.media.probe import wav_duration
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext

@@ -21,7 +21,7 @@ from loguru import logger
 
 from app_api.dashscope.errors import BACKEND, ContentRejected, Endpoint, TaskUnknown, is_moderation
 from app_api.dashscope.http import DashScopeClient
-from app_api.retry import Sleep
+from story2video.providers.retry import Sleep
 from story2video.errors import (
     BackendError,
     BackendTimeout,

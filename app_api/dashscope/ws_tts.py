@@ -27,7 +27,7 @@ from app_api.dashscope.errors import (
     error_for,
     is_moderation,
 )
-from app_api.retry import is_retryable
+from story2video.providers.retry import is_retryable
 from story2video.errors import (
     BackendError,
     BackendTimeout,

@@ -63,10 +63,23 @@ class BackendRegistry:
 
 
 def preview_registry() -> BackendRegistry:
-    """A registry holding the built-in preview backends; provider packages add their own to it."""
+    """A registry holding the built-in backends of both modes (preview, and a storyboard writer on any
+    OpenAI-compatible endpoint); provider packages add their own to it."""
     registry = BackendRegistry()
     register_preview_backends(registry)
+    register_openai_backend(registry)
     return registry
+
+
+def register_openai_backend(registry: BackendRegistry) -> None:
+    def storyboard(settings: Settings):
+        from story2video.providers.openai_chat import OpenAIStoryboardWriter
+
+        if not (settings.openai_base_url and settings.openai_model):
+            raise ConfigurationError("STORYBOARD_BACKEND=openai needs OPENAI_BASE_URL and OPENAI_MODEL (docs/configuration.md)")
+        return OpenAIStoryboardWriter(settings)
+
+    registry.register("storyboard", "openai", storyboard, is_configured=lambda s: bool(s.openai_base_url and s.openai_model))
 
 
 def register_preview_backends(registry: BackendRegistry) -> None:

@@ -10,7 +10,7 @@ import pytest
 from app_api.dashscope.backends import compatible_base_url
 from app_api.dashscope.errors import ContentRejected, Endpoint
 from app_api.dashscope.http import DashScopeClient
-from app_api.retry import RetryPolicy
+from story2video.providers.retry import RetryPolicy
 from story2video.errors import BackendError, BackendUnavailable
 from tests.fakes.dashscope import KEY, Canned, error_body
 

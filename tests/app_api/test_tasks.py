@@ -10,7 +10,7 @@ from app_api.dashscope.errors import Endpoint
 from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.images import IMAGE_JOB, IMAGE_PATH
 from app_api.dashscope.tasks import PollPolicy, TaskRunner, TaskSpec
-from app_api.retry import RetryPolicy
+from story2video.providers.retry import RetryPolicy
 from story2video.errors import BackendTimeout
 from story2video.providers.base import StageContext
 
