@@ -11,6 +11,7 @@ from story2video.storage.publish import PUBLISHER_EXTRA
 # Stage -> backends tried in order when the stage's setting is "auto" (the first built and configured wins).
 PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech")}
 PREFERRED["storyboard"] = ("dashscope", "openai")
+PREFERRED["image"] = ("dashscope", "volcengine")
 
 
 def _dashscope_configured(settings: Settings) -> bool:
@@ -34,9 +35,16 @@ def register_dashscope_backends(registry: BackendRegistry) -> None:
     registry.register("speech", "dashscope", lambda s: kit(s).speech(), is_configured=_dashscope_configured)
 
 
+def _volcengine_image(settings: Settings):
+    from app_api.volcengine import VolcengineImageGenerator
+
+    return VolcengineImageGenerator(settings)
+
+
 def build_registry() -> BackendRegistry:
     registry = preview_registry()
     register_dashscope_backends(registry)
+    registry.register("image", "volcengine", _volcengine_image, is_configured=lambda s: bool(s.ark_api_key))
     return registry
 
 

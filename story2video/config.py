@@ -205,6 +205,13 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(180.0, gt=0, description="One chat request's time limit")
     openai_temperature: float = Field(0.7, ge=0.0, le=2.0)
 
+    # --- Volcengine Ark image generation (IMAGE_BACKEND=volcengine, cloud mode): Seedream / Jimeng models
+    ark_base_url: str = Field("https://ark.cn-beijing.volces.com/api/v3", description="Ark's API base (the region of the key)")
+    ark_api_key: str = Field("", repr=False)
+    ark_image_model: str = Field("doubao-seedream-4-0-250828", description="A model id or an endpoint id (ep-...) of the Ark console")
+    ark_watermark: bool = False
+    ark_timeout_s: float = Field(120.0, gt=0, description="One generation request, the picture drawn included")
+
     # --- CosyVoice server (local speech, its FastAPI runtime)
     cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
     cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
