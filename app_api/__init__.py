@@ -12,6 +12,7 @@ from story2video.storage.publish import PUBLISHER_EXTRA
 PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech")}
 PREFERRED["storyboard"] = ("dashscope", "openai")
 PREFERRED["image"] = ("dashscope", "volcengine")
+PREFERRED["video"] = ("dashscope", "pixverse")
 
 
 def _dashscope_configured(settings: Settings) -> bool:
@@ -41,10 +42,22 @@ def _volcengine_image(settings: Settings):
     return VolcengineImageGenerator(settings)
 
 
+def _pixverse_video(settings: Settings):
+    from app_api.pixverse import PixVerseVideoGenerator
+
+    return PixVerseVideoGenerator(settings)
+
+
+def register_pixverse_backend(registry: BackendRegistry) -> None:
+    """PixVerse clips, offered in both modes (local mode uses it where no local model animates)."""
+    registry.register("video", "pixverse", _pixverse_video, is_configured=lambda s: bool(s.pixverse_api_key))
+
+
 def build_registry() -> BackendRegistry:
     registry = preview_registry()
     register_dashscope_backends(registry)
     registry.register("image", "volcengine", _volcengine_image, is_configured=lambda s: bool(s.ark_api_key))
+    register_pixverse_backend(registry)
     return registry
 
 

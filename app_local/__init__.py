@@ -3,6 +3,7 @@ Builds providers only; the HTTP API lives in story2video.api."""
 
 from __future__ import annotations
 
+from app_api import register_pixverse_backend
 from story2video.config import Settings
 from story2video.providers.base import Providers
 from story2video.providers.registry import BackendRegistry, preview_registry
@@ -10,7 +11,7 @@ from story2video.providers.registry import BackendRegistry, preview_registry
 PREFERRED = {
     "storyboard": ("openai", "ollama"),
     "image": ("comfyui", "diffusers"),
-    "video": ("comfyui", "diffusers"),
+    "video": ("comfyui", "diffusers", "pixverse"),
     "speech": ("cosyvoice",),
 }
 
@@ -66,6 +67,7 @@ def build_registry() -> BackendRegistry:
     for stage in ("image", "video"):
         registry.register(stage, "diffusers", _diffusers(stage), is_configured=_diffusers_configured(stage))
     registry.register("speech", "cosyvoice", _cosyvoice, is_configured=lambda s: bool(s.cosyvoice_url))
+    register_pixverse_backend(registry)  # a cloud service: it animates where no local model does
     return registry
 
 

@@ -212,6 +212,19 @@ class Settings(BaseSettings):
     ark_watermark: bool = False
     ark_timeout_s: float = Field(120.0, gt=0, description="One generation request, the picture drawn included")
 
+    # --- PixVerse platform API (VIDEO_BACKEND=pixverse, either mode)
+    pixverse_api_key: str = Field("", repr=False)
+    pixverse_base_url: str = Field("https://app-api.pixverse.ai", description="The platform API's host")
+    pixverse_model: str = Field("v4.5", description="The video model version, e.g. v4.5, v5")
+    pixverse_quality: Literal["360p", "540p", "720p", "1080p"] = "540p"
+    pixverse_duration: Literal[5, 8] = Field(5, description="Seconds of each clip (CLIP_FIT fits it to the narration)")
+    pixverse_motion_mode: Literal["normal", "fast"] = "normal"
+    pixverse_negative_prompt: str = ""
+    pixverse_concurrency: int = Field(2, ge=1, description="Generations this process runs at once on the key")
+    pixverse_poll_interval_s: float = Field(3.0, gt=0)
+    pixverse_task_timeout_s: float = Field(600.0, gt=0, description="How long one generation may take")
+    pixverse_request_timeout_s: float = Field(60.0, gt=0)
+
     # --- CosyVoice server (local speech, its FastAPI runtime)
     cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
     cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
@@ -259,6 +272,14 @@ class Settings(BaseSettings):
         missing = [name.upper() for name in _OSS_REQUIRED if not getattr(self, name)]
         if 0 < len(missing) < len(_OSS_REQUIRED):
             raise ValueError(f"OSS is only partly configured: also set {', '.join(missing)} (or unset all OSS_* settings)")
+        return self
+
+    @model_validator(mode="after")
+    def _pixverse_options_fit(self) -> "Settings":
+        if self.pixverse_quality == "1080p" and (self.pixverse_duration == 8 or self.pixverse_motion_mode == "fast"):
+            raise ValueError("PixVerse draws 1080p clips only 5 s long and in motion mode normal: change PIXVERSE_QUALITY, PIXVERSE_DURATION or PIXVERSE_MOTION_MODE")
+        if self.pixverse_motion_mode == "fast" and self.pixverse_duration != 5:
+            raise ValueError("PIXVERSE_MOTION_MODE=fast makes 5 s clips only: set PIXVERSE_DURATION=5")
         return self
 
     @model_validator(mode="after")

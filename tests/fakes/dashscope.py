@@ -317,7 +317,7 @@ class FakeDashScope:
     async def _video(self, size: tuple[int, int], seconds: int) -> bytes:
         key = (*size, seconds)
         if key not in _VIDEOS:  # shared by all fakes of the session: encoding takes a while
-            _VIDEOS[key] = await asyncio.to_thread(_encode_video, self.ffmpeg, size, seconds)
+            _VIDEOS[key] = await asyncio.to_thread(encode_test_video, self.ffmpeg, size, seconds)
         return _VIDEOS[key]
 
     async def _result(self, request: Request) -> Response:
@@ -399,7 +399,7 @@ def _video_size(keyframe: tuple[int, int], short: int) -> tuple[int, int]:
     return (long, short) if width >= height else (short, long)
 
 
-def _encode_video(ffmpeg: Path, size: tuple[int, int], seconds: int) -> bytes:
+def encode_test_video(ffmpeg: Path, size: tuple[int, int], seconds: int) -> bytes:
     """A silent H.264 MP4 with moving content, as Wan returns (16 fps)."""
     with tempfile.TemporaryDirectory(prefix="fake-wan-") as folder:
         dest = Path(folder) / "clip.mp4"
