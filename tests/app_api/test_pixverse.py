@@ -19,7 +19,7 @@ from story2video.errors import BackendError, BackendUnavailable
 from story2video.providers.base import ClipRequest, StageContext
 from story2video.stagecontext import MemoryJobLedger
 from tests.conftest import create_body, small_settings
-from tests.fakes.pixverse import FAIL_MARKER, MARKER, Canned, FakePixVerse
+from tests.fakes.pixverse import FAIL_MARKER, MARKER, REVIEW_MARKER, Canned, FakePixVerse
 
 
 @pytest.fixture
@@ -85,6 +85,8 @@ def test_moderation_and_a_failed_generation_fail_the_clip_with_pixverses_words(p
     with pytest.raises(BackendError, match="status 8"):
         animate(generator(pixverse, tmp_path), tmp_path, prompt=f"a {FAIL_MARKER}", jobs=jobs)
     assert jobs.recall(VIDEO_JOB) is None  # a failed generation is not polled again
+    with pytest.raises(ContentRejected, match="status 7"):
+        animate(generator(pixverse, tmp_path), tmp_path, prompt=f"a {REVIEW_MARKER} scene")
 
 
 def test_a_429_is_retried_after_its_retry_after(pixverse, tmp_path) -> None:

@@ -7,8 +7,8 @@ Every request needs ``API-KEY`` (and carries an ``Ai-trace-id``); answers are ``
 - ``POST /openapi/v2/video/img/generate`` → ``{"video_id"}``; ErrCode 500043 when no credits are left,
   500044 while ``busy`` (the account's generations-at-once limit), 500054 for a prompt with ``MARKER``
 - ``GET /openapi/v2/video/result/{id}`` → ``{"id", "status", "url", "outputWidth", "outputHeight", ...}``:
-  status 5 (generating) for ``polls_until_done`` polls, then 1 with ``url``, or 8 when the prompt has
-  ``FAIL_MARKER``; an unknown id is ErrCode 500008
+  status 5 (generating) for ``polls_until_done`` polls, then 1 with ``url``, 8 when the prompt has
+  ``FAIL_MARKER``, 7 (moderation after drawing) when it has ``REVIEW_MARKER``; an unknown id is ErrCode 500008
 - ``GET /openapi/v2/account/balance`` → ``{"account_id", "credit_monthly", "credit_package"}``
 - a wrong key: ErrCode 10005 "Invalid API-KEY"; ``canned`` answers (e.g. HTTP 429) come first
 - ``GET /results/{name}``: the MP4, no key; ``expire_downloads`` makes the next ones answer 403
@@ -33,6 +33,7 @@ from tests.fakes.dashscope import encode_test_video
 KEY = "pv-fake-5b2e"
 MARKER = "FORBIDDEN"
 FAIL_MARKER = "MELTDOWN"
+REVIEW_MARKER = "GORE"  # passes the pre-check, refused once drawn (status 7)
 _VIDEO: dict[int, bytes] = {}
 
 
@@ -149,7 +150,7 @@ class FakePixVerse:
         generation.polls += 1
         status, url = 5, ""
         if generation.polls > self.polls_until_done:
-            status = 8 if FAIL_MARKER in generation.prompt else 1
+            status = 8 if FAIL_MARKER in generation.prompt else 7 if REVIEW_MARKER in generation.prompt else 1
             url = f"{self.url}/results/{video_id}-{generation.polls}.mp4" if status == 1 else ""
         resp = {"id": video_id, "status": status, "url": url, "prompt": generation.prompt, "outputWidth": 320, "outputHeight": 180, "seed": 0, "size": 0}
         return answer(resp=resp)
