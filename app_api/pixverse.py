@@ -88,7 +88,7 @@ class PixVerseError(BackendError):
         code, message = self.err_code, self.err_message
         if self.status in (401, 403) or any(word in message.lower() for word in _KEY_WORDS):
             return key_rejected(code, message)
-        if code == CREDITS_USED_UP:
+        if code == CREDITS_USED_UP or "credit" in message.lower():
             return BackendUnavailable(f"PixVerse credits are used up ({code}: {message}): buy credits or a plan on platform.pixverse.ai", backend=BACKEND)
         if code == MODERATION:
             return ContentRejected(f"PixVerse moderation refused the keyframe or prompt ({code}: {message}); reword the shot or draw it again", backend=BACKEND)

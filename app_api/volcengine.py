@@ -62,7 +62,7 @@ class VolcengineImageGenerator:
         width, height = request_size(request.width, request.height)
         prompt = image_prompt(request)
         body = {
-            "model": self.model, "prompt": prompt, "size": f"{width}x{height}", "seed": request.seed,
+            "model": self.model, "prompt": prompt, "size": f"{width}x{height}", "seed": request.seed % 2**31,
             "response_format": "url", "watermark": self.watermark, "sequential_image_generation": "disabled", "stream": False,
         }  # fmt: skip
         answer = await self._request("POST", f"{self.base_url}/images/generations", json=body, headers=self._auth())
