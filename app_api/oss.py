@@ -196,7 +196,8 @@ class OssKeyframeLinks:
     async def link(self, keyframe: Path) -> str:
         name = self.client.object_name(f"{keyframe.parent.name}/{keyframe.name}")  # the artifact store's layout
         if not await self.client.exists(name):
-            await self.client.put(name, await asyncio.to_thread(keyframe.read_bytes), "image/png")
+            kind = "image/jpeg" if keyframe.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+            await self.client.put(name, await asyncio.to_thread(keyframe.read_bytes), kind)
         return self.client.presigned_get(name)
 
 

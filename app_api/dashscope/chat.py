@@ -36,7 +36,8 @@ class DashScopeChat:
         return self.endpoint.model
 
     async def complete(self, messages: list[dict], *, json_output: bool) -> str:
-        body: dict = {"model": self.model, "messages": messages}
+        # Qwen3 models think by default and then refuse a call that is not streamed; the storyboard needs no thinking.
+        body: dict = {"model": self.model, "messages": messages, "enable_thinking": False}
         if json_output:  # DashScope requires the word "json" in the messages for this mode
             body["response_format"] = {"type": "json_object"}
         async with self._slots:

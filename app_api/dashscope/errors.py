@@ -12,6 +12,13 @@ from story2video.errors import BackendError, BackendUnavailable
 
 BACKEND = "dashscope"
 MODERATION_CODES = frozenset({"DataInspectionFailed", "data_inspection_failed", "DataInspection.Failed"})
+ARREARS_CODES = frozenset({"Arrearage"})  # the account owes money
+QUOTA_CODES = frozenset({"Throttling.AllocationQuota", "insufficient_quota", "AllocationQuota.FreeTierOnly"})  # a 429 that waiting cannot fix
+
+
+def cannot_be_retried(response: httpx.Response) -> bool:
+    """A 429 that is a used-up quota, not throttling: a retry would be refused the same way."""
+    return response.status_code == 429 and parse_error_body(response).code in QUOTA_CODES
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,19 @@ def error_for(response: httpx.Response, endpoint: Endpoint, attempts: int) -> Ba
     detail = f"{status} {body.describe()}"
     if status == 400 and is_moderation(body.code, body.message):
         return ContentRejected(f"DashScope content moderation rejected the {endpoint.name} input ({detail})", backend=BACKEND)
+    if body.code in ARREARS_CODES or (status == 403 and "arrear" in body.message.lower()):
+        return BackendUnavailable(
+            f"the DashScope account is in arrears ({detail}): pay the outstanding bill in the Alibaba Cloud console; "
+            "nothing runs until then",
+            backend=BACKEND,
+        )
+    if status == 429 and body.code in QUOTA_CODES:
+        return BackendUnavailable(
+            f"the DashScope quota for {endpoint.model_setting}={endpoint.model} is used up ({detail}): the free quota "
+            "ended or the plan's allocation is spent; turn off 'free quota only' or add paid capacity in the Model "
+            "Studio console (not retried: waiting does not help)",
+            backend=BACKEND,
+        )
     if status == 401:
         return BackendUnavailable(
             f"DASHSCOPE_API_KEY was rejected ({detail}): set a valid key; a key works only on its own region's host "
@@ -80,7 +100,8 @@ def error_for(response: httpx.Response, endpoint: Endpoint, attempts: int) -> Ba
     if status == 403:
         return BackendUnavailable(
             f"DashScope denied access to {endpoint.model_setting}={endpoint.model} ({detail}): enable the model for this "
-            "API key's workspace in the Model Studio console, or choose another model",
+            "API key's workspace in the Model Studio console, or choose another model; an account with unpaid bills "
+            "is denied too (check Billing in the Alibaba Cloud console)",
             backend=BACKEND,
         )
     if status == 404:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, TaskUnknown, error_for, parse_error_body
+from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, TaskUnknown, cannot_be_retried, error_for, parse_error_body
 from story2video.providers.retry import RetryPolicy, send_with_retries
 from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
 
@@ -20,8 +20,9 @@ class DashScopeClient:
         self.timeout = timeout
         self._tls = httpx.create_ssl_context()  # built once: loading the CA bundle per client costs ~35 ms
 
-    async def post_json(self, url: str, body: dict, endpoint: Endpoint, headers: dict[str, str] | None = None) -> dict:
-        response = await self._send("POST", url, endpoint, json=body, headers=self._auth(headers))
+    async def post_json(self, url: str, body: dict, endpoint: Endpoint, headers: dict[str, str] | None = None, *, creates: bool = False) -> dict:
+        """``creates``: the POST starts a billed task, so only what cannot have reached DashScope is retried."""
+        response = await self._send("POST", url, endpoint, creates=creates, json=body, headers=self._auth(headers))
         return _json_object(response, endpoint)
 
     async def get_json(self, url: str, endpoint: Endpoint) -> dict:
@@ -47,13 +48,21 @@ class DashScopeClient:
         return {"Authorization": f"Bearer {self._api_key}", **(extra or {})}
 
     async def _send(
-        self, method: str, url: str, endpoint: Endpoint, *, result_url: bool = False, task_url: bool = False, **kwargs: Any
+        self, method: str, url: str, endpoint: Endpoint, *, result_url: bool = False, task_url: bool = False, creates: bool = False, **kwargs: Any
     ) -> httpx.Response:
         what = f"DashScope {endpoint.name} ({method} {_where(url)})"
         try:
             async with httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http:
-                response = await send_with_retries(lambda: http.request(method, url, **kwargs), self.retry, what)
+                response = await send_with_retries(
+                    lambda: http.request(method, url, **kwargs), self.retry, what, creates=creates, final=cannot_be_retried
+                )
         except httpx.TimeoutException as error:
+            if creates:
+                raise BackendTimeout(
+                    f"{what} gave no answer within {self.timeout:g} s; the task may have been created all the same, so it "
+                    "was not submitted again (a second one would be billed): render again to retry (DASHSCOPE_REQUEST_TIMEOUT_S)",
+                    backend=BACKEND,
+                ) from error
             raise BackendTimeout(
                 f"{what} gave no answer within {self.timeout:g} s in {self.retry.attempts} tries "
                 "(DASHSCOPE_REQUEST_TIMEOUT_S)",
@@ -72,6 +81,13 @@ class DashScopeClient:
             raise TaskUnknown(
                 f"DashScope does not know the {endpoint.name} task at {_where(url)} ({response.status_code} "
                 f"{parse_error_body(response).describe()})",
+                backend=BACKEND,
+            )
+        if creates and response.status_code >= 500:
+            raise BackendUnavailable(
+                f"DashScope answered {response.status_code} {parse_error_body(response).describe()} when the {endpoint.name} "
+                "task was submitted; it may have been created all the same, so it was not submitted again (a second one "
+                "would be billed): render again to retry",
                 backend=BACKEND,
             )
         raise error_for(response, endpoint, self.retry.attempts)

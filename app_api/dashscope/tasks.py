@@ -34,7 +34,7 @@ from story2video.providers.base import StageContext
 
 T = TypeVar("T")
 ASYNC_HEADER = {"X-DashScope-Async": "enable"}
-_PROGRESS = {"PENDING": 0.1, "RUNNING": 0.5}
+_PROGRESS = {"PENDING": 0.1, "SUSPENDED": 0.1, "RUNNING": 0.5}  # SUSPENDED: held back by DashScope, resumed later
 _TASK_STAYS_USEFUL = (BackendUnavailable, BackendTimeout, OperationCancelled)  # the task may still end well
 
 
@@ -75,7 +75,7 @@ class TaskRunner:
         return await self._settled(spec.job, collect(output), ctx, done=True)
 
     async def submit(self, path: str, body: dict, endpoint: Endpoint) -> str:
-        answer = await self.client.post_json(f"{self.base_url}{path}", body, endpoint, headers=ASYNC_HEADER)
+        answer = await self.client.post_json(f"{self.base_url}{path}", body, endpoint, headers=ASYNC_HEADER, creates=True)
         task_id = (answer.get("output") or {}).get("task_id")
         if not isinstance(task_id, str) or not task_id:
             raise InvalidArtifact(f"DashScope accepted the {endpoint.name} task without a task_id: {str(answer)[:200]}", backend=BACKEND)

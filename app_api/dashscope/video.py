@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from PIL import Image
 
 from app_api.dashscope.chat import PromptSoftener
 from app_api.dashscope.errors import BACKEND, Endpoint
@@ -16,12 +20,13 @@ from app_api.dashscope.probe import DashScopeProbe
 from app_api.dashscope.recovery import resubmitted_if_expired, with_softened_retry
 from app_api.dashscope.sizes import video_duration, video_resolution
 from app_api.dashscope.tasks import TaskRunner, TaskSpec
-from story2video.errors import InvalidArtifact
+from story2video.errors import InvalidArtifact, InvalidRequest
 from story2video.media.probe import aprobe
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
 VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 VIDEO_JOB = "dashscope-video-synthesis"  # the task's name in the stage's job ledger
+WAN_MIN_SIDE, WAN_MAX_SIDE, WAN_MAX_BYTES = 360, 2000, 10 * 2**20  # what Wan image-to-video takes as input
 
 
 class KeyframeLinks(Protocol):
@@ -33,7 +38,37 @@ class KeyframeLinks(Protocol):
 class DataUriLinks:
     async def link(self, keyframe: Path) -> str:
         data = await asyncio.to_thread(keyframe.read_bytes)
-        return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        kind = "jpeg" if keyframe.suffix.lower() in (".jpg", ".jpeg") else "png"
+        return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
+
+
+def wan_input_picture(keyframe: Path, scratch: Path) -> Path:
+    """The keyframe as Wan takes it: each side within 360..2000 px and at most 10 MB. A keyframe inside
+    the limits goes as it is; another is scaled (keeping its shape) into ``scratch`` (.png, or .jpg when
+    a PNG would be too large). The clip comes back at the model's own size and is fitted when composed."""
+    with Image.open(keyframe) as picture:
+        width, height = picture.size
+        scale = 1.0
+        if min(width, height) < WAN_MIN_SIDE:
+            scale = WAN_MIN_SIDE / min(width, height)
+        if max(width, height) * scale > WAN_MAX_SIDE:
+            scale = WAN_MAX_SIDE / max(width, height)
+        if min(width, height) * scale < WAN_MIN_SIDE - 0.5:
+            raise InvalidRequest(
+                f"a {width}x{height} frame is too narrow for Wan image-to-video (sides of 360 to 2000 px); choose another aspect_ratio",
+                param="aspect_ratio",
+            )
+        if scale == 1.0 and keyframe.stat().st_size <= WAN_MAX_BYTES:
+            return keyframe
+        size = (max(WAN_MIN_SIDE, round(width * scale)), max(WAN_MIN_SIDE, round(height * scale)))
+        resized = picture.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    dest = scratch.with_name(f"{scratch.name}{size[0]}x{size[1]}.png")
+    resized.save(dest, format="PNG")
+    if dest.stat().st_size > WAN_MAX_BYTES:
+        dest.unlink()
+        dest = dest.with_suffix(".jpg")
+        resized.save(dest, format="JPEG", quality=90)
+    return dest
 
 
 @dataclass(frozen=True)
@@ -68,7 +103,12 @@ class DashScopeVideoGenerator:
         self.model = endpoint.model
 
     async def animate(self, request: ClipRequest, dest: Path, ctx: StageContext) -> ClipFile:
-        image = await self.links.link(request.keyframe)
+        with tempfile.TemporaryDirectory(prefix="wan-input-", dir=dest.parent) as folder:
+            # Named after the keyframe (its folder too), so that a published copy keeps a stable name.
+            scratch = Path(folder) / request.keyframe.parent.name / f"{request.keyframe.stem}.wan"
+            scratch.parent.mkdir()
+            picture = await asyncio.to_thread(wan_input_picture, request.keyframe, scratch)
+            image = await self.links.link(picture)
 
         async def attempt(prompt: str) -> bytes:
             return await resubmitted_if_expired(lambda: self._animate(prompt, image, request, ctx), "video")
@@ -106,4 +146,12 @@ class DashScopeVideoGenerator:
             "watermark": self.options.watermark,
             "seed": request.seed % 2**31,
         }
+        if makes_sound(self.model):
+            parameters["audio"] = False  # the clip's sound is dropped in composition: do not pay for it
         return {"model": self.model, "input": body_input, "parameters": parameters}
+
+
+def makes_sound(model: str) -> bool:
+    """Wan 2.5 and later add generated sound unless told not to."""
+    found = re.match(r"wanx?(\d+)\.(\d+)", model)
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 5)

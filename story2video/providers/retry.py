@@ -57,17 +57,33 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-async def send_with_retries(send: Callable[[], Awaitable[httpx.Response]], policy: RetryPolicy, what: str) -> httpx.Response:
-    """The first final answer of ``send``; after the last try, the last answer (or network error) as is."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)  # the request never reached the server
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[httpx.Response]],
+    policy: RetryPolicy,
+    what: str,
+    *,
+    creates: bool = False,
+    final: Callable[[httpx.Response], bool] | None = None,
+) -> httpx.Response:
+    """The first final answer of ``send``; after the last try, the last answer (or network error) as is.
+
+    ``creates``: the request starts something billed (a task). Only what the server cannot have
+    accepted is tried again (no connection, or 429); a 5xx or a broken connection may have created it,
+    so it is final. ``final``: answers that a retry cannot change (e.g. a used-up quota's 429).
+    """
     for attempt in range(1, policy.attempts + 1):
         try:
             response = await send()
         except httpx.TransportError as error:
-            if attempt == policy.attempts:
+            if attempt == policy.attempts or (creates and not isinstance(error, NOT_SENT)):
                 raise
             problem, retry_after = describe_exception(error, with_type=True), None
         else:
-            if not is_retryable(response.status_code) or attempt == policy.attempts:
+            retryable = response.status_code == 429 if creates else is_retryable(response.status_code)
+            if not retryable or attempt == policy.attempts or (final is not None and final(response)):
                 return response
             problem, retry_after = f"HTTP {response.status_code}", retry_after_seconds(response)
         wait = policy.delay(attempt, retry_after)

@@ -158,7 +158,7 @@ def test_logs_of_a_full_run_never_contain_the_api_key(make_client, dashscope, os
     root.setLevel(logging.DEBUG)
     try:
         dashscope.canned["chat"].append(Canned(429, error_body("Throttling", "slow down"), {"Retry-After": "0"}))
-        dashscope.canned["image"].append(Canned(500, error_body("InternalError", "try again")))
+        dashscope.canned["image"].append(Canned(429, error_body("Throttling", "try again"), {"Retry-After": "0"}))
         dashscope.tts_failures.append({"error_code": "Throttling.RateQuota", "error_message": "rate limit"})
         client = make_client(**dashscope.settings(), **oss.settings())
         run_seed_requests(client, SHORT_SCRIPT)

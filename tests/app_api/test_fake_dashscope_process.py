@@ -37,7 +37,7 @@ def fake_url() -> Iterator[str]:
 
 def video_task() -> dict:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 36), (10, 20, 30)).save(buffer, format="PNG")
+    Image.new("RGB", (640, 360), (10, 20, 30)).save(buffer, format="PNG")
     image = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     parameters = {"resolution": "480P", "duration": 5, "prompt_extend": False, "watermark": False, "seed": 1}
     return {"model": "wan2.2-i2v-flash", "input": {"prompt": "waves", "img_url": image}, "parameters": parameters}

@@ -44,3 +44,11 @@ def test_gives_up_after_the_configured_attempts(cloud_settings, dashscope):
         write(DashScopeKit(cloud_settings(dashscope_storyboard_attempts=2)))
     assert "no usable reply in 2 attempts" in caught.value.message
     assert len(dashscope.paths("/compatible-mode/v1/chat/completions")) == 2
+
+
+def test_a_qwen3_thinking_model_is_called_with_thinking_off(cloud_settings, dashscope):
+    from app_api.dashscope.backends import DashScopeKit
+
+    drafts = write(DashScopeKit(cloud_settings(dashscope_chat_model="qwen3-235b-a22b")), shot_count=4)
+    assert len(drafts) == 4  # the fake refuses a non-streamed Qwen3 call that leaves thinking on
+    assert dashscope.paths("/compatible-mode/v1/chat/completions")[0].body["enable_thinking"] is False

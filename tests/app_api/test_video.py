@@ -9,7 +9,8 @@ from PIL import Image
 
 from app_api.dashscope.backends import DashScopeKit
 from app_api.dashscope.sizes import image_size, video_duration, video_resolution
-from story2video.errors import BackendError
+from app_api.dashscope.video import makes_sound, wan_input_picture
+from story2video.errors import BackendError, InvalidRequest
 from story2video.providers.base import ClipFile, ClipRequest, StageContext
 from tests.fakes.dashscope import MARKER
 
@@ -100,3 +101,34 @@ def test_video_resolution_and_duration_choices(model, size, seconds, resolution,
 )
 def test_image_size_choices(model, size, asked):
     assert image_size(model, *size) == asked
+
+
+@pytest.mark.parametrize(
+    ("size", "sent"),
+    [((320, 180), (640, 360)), ((180, 320), (360, 640)), ((3840, 2160), (2000, 1125)), ((1280, 720), None)],
+)
+def test_the_keyframe_sent_to_wan_is_scaled_into_its_limits(tmp_path, size, sent):
+    keyframe = tmp_path / "ab" / "ab00.png"
+    keyframe.parent.mkdir()
+    Image.new("RGB", size, (200, 100, 50)).save(keyframe)
+    picture = wan_input_picture(keyframe, tmp_path / "scratch")
+    if sent is None:
+        assert picture == keyframe  # inside the limits: sent as it is
+    else:
+        with Image.open(picture) as scaled:
+            assert scaled.size == sent
+
+
+def test_a_frame_too_narrow_for_wan_is_refused_with_what_to_change(tmp_path):
+    keyframe = tmp_path / "thin.png"
+    Image.new("RGB", (2400, 200), (0, 0, 0)).save(keyframe)
+    with pytest.raises(InvalidRequest, match="aspect_ratio"):
+        wan_input_picture(keyframe, tmp_path / "scratch")
+
+
+def test_wan_2_5_and_later_are_told_not_to_make_sound(cloud_settings, dashscope, tmp_path):
+    assert [makes_sound(m) for m in ("wan2.2-i2v-flash", "wanx2.1-i2v-turbo", "wan2.5-i2v-preview", "wan2.6-i2v", "wan3.0-i2v")] == [False, False, True, True, True]
+    animate(DashScopeKit(cloud_settings(dashscope_video_model="wan2.5-i2v-preview")), tmp_path)
+    animate(DashScopeKit(cloud_settings()), tmp_path)
+    first, second = (r.body["parameters"] for r in dashscope.paths("/api/v1/services/aigc/video-generation"))
+    assert first["audio"] is False and "audio" not in second

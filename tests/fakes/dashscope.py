@@ -105,6 +105,7 @@ class FakeDashScope:
         self.canned: dict[str, list[Canned]] = defaultdict(list)  # route -> answers to serve first
         self.task_outcomes: list[dict | None] = []  # per submitted task in order; None = success
         self.polls_until_done = 2  # PENDING, RUNNING, then the outcome
+        self.suspended = False  # True: the polls after the first answer SUSPENDED (held back) instead of RUNNING
         self.task_seconds: dict[str, float] = {"image": 0.0, "video": 0.0}  # least time from submission to the outcome
         self.submissions: Counter[str] = Counter()  # accepted tasks by kind: "image", "video"
         self.expire_downloads = 0  # the next N result downloads answer 403 "expired"
@@ -193,6 +194,9 @@ class FakeDashScope:
         if refusal:
             return refusal
         messages = body["messages"]
+        if body["model"].startswith("qwen3") and body.get("enable_thinking") is not False and not body.get("stream"):
+            message = "parameter.enable_thinking must be set to false for non-streaming calls"
+            return JSONResponse(error_body("InvalidParameter", message), status_code=400)
         if body.get("response_format", {}).get("type") == "json_object" and not any("json" in m["content"].lower() for m in messages):
             return JSONResponse(error_body("InvalidParameter", "'messages' must contain the word 'json' in some form"), status_code=400)
         content = self._chat_reply(messages)
@@ -232,6 +236,9 @@ class FakeDashScope:
             problem = JSONResponse(error_body("InvalidParameter", "resolution is not supported"), status_code=400)
         if not problem:
             body["keyframe_size"] = await self._keyframe_size(body["input"]["img_url"])
+            if not all(360 <= side <= 2000 for side in body["keyframe_size"]):
+                message = f"The image size {body['keyframe_size']} is invalid: width and height must be in [360, 2000]"
+                problem = JSONResponse(error_body("InvalidParameter", message), status_code=400)
         return problem or self._new_task("video", body)
 
     def _async_refusal(self, request: Request) -> Response | None:
@@ -247,7 +254,7 @@ class FakeDashScope:
         return None
 
     async def _keyframe_size(self, img_url: str) -> tuple[int, int]:
-        if img_url.startswith("data:image/png;base64,"):
+        if img_url.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")):
             self.fetched_images.append("data")
             data = base64.b64decode(img_url.split(",", 1)[1])
         else:
@@ -279,7 +286,7 @@ class FakeDashScope:
         task.polls += 1
         busy_for = self.task_seconds.get(task.kind, 0.0) - (time.monotonic() - task.submitted_at)
         if not task.done and (task.polls <= self.polls_until_done or busy_for > 0):
-            status = "PENDING" if task.polls == 1 else "RUNNING"
+            status = "PENDING" if task.polls == 1 else "SUSPENDED" if self.suspended else "RUNNING"
             return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"task_id": task_id, "task_status": status}})
         if not task.done:
             task.done = True
