@@ -15,7 +15,6 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from loguru import logger
@@ -23,13 +22,14 @@ from loguru import logger
 from app_api.dashscope.errors import ContentRejected
 from app_api.dashscope.video import clip_prompt
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.probe import aprobe
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
-from story2video.providers.retry import RetryPolicy, send_with_retries
+from story2video.providers.retry import RetryPolicy, Service, request_with_retries
 
 BACKEND = "pixverse"
+SERVICE = Service(BACKEND, "PIXVERSE_REQUEST_TIMEOUT_S", "PIXVERSE_BASE_URL")
 VIDEO_JOB = "pixverse-video"  # the generation's name in the clip's job ledger
 DONE, GENERATING, MODERATED, FAILED = 1, 5, 7, 8
 CREDITS_USED_UP, CONCURRENCY_LIMIT, MODERATION = 500043, 500044, 500054
@@ -66,15 +66,7 @@ class PixVerseClient:
         return await self._request("GET", url)
 
     async def _request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        parts = urlsplit(url)
-        what = f"PixVerse ({method} {parts.scheme}://{parts.netloc}{parts.path})"
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as http:
-                return await send_with_retries(lambda: http.request(method, url, **kwargs), self.retry, what)
-        except httpx.TimeoutException as error:
-            raise BackendTimeout(f"{what} gave no answer within {self.timeout:g} s (PIXVERSE_REQUEST_TIMEOUT_S)", backend=BACKEND) from error
-        except httpx.TransportError as error:
-            raise BackendUnavailable(f"cannot reach {what}: {describe_exception(error, with_type=True)}; check PIXVERSE_BASE_URL", backend=BACKEND) from error
+        return await request_with_retries(SERVICE, method, url, self.retry, self.timeout, **kwargs)
 
 
 class PixVerseError(BackendError):

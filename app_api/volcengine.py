@@ -21,12 +21,13 @@ from PIL import Image, UnidentifiedImageError
 from app_api.dashscope.errors import ContentRejected
 from app_api.dashscope.images import image_prompt
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact, InvalidRequest, describe_exception
+from story2video.errors import BackendError, BackendUnavailable, InvalidArtifact, InvalidRequest, describe_exception
 from story2video.media.pictures import save_cover_png
 from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
-from story2video.providers.retry import RetryPolicy, send_with_retries
+from story2video.providers.retry import RetryPolicy, Service, request_with_retries, where
 
 BACKEND = "volcengine"
+SERVICE = Service(BACKEND, "ARK_TIMEOUT_S", "ARK_BASE_URL")
 SIZE_MIN_PIXELS = 1280 * 720  # the least Seedream 4.x draws
 SIZE_MAX_PIXELS = 4096 * 4096
 MAX_ASPECT = 16.0
@@ -72,7 +73,7 @@ class VolcengineImageGenerator:
         ctx.raise_if_cancelled()
         picture = await self._request("GET", url)  # the link lasts 24 h: fetched at once, without the key
         if not picture.is_success:
-            raise BackendError(f"the picture Ark drew could not be fetched from {_where(url)} ({picture.status_code})", backend=BACKEND)
+            raise BackendError(f"the picture Ark drew could not be fetched from {where(url)} ({picture.status_code})", backend=BACKEND)
         try:
             with Image.open(io.BytesIO(picture.content)) as drawn:
                 save_cover_png(drawn, dest, request.width, request.height)
@@ -105,14 +106,7 @@ class VolcengineImageGenerator:
         return {"Authorization": f"Bearer {self._key}"}
 
     async def _request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        what = f"Volcengine Ark ({method} {_where(url)})"
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as http:
-                return await send_with_retries(lambda: http.request(method, url, **kwargs), self.retry, what)
-        except httpx.TimeoutException as error:
-            raise BackendTimeout(f"{what} gave no answer within {self.timeout:g} s (ARK_TIMEOUT_S)", backend=BACKEND) from error
-        except httpx.TransportError as error:
-            raise BackendUnavailable(f"cannot reach {what}: {describe_exception(error, with_type=True)}; check ARK_BASE_URL", backend=BACKEND) from error
+        return await request_with_retries(SERVICE, method, url, self.retry, self.timeout, **kwargs)
 
     def _failure(self, response: httpx.Response) -> BackendError:
         status = response.status_code
@@ -139,12 +133,6 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     if not isinstance(error, dict):
         error = {}
     return str(error.get("code") or "no code"), str(error.get("message") or response.text[:200] or response.reason_phrase)
-
-
-def _where(url: str) -> str:
-    """Scheme, host and path: a result link's signed query stays out of messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def _first_url(response: httpx.Response) -> str:

@@ -18,12 +18,13 @@ import httpx
 from loguru import logger
 
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
+from story2video.errors import BackendError, BackendUnavailable, InvalidArtifact, describe_exception
 from story2video.providers.base import BackendStatus, ShotDraft, StageContext, StoryboardRequest
 from story2video.providers.llm_storyboard import reply_schema, write_with_llm
-from story2video.providers.retry import RetryPolicy, send_with_retries
+from story2video.providers.retry import RetryPolicy, Service, request_with_retries
 
 BACKEND = "openai"
+SERVICE = Service(BACKEND, "OPENAI_TIMEOUT_S", "OPENAI_BASE_URL")
 FORMATS = ("json_schema", "json_object", "text")  # strongest first
 _THINKING = re.compile(r"<think>.*?(</think>|$)", flags=re.DOTALL | re.IGNORECASE)
 
@@ -54,15 +55,7 @@ class OpenAIChat:
             body["response_format"] = {"type": "json_object"}
         url = f"{self.base_url}/chat/completions"
         what = f"the chat endpoint at {self.host}"
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as http:
-                response = await send_with_retries(lambda: http.post(url, json=body, headers=self._headers()), self.retry, what)
-        except httpx.TimeoutException as error:
-            raise BackendTimeout(f"{what} gave no answer within {self.timeout:g} s (OPENAI_TIMEOUT_S)", backend=BACKEND) from error
-        except httpx.TransportError as error:
-            raise BackendUnavailable(
-                f"cannot reach {what}: {describe_exception(error, with_type=True)}; check OPENAI_BASE_URL", backend=BACKEND
-            ) from error
+        response = await request_with_retries(SERVICE, "POST", url, self.retry, self.timeout, json=body, headers=self._headers())
         if response.status_code == 400 and response_format != "text" and "response_format" in response.text:
             raise FormatRefused(_error_message(response))
         if not response.is_success:

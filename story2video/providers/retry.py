@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import httpx
 from loguru import logger
 
 from story2video.config import Settings
-from story2video.errors import describe_exception
+from story2video.errors import BackendTimeout, BackendUnavailable, describe_exception
 
 Sleep = Callable[[float], Awaitable[None]]
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -90,3 +91,35 @@ async def send_with_retries(
         logger.warning("{} failed ({}); try {}/{} in {:.2f} s", what, problem, attempt + 1, policy.attempts, wait)
         await policy.sleep(wait)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+@dataclass(frozen=True)
+class Service:
+    """A cloud service as its errors name it: the backend, and the settings that fix a timeout or a wrong address."""
+
+    backend: str
+    timeout_setting: str  # e.g. "ARK_TIMEOUT_S"
+    address_setting: str  # e.g. "ARK_BASE_URL"
+
+
+def where(url: str) -> str:
+    """Scheme, host and path of a URL: a signed query string stays out of messages and logs."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+async def request_with_retries(
+    service: Service, method: str, url: str, policy: RetryPolicy, timeout: float, **kwargs
+) -> httpx.Response:
+    """One request to ``service`` through ``send_with_retries``; a timeout or an unreachable host
+    becomes the error that names the setting to check."""
+    what = f"{service.backend} ({method} {where(url)})"
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            return await send_with_retries(lambda: http.request(method, url, **kwargs), policy, what)
+    except httpx.TimeoutException as error:
+        raise BackendTimeout(f"{what} gave no answer within {timeout:g} s ({service.timeout_setting})", backend=service.backend) from error
+    except httpx.TransportError as error:
+        raise BackendUnavailable(
+            f"cannot reach {what}: {describe_exception(error, with_type=True)}; check {service.address_setting}", backend=service.backend
+        ) from error

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.asgi_thread import ServerThread
+from tests.fakes.asgi_thread import FakeServer
 
 KEY = "ark-fake-3f9a"
 MARKER = "FORBIDDEN"
@@ -42,7 +42,7 @@ class Canned:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeArk:
+class FakeArk(FakeServer):
     def __init__(self, models: tuple[str, ...] = ("doubao-seedream-4-0-250828",)):
         self.models = set(models)
         self.canned: list[Canned] = []
@@ -55,20 +55,6 @@ class FakeArk:
                 Route("/results/{name}", self._result, methods=["GET"]),
             ]
         )
-        self._server: ServerThread | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def start(self) -> "FakeArk":
-        self._server = ServerThread(self.app).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
     def settings(self) -> dict:
         return {

@@ -37,3 +37,23 @@ class ServerThread:
         self._server.should_exit = True
         self._thread.join(timeout=START_TIMEOUT_S)
         self._socket.close()
+
+
+class FakeServer:
+    """A fake service whose Starlette ``app`` is served by a ``ServerThread`` between ``start`` and ``stop``."""
+
+    app: object
+    _server: ServerThread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return self._server.url
+
+    def start(self):
+        self._server = ServerThread(self.app).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.asgi_thread import ServerThread
+from tests.fakes.asgi_thread import FakeServer
 from tests.fakes.dashscope import storyboard_reply
 
 KEY = "sk-openai-fake-7c1d"
@@ -41,7 +41,7 @@ class Canned:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     def __init__(self, *, api_key: str | None = KEY, models: tuple[str, ...] = ("deepseek-chat",), json_schema: bool = True, json_object: bool = True):
         self.api_key = api_key
         self.models = list(models)
@@ -56,20 +56,10 @@ class FakeOpenAI:
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
-        self._server: ServerThread | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"{self._server.url}/v1"
-
-    def start(self) -> "FakeOpenAI":
-        self._server = ServerThread(self.app).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
+        return f"{super().url}/v1"
 
     def settings(self, model: str = "deepseek-chat") -> dict:
         return {

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.asgi_thread import ServerThread
+from tests.fakes.asgi_thread import FakeServer
 from tests.fakes.dashscope import encode_test_video
 
 KEY = "pv-fake-5b2e"
@@ -55,7 +55,7 @@ class Generation:
     polls: int = 0
 
 
-class FakePixVerse:
+class FakePixVerse(FakeServer):
     def __init__(self, ffmpeg: Path):
         self.ffmpeg = ffmpeg
         self.credits = 1000
@@ -76,20 +76,6 @@ class FakePixVerse:
                 Route("/results/{name}", self._download, methods=["GET"]),
             ]
         )
-        self._server: ServerThread | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def start(self) -> "FakePixVerse":
-        self._server = ServerThread(self.app).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
     def settings(self) -> dict:
         return {
