@@ -29,9 +29,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from story2video.providers.retry import RetryPolicy, send_with_retries
 from story2video.config import Settings
 from story2video.errors import BackendError, BackendUnavailable, describe_exception
+from story2video.providers.retry import RetryPolicy, send_with_retries
 from story2video.storage.records import ArtifactRecord
 
 BACKEND = "oss"

@@ -17,9 +17,9 @@ from app_api.dashscope.speech import DashScopeSpeechSynthesizer, SpeechOptions
 from app_api.dashscope.tasks import PollPolicy, TaskRunner
 from app_api.dashscope.video import DashScopeVideoGenerator, DataUriLinks, KeyframeLinks, VideoOptions
 from app_api.oss import OssKeyframeLinks, oss_client
-from story2video.providers.retry import RetryPolicy
 from story2video.config import Settings
 from story2video.media.ffmpeg import locate_ffmpeg
+from story2video.providers.retry import RetryPolicy
 
 WS_PATH = "/api-ws/v1/inference"
 

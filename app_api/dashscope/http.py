@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, TaskUnknown, cannot_be_retried, error_for, parse_error_body
-from story2video.providers.retry import RetryPolicy, send_with_retries
 from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
+from story2video.providers.retry import RetryPolicy, send_with_retries
 
 
 class DashScopeClient:

@@ -13,10 +13,10 @@ from app_api.dashscope.probe import DashScopeProbe
 from app_api.dashscope.tones import prosody_for
 from app_api.dashscope.wav import write_speech_wav
 from app_api.dashscope.ws_tts import SpeechTask, TransientSpeechFailure, speak
-from story2video.providers.retry import RetryPolicy
 from story2video.errors import InvalidRequest
 from story2video.media.probe import wav_duration
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
+from story2video.providers.retry import RetryPolicy
 
 VOLUME = 50  # CosyVoice's own default (0..100)
 

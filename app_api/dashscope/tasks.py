@@ -21,7 +21,6 @@ from loguru import logger
 
 from app_api.dashscope.errors import BACKEND, ContentRejected, Endpoint, TaskUnknown, is_moderation
 from app_api.dashscope.http import DashScopeClient
-from story2video.providers.retry import Sleep
 from story2video.errors import (
     BackendError,
     BackendTimeout,
@@ -31,6 +30,7 @@ from story2video.errors import (
     Story2VideoError,
 )
 from story2video.providers.base import StageContext
+from story2video.providers.retry import Sleep
 
 T = TypeVar("T")
 ASYNC_HEADER = {"X-DashScope-Async": "enable"}

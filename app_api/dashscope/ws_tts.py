@@ -27,7 +27,6 @@ from app_api.dashscope.errors import (
     error_for,
     is_moderation,
 )
-from story2video.providers.retry import is_retryable
 from story2video.errors import (
     BackendError,
     BackendTimeout,
@@ -35,6 +34,7 @@ from story2video.errors import (
     InvalidArtifact,
     describe_exception,
 )
+from story2video.providers.retry import is_retryable
 
 # websockets logs every handshake header at DEBUG, the Authorization header included: its logger
 # for this connection never goes below INFO, whatever LOG_LEVEL says.

@@ -10,8 +10,8 @@ import pytest
 from app_api.dashscope.backends import compatible_base_url
 from app_api.dashscope.errors import ContentRejected, Endpoint
 from app_api.dashscope.http import DashScopeClient
-from story2video.providers.retry import RetryPolicy
 from story2video.errors import BackendError, BackendUnavailable
+from story2video.providers.retry import RetryPolicy
 from tests.fakes.dashscope import KEY, Canned, error_body
 
 ENDPOINT = Endpoint("chat", "qwen-plus", "DASHSCOPE_CHAT_MODEL", "DASHSCOPE_CHAT_CONCURRENCY")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from app_api.oss import OssClient, OssConfig, OssPublisher, signature, string_to_sign
-from story2video.providers.retry import RetryPolicy
 from story2video.errors import BackendError, BackendUnavailable
+from story2video.providers.retry import RetryPolicy
 from story2video.storage.records import ArtifactRecord
 from tests.fakes.oss import BUCKET
 

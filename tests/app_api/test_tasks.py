@@ -10,9 +10,9 @@ from app_api.dashscope.errors import Endpoint
 from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.images import IMAGE_JOB, IMAGE_PATH
 from app_api.dashscope.tasks import PollPolicy, TaskRunner, TaskSpec
-from story2video.providers.retry import RetryPolicy
 from story2video.errors import BackendTimeout, BackendUnavailable
 from story2video.providers.base import StageContext
+from story2video.providers.retry import RetryPolicy
 from tests.fakes.dashscope import Canned, error_body
 
 ENDPOINT = Endpoint("image synthesis", "qwen-image-plus", "DASHSCOPE_IMAGE_MODEL", "DASHSCOPE_IMAGE_CONCURRENCY")
