@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +22,7 @@ from app_api.dashscope.tasks import TaskRunner, TaskSpec
 from story2video.errors import InvalidArtifact, InvalidRequest
 from story2video.media.probe import aprobe
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
+from story2video.util.workdirs import work_folder
 
 VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 VIDEO_JOB = "dashscope-video-synthesis"  # the task's name in the stage's job ledger
@@ -103,9 +103,9 @@ class DashScopeVideoGenerator:
         self.model = endpoint.model
 
     async def animate(self, request: ClipRequest, dest: Path, ctx: StageContext) -> ClipFile:
-        with tempfile.TemporaryDirectory(prefix="wan-input-", dir=dest.parent) as folder:
+        with work_folder("wan-input-") as folder:
             # Named after the keyframe (its folder too), so that a published copy keeps a stable name.
-            scratch = Path(folder) / request.keyframe.parent.name / f"{request.keyframe.stem}.wan"
+            scratch = folder / request.keyframe.parent.name / f"{request.keyframe.stem}.wan"
             scratch.parent.mkdir()
             picture = await asyncio.to_thread(wan_input_picture, request.keyframe, scratch)
             image = await self.links.link(picture)
