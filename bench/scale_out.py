@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -44,7 +43,7 @@ from types import FrameType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.cluster.harness import TERMINAL, Api, Cluster, FakeDashScopeProcess, create_body  # noqa: E402
+from tests.cluster.harness import TERMINAL, Api, Cluster, FakeDashScopeProcess, create_body, task_seconds  # noqa: E402
 from tests.servers.postgres import PostgresServer, skip_reason  # noqa: E402
 from tests.servers.redis import INSTALL_HINT as REDIS_HINT  # noqa: E402
 from tests.servers.redis import RedisServer, redis_server_binary  # noqa: E402
@@ -52,7 +51,6 @@ from tests.servers.redis import RedisServer, redis_server_binary  # noqa: E402
 ASYNC = {"Prefer": "respond-async"}
 WORKER_COUNTS = (1, 2, 4)
 LONG_WORKERS = 4
-SUCCEEDED = re.compile(r"Task story2video\.(\w+)\[[^\]]*\] succeeded in ([\d.]+)s")
 
 
 @dataclass(frozen=True)
@@ -175,14 +173,6 @@ class Bench:
                 finished.append(op)
                 pending.pop(0)
         return finished
-
-
-def task_seconds(worker_log: str) -> dict[str, list[float]]:
-    """The run time of every task a worker's log says it finished, by task name (without "story2video.")."""
-    seconds: dict[str, list[float]] = {}
-    for task, took in SUCCEEDED.findall(worker_log):
-        seconds.setdefault(task, []).append(float(took))
-    return seconds
 
 
 def run_round(bench: Bench, results: Results, round_: int) -> None:

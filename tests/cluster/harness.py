@@ -24,6 +24,15 @@ SCRIPT = (
     "At night she sets it back into the sky, and the forest glows."
 )
 TERMINAL = ("Success", "Failed", "Cancelled")
+SUCCEEDED = re.compile(r"Task story2video\.(\w+)\[[^\]]*\] succeeded in ([\d.]+)s")
+
+
+def task_seconds(worker_log: str) -> dict[str, list[float]]:
+    """The run time of every task a worker's log says it finished, by task name (without "story2video.")."""
+    seconds: dict[str, list[float]] = {}
+    for task, took in SUCCEEDED.findall(worker_log):
+        seconds.setdefault(task, []).append(float(took))
+    return seconds
 
 
 class RoleProcess:
@@ -163,6 +172,12 @@ class Cluster:
         for process in reversed(self.processes):
             process.kill()
 
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def logs_text(self) -> str:
         return "\n".join(f"===== {p.name}\n{p.output()[-3000:]}" for p in self.processes)
 
@@ -209,6 +224,12 @@ class FakeDashScopeProcess:
             self.process.terminate()
             self.process.wait(timeout=30)
         self._log_file.close()
+
+    def __enter__(self) -> "FakeDashScopeProcess":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def sse_events(base: str, operation_id: str, user_id: str = "u1", last_event_id: str | None = None, stop_after: int | None = None):

@@ -11,19 +11,19 @@ import time
 import httpx
 import psycopg
 
-from tests.cluster.harness import Cluster, FakeDashScopeProcess, create_body, sse_events
+from tests.cluster.harness import Cluster, FakeDashScopeProcess, create_body, sse_events, task_seconds
 from tests.media.avcheck import streams
 from tests.servers.netns import HostNetwork
-from tests.servers.postgres import start_postgres
+from tests.servers.postgres import running_postgres
 from tests.servers.redis import RedisServer, start_redis
 
 ASYNC = {"Prefer": "respond-async"}
 RENDER = {"operation_id": "op-render", "story_id": "st-1", "user_id": "u1"}
 
 
-def tasks_run(log: str, task: str) -> int:
-    """How many ``task`` tasks a worker's log says it finished."""
-    return sum(1 for line in log.splitlines() if f"Task {task}[" in line and " succeeded in " in line)
+def shot_media_run(worker) -> int:
+    """How many shots' media the worker's log says it made."""
+    return len(task_seconds(worker.output()).get("shot_media", []))
 
 
 def test_the_seeds_three_calls_run_on_one_api_and_two_workers(cluster: Cluster, tmp_path) -> None:
@@ -50,17 +50,15 @@ def test_the_seeds_three_calls_run_on_one_api_and_two_workers(cluster: Cluster, 
     assert (made.video_codec, made.audio_codec) == ("h264", "aac") and made.duration > 5
     # The render's shots were spread: both workers made shot media, not one worker the whole render.
     for worker in (first, second):
-        assert tasks_run(worker.output(), "story2video.shot_media") >= 1, worker.output()[-3000:]
-    ran = sum(tasks_run(w.output(), "story2video.shot_media") for w in (first, second))
+        assert shot_media_run(worker) >= 1, worker.output()[-3000:]
+    ran = sum(shot_media_run(w) for w in (first, second))
     assert ran == len(shots)
 
 
 def test_a_worker_killed_mid_render_is_taken_over_and_no_dashscope_task_is_paid_twice(
     tmp_path, redis_server: RedisServer, postgres_url: str
 ) -> None:
-    fake = FakeDashScopeProcess(tmp_path, "--video-seconds", "3")
-    cluster = Cluster(tmp_path, postgres_url, redis_server.url, WORKER_CONCURRENCY="1", **fake.settings_env())
-    try:
+    with FakeDashScopeProcess(tmp_path, "--video-seconds", "3") as fake, Cluster(tmp_path, postgres_url, redis_server.url, WORKER_CONCURRENCY="1", **fake.settings_env()) as cluster:
         workers = [cluster.worker(), cluster.worker()]  # one shot at a time each: some finish before the kill
         api = cluster.api()
         created = api.call("POST", "/storyboard/create", json=create_body("op-create"))
@@ -86,9 +84,6 @@ def test_a_worker_killed_mid_render_is_taken_over_and_no_dashscope_task_is_paid_
         assert len(segments) == shot_count  # one encode per shot, across both attempts
         # The segments finished before the kill were reused by the new attempt, not made again.
         assert sum(1 for (created_at,) in segments if created_at < killed_at) >= done_before >= 1
-    finally:
-        cluster.close()
-        fake.stop()
 
 
 def _worker_waiting_on_a_video_task(database_url: str, fake: FakeDashScopeProcess, workers: list) -> tuple:
@@ -149,9 +144,7 @@ def test_an_event_stream_resumes_on_another_replica_without_missing_an_event(clu
 
 
 def test_a_cancel_on_one_replica_stops_the_work_a_worker_runs(tmp_path, redis_server: RedisServer, postgres_url: str) -> None:
-    fake = FakeDashScopeProcess(tmp_path, "--video-seconds", "60")
-    cluster = Cluster(tmp_path, postgres_url, redis_server.url, **fake.settings_env())
-    try:
+    with FakeDashScopeProcess(tmp_path, "--video-seconds", "60") as fake, Cluster(tmp_path, postgres_url, redis_server.url, **fake.settings_env()) as cluster:
         worker = cluster.worker()
         first, second = cluster.api(), cluster.api()
         assert second.call("POST", "/storyboard/create", json=create_body("op-create")).status_code == 200
@@ -168,9 +161,6 @@ def test_a_cancel_on_one_replica_stops_the_work_a_worker_runs(tmp_path, redis_se
         time.sleep(2)
         assert _video_polls(fake) == polls  # the worker stopped polling the 60 s video task
         assert second.operation("op-render")["status"] == "Cancelled"
-    finally:
-        cluster.close()
-        fake.stop()
 
 
 def _video_polls(fake: FakeDashScopeProcess) -> int:
@@ -178,37 +168,28 @@ def _video_polls(fake: FakeDashScopeProcess) -> int:
 
 
 def test_an_unreachable_database_answers_503_and_recovers(tmp_path, redis_server: RedisServer) -> None:
-    server = start_postgres()
-    try:
-        cluster = Cluster(tmp_path, server.create_database(), redis_server.url)
-        try:
-            cluster.worker()
-            api = cluster.api()
-            assert api.call("POST", "/storyboard/create", json=create_body("op-1")).status_code == 200
-            server.crash()
-            for method, path, body in (("GET", "/operations/op-1", None), ("POST", "/storyboard/create", create_body("op-2", story_id="st-2"))):
-                answer = api.call(method, path, params={"user_id": "u1"}, json=body, timeout=60)
-                assert answer.status_code == 503, answer.text
-                assert answer.json()["error"]["code"] == "database_unavailable"
-            server.start()
-            deadline = time.monotonic() + 30
-            while api.call("GET", "/operations/op-1", params={"user_id": "u1"}).status_code != 200:
-                assert time.monotonic() < deadline
-                time.sleep(0.5)
-            assert api.call("POST", "/storyboard/create", json=create_body("op-3", story_id="st-3")).status_code == 200
-        finally:
-            cluster.close()
-    finally:
-        server.remove()
+    with running_postgres() as server, Cluster(tmp_path, server.create_database(), redis_server.url) as cluster:
+        cluster.worker()
+        api = cluster.api()
+        assert api.call("POST", "/storyboard/create", json=create_body("op-1")).status_code == 200
+        server.crash()
+        for method, path, body in (("GET", "/operations/op-1", None), ("POST", "/storyboard/create", create_body("op-2", story_id="st-2"))):
+            answer = api.call(method, path, params={"user_id": "u1"}, json=body, timeout=60)
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "database_unavailable"
+        server.start()
+        deadline = time.monotonic() + 30
+        while api.call("GET", "/operations/op-1", params={"user_id": "u1"}).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert api.call("POST", "/storyboard/create", json=create_body("op-3", story_id="st-3")).status_code == 200
 
 
 def test_workers_on_other_hosts_reach_the_broker_and_database_over_the_network(tmp_path, host_network: HostNetwork) -> None:
     address = host_network.server_address
     redis = start_redis(tmp_path, bind=address)
-    database = start_postgres(listen=address)
     try:
-        cluster = Cluster(tmp_path, database.create_database(), redis.url)
-        try:
+        with running_postgres(listen=address) as database, Cluster(tmp_path, database.create_database(), redis.url) as cluster:
             for _ in range(2):
                 host = host_network.add_host()
                 cluster.worker(launcher=host.command([]))
@@ -216,8 +197,5 @@ def test_workers_on_other_hosts_reach_the_broker_and_database_over_the_network(t
             assert api.call("POST", "/storyboard/create", json=create_body("op-create")).status_code == 200
             rendered = api.call("POST", "/video/render", json=RENDER)
             assert rendered.status_code == 200 and rendered.json()["operation"]["status"] == "Success", rendered.text
-        finally:
-            cluster.close()
     finally:
-        database.remove()
         redis.kill()

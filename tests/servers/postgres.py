@@ -11,6 +11,7 @@ database per test); both skip with an install hint where PostgreSQL is missing.
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 import os
 import pwd
 import shutil
@@ -180,14 +181,21 @@ def start_postgres(port: int | None = None, listen: str = "127.0.0.1") -> Postgr
     return server
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One server for the whole test session; tests take a database of their own with ``postgres_url``."""
-    server = start_postgres()
+@contextmanager
+def running_postgres(port: int | None = None, listen: str = "127.0.0.1") -> Iterator[PostgresServer]:
+    """A started server (or a skipped test) for the block; removed with its data afterwards."""
+    server = start_postgres(port=port, listen=listen)
     try:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One server for the whole test session; tests take a database of their own with ``postgres_url``."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from story2video.storage.db import open_database
 from story2video.storage.postgres import PostgresDatabase, with_psycopg_placeholders
 from story2video.storage.schema import SCHEMA_VERSION
 from tests.serverproc import ROOT, free_port
-from tests.servers.postgres import PostgresServer, start_postgres
+from tests.servers.postgres import PostgresServer, running_postgres
 
 PASSWORD = "pw-not-to-be-shown"
 
@@ -25,11 +25,8 @@ PASSWORD = "pw-not-to-be-shown"
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[PostgresServer]:
     """A server these tests may stop and start again without disturbing the session's."""
-    server = start_postgres()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.remove()
 
 
 @pytest.fixture
