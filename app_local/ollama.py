@@ -8,7 +8,7 @@ import ollama
 
 from story2video.config import Settings
 from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, describe_exception
-from story2video.providers.base import BackendStatus, ShotDraft, StageContext, StoryboardRequest
+from story2video.providers.base import BackendStatus, StageContext, Storyboard, StoryboardRequest
 from story2video.providers.cancellable import cancellable
 from story2video.providers.llm_storyboard import reply_schema, write_with_llm
 
@@ -86,7 +86,7 @@ class OllamaStoryboardWriter:
         self.model = self._chat.model
         self._attempts = settings.storyboard_attempts
 
-    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]:
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> Storyboard:
         async def chat(messages: list[dict]) -> str:
             return await cancellable(self._chat.chat(messages, format=reply_schema()), ctx)
 

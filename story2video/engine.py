@@ -15,7 +15,7 @@ from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
 from story2video.pipeline.handoff import cut_from_wire, cut_to_wire, media_from_wire, media_to_wire
 from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
-from story2video.pipeline.storyboard import shots_from_drafts, write_storyboard
+from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts, write_storyboard
 from story2video.presenters import shot_view
 from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
 from story2video.providers.base import BackendStatus, StoryboardRequest
@@ -80,9 +80,10 @@ class Engine:
             max_shots=settings.default_max_shots,
             shot_count=request.shot_count,
         )
-        drafts = await write_storyboard(self.deps, tracker, storyboard_request)
-        shots = shots_from_drafts(story, drafts, request.seed)
-        await asyncio.to_thread(self.deps.stories.replace_story, story, shots)
+        storyboard = await write_storyboard(self.deps, tracker, storyboard_request)
+        shots = shots_from_drafts(story, storyboard, request.seed)
+        cast = cast_from_drafts(story, storyboard.cast)
+        await asyncio.to_thread(self.deps.stories.replace_story, story, shots, cast)
         for shot in shots:
             tracker.set_shot(shot.shot_id, ShotState.WAITING)
         await paint_keyframes(self.deps, tracker, story, shots)
@@ -114,6 +115,8 @@ class Engine:
         if shot is None:  # deleted while this operation waited its turn
             raise NotFound(f"story '{request.story_id}' has no shot '{request.shot_id}'")
         picture_changed = any(getattr(shot, name) != changes[name] for name in _IMAGE_FIELDS if name in changes)
+        if changes.get("narration", shot.narration) != shot.narration:
+            shot.lines = []  # the old lines said the old narration: the narrator reads the new one
         for name, value in changes.items():
             setattr(shot, name, value)
         if picture is None and not picture_changed:  # same inputs: the caller wants another take, so draw with a new seed

@@ -11,7 +11,7 @@ from app_api.dashscope.errors import BACKEND, Endpoint
 from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.probe import DashScopeProbe
 from story2video.errors import InvalidArtifact
-from story2video.providers.base import BackendStatus, ShotDraft, StageContext, StoryboardRequest
+from story2video.providers.base import BackendStatus, StageContext, Storyboard, StoryboardRequest
 from story2video.providers.llm_storyboard import write_with_llm
 
 SOFTEN_INSTRUCTIONS = (
@@ -60,7 +60,7 @@ class DashScopeStoryboardWriter:
         self.probe = probe
         self.model = chat.model
 
-    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]:
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> Storyboard:
         async def ask(messages: list[dict]) -> str:
             return await self.chat.complete(messages, json_output=True)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from story2video.castfields import NARRATOR, LineFields, characters_problem, lines_problem
 from story2video.errors import BackendError
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps
 from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.progress import Progress
-from story2video.providers.base import ShotDraft, StoryboardRequest
-from story2video.storage.records import ShotRecord, StoryRecord
+from story2video.providers.base import CharacterDraft, Storyboard, StoryboardRequest
+from story2video.storage.records import CharacterRecord, ShotRecord, StoryRecord
 
 STAGE = "storyboard"
 _FIELDS = ("subject", "detail", "camera", "narration", "tone")
@@ -18,18 +21,20 @@ def shot_id_for(sequence: int) -> str:
     return f"shot_{sequence:02d}"
 
 
-async def write_storyboard(deps: PipelineDeps, progress: Progress, request: StoryboardRequest) -> list[ShotDraft]:
+async def write_storyboard(deps: PipelineDeps, progress: Progress, request: StoryboardRequest) -> Storyboard:
     progress.enter_stage(STAGE)
     writer = deps.providers.storyboard
     with stage_errors(STAGE, writer.backend):
-        drafts = await within_timeout(
+        storyboard = await within_timeout(
             writer.write(request, progress.context()), deps.settings.storyboard_timeout_s, STAGE, writer.backend
         )
-        _check_drafts(drafts, request, writer.backend)
-    return drafts
+        _check_drafts(storyboard, request, writer.backend)
+        _check_cast(storyboard, writer.backend)
+    return storyboard
 
 
-def _check_drafts(drafts: list[ShotDraft], request: StoryboardRequest, backend: str) -> None:
+def _check_drafts(storyboard: Storyboard, request: StoryboardRequest, backend: str) -> None:
+    drafts = storyboard.shots
     count = len(drafts)
     if request.shot_count is not None and count != request.shot_count:
         raise BackendError(f"the storyboard has {count} shots, {request.shot_count} were requested", backend=backend)
@@ -43,7 +48,39 @@ def _check_drafts(drafts: list[ShotDraft], request: StoryboardRequest, backend: 
             raise BackendError(f"shot {index} of the storyboard has empty fields: {', '.join(empty)}", backend=backend)
 
 
-def shots_from_drafts(story: StoryRecord, drafts: list[ShotDraft], base_seed: int) -> list[ShotRecord]:
+def _check_cast(storyboard: Storyboard, backend: str) -> None:
+    ids = [character.id for character in storyboard.cast]
+    if len(set(ids)) != len(ids) or NARRATOR in ids:
+        raise BackendError(f"the storyboard's cast has a repeated or reserved character id: {ids}", backend=backend)
+    for character in storyboard.cast:
+        if not character.name.strip() or not character.appearance.strip():
+            raise BackendError(f"character '{character.id}' of the storyboard has no name or appearance", backend=backend)
+    known = set(ids)
+    for index, shot in enumerate(storyboard.shots, start=1):
+        lines = [LineFields(speaker=line.speaker, text=line.text) for line in shot.lines]
+        problem = characters_problem(list(shot.characters), known) or lines_problem(shot.narration, lines, known)
+        if problem:
+            raise BackendError(f"shot {index} of the storyboard: {problem}", backend=backend)
+
+
+def cast_from_drafts(story: StoryRecord, cast: list[CharacterDraft]) -> list[CharacterRecord]:
+    return [
+        CharacterRecord(
+            user_id=story.user_id,
+            story_id=story.story_id,
+            character_id=draft.id,
+            sequence=sequence,
+            name=draft.name.strip(),
+            appearance=draft.appearance.strip(),
+            gender=draft.gender,
+            age=draft.age,
+            timbre=draft.timbre.strip(),
+        )
+        for sequence, draft in enumerate(cast, start=1)
+    ]
+
+
+def shots_from_drafts(story: StoryRecord, storyboard: Storyboard, base_seed: int) -> list[ShotRecord]:
     return [
         ShotRecord(
             user_id=story.user_id,
@@ -57,6 +94,8 @@ def shots_from_drafts(story: StoryRecord, drafts: list[ShotDraft], base_seed: in
             tone=draft.tone.strip(),
             style=story.style,
             seed=derive_seed(base_seed, story.story_id, sequence),
+            characters=list(draft.characters),
+            lines=[asdict(line) for line in draft.lines],
         )
-        for sequence, draft in enumerate(drafts, start=1)
+        for sequence, draft in enumerate(storyboard.shots, start=1)
     ]

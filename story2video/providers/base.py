@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Protocol, runtime_checkable
 
+from story2video.castfields import NARRATOR
 from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, Clip, ClipFile, ClipFit, ClipRequest, StillMotion
 from story2video.stagecontext import CancelCheck, ProgressCallback, StageContext
 
 __all__ = [
-    "CAMERA_MOVES", "CameraMove", "CancelCheck", "Clip", "ClipFile", "ClipFit", "ClipRequest", "ProgressCallback",
+    "CAMERA_MOVES", "NARRATOR", "CameraMove", "CancelCheck", "Clip", "ClipFile", "ClipFit", "ClipRequest", "ProgressCallback",
     "StageContext", "StillMotion",
 ]  # re-exported: the types every provider exchanges, defined below the providers
 
@@ -44,12 +45,36 @@ class StoryboardRequest:
 
 
 @dataclass(frozen=True)
+class Line:
+    speaker: str  # a character id, or NARRATOR
+    text: str
+
+
+@dataclass(frozen=True)
+class CharacterDraft:
+    id: str
+    name: str
+    appearance: str  # fixed description: age, build, face, hair, clothes
+    gender: str = ""  # voice hints: "female" | "male" | ""
+    age: str = ""  # "child" | "young" | "adult" | "old" | ""
+    timbre: str = ""  # free words: "warm", "husky", "bright", ...
+
+
+@dataclass(frozen=True)
 class ShotDraft:
     subject: str
     detail: str
     camera: str
     narration: str
     tone: str
+    characters: tuple[str, ...] = ()  # ids of the characters the shot shows
+    lines: tuple[Line, ...] = ()  # the narration by speaker; empty means the narrator says all of it
+
+
+@dataclass(frozen=True)
+class Storyboard:
+    shots: list[ShotDraft]
+    cast: list[CharacterDraft] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -57,7 +82,7 @@ class StoryboardWriter(Protocol):
     backend: str
     model: str
 
-    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]: ...
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> Storyboard: ...
 
     async def status(self) -> BackendStatus: ...
 

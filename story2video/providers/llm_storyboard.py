@@ -8,32 +8,54 @@ import re
 from typing import Awaitable, Callable
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from story2video.castfields import NARRATOR, CharacterFields, CharacterId, LineFields, characters_problem, lines_problem
 from story2video.errors import BackendError
-from story2video.providers.base import ShotDraft, StageContext, StoryboardRequest
+from story2video.providers.base import CharacterDraft, Line, ShotDraft, StageContext, Storyboard, StoryboardRequest
 from story2video.shotfields import ShotFields
 
 Chat = Callable[[list[dict]], Awaitable[str]]
 RAW_REPLY_KEPT = 600  # characters of the last raw reply quoted in the final error
 
 _SYSTEM_PROMPT = """You are a storyboard artist for short narrated videos.
-Split the user's script into shots. For every shot give:
+First list the story's cast: every character who appears or speaks, each with
+- id: a short lowercase id (letters, digits, _), e.g. "zhang_ming", "tom";
+- name: as the script names them;
+- appearance: one fixed description of how they look, used word for word in every picture of them:
+  age, build, face, hair and clothes (e.g. "a 28-year-old man, slim, square jaw, short black hair,
+  grey hoodie and jeans"); invent what the script leaves open, but never contradict it;
+- gender ("female", "male" or ""), age ("child", "young", "adult", "old" or "") and timbre (a few
+  words about the voice, e.g. "warm, low") as hints for choosing a voice.
+A story with no characters has an empty cast.
+Then split the user's script into shots. For every shot give:
 - subject: a short title of what the shot is about (at most 16 Chinese characters or 6 English words);
 - detail: a vivid description of the picture for a text-to-image model, in the requested visual style;
 - camera: shot size and camera movement (e.g. "wide shot, slow push in" / "远景，镜头缓缓推近");
 - narration: the words spoken over the shot, copied from the script in order, so that all shots
   together narrate the whole script without adding or dropping sentences;
-- tone: the mood in one word (e.g. calm, tense, joyful, sad, mysterious, warm / 平静, 紧张, 欢快).
-Write subject, camera, narration and tone in the script's language.
-Reply with JSON only, exactly of this form: {"shots": [{"subject": "...", "detail": "...",
-"camera": "...", "narration": "...", "tone": "..."}]}"""
+- tone: the mood in one word (e.g. calm, tense, joyful, sad, mysterious, warm / 平静, 紧张, 欢快);
+- characters: the ids of the cast members the picture shows;
+- lines: the narration cut in order into what each speaker says: a character's quoted words are
+  spoken by that character's id, everything else by "narrator"; together the lines are exactly the
+  narration.
+Write subject, camera, narration, tone, names and lines in the script's language.
+Reply with JSON only, exactly of this form: {"cast": [{"id": "...", "name": "...", "appearance":
+"...", "gender": "...", "age": "...", "timbre": "..."}], "shots": [{"subject": "...", "detail": "...",
+"camera": "...", "narration": "...", "tone": "...", "characters": ["..."], "lines": [{"speaker":
+"narrator", "text": "..."}]}]}"""
+
+
+class ShotReply(ShotFields):
+    characters: list[CharacterId] = Field(default_factory=list)
+    lines: list[LineFields] = Field(default_factory=list)
 
 
 class StoryboardReply(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    shots: list[ShotFields]
+    cast: list[CharacterFields] = Field(default_factory=list)
+    shots: list[ShotReply]
 
 
 class ReplyRejected(Exception):
@@ -57,7 +79,7 @@ def build_messages(request: StoryboardRequest) -> list[dict]:
     return [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def parse_reply(text: str, request: StoryboardRequest) -> list[ShotDraft]:
+def parse_reply(text: str, request: StoryboardRequest) -> Storyboard:
     """The shots of a reply, or ``ReplyRejected`` saying exactly what is wrong with it."""
     try:
         data = json.loads(_strip_code_fence(text))
@@ -72,12 +94,35 @@ def parse_reply(text: str, request: StoryboardRequest) -> list[ShotDraft]:
     count = len(reply.shots)
     if not _count_ok(count, request):
         raise ReplyRejected(f"the storyboard has {count} shots but {count_rule(request)} are required")
-    return [ShotDraft(**shot.model_dump()) for shot in reply.shots]
+    _check_cast(reply)
+    return Storyboard(
+        shots=[_shot_draft(shot) for shot in reply.shots],
+        cast=[CharacterDraft(**character.model_dump()) for character in reply.cast],
+    )
+
+
+def _check_cast(reply: StoryboardReply) -> None:
+    ids = [character.id for character in reply.cast]
+    if len(set(ids)) != len(ids):
+        raise ReplyRejected("two characters of the cast share an id")
+    if NARRATOR in ids:
+        raise ReplyRejected(f"'{NARRATOR}' is reserved and cannot be a character id")
+    known = set(ids)
+    for index, shot in enumerate(reply.shots, start=1):
+        problem = characters_problem(shot.characters, known) or lines_problem(shot.narration, shot.lines, known)
+        if problem:
+            raise ReplyRejected(f"shot {index}: {problem}")
+
+
+def _shot_draft(shot: ShotReply) -> ShotDraft:
+    fields = shot.model_dump(exclude={"characters", "lines"})
+    lines = tuple(Line(line.speaker, line.text) for line in shot.lines)
+    return ShotDraft(**fields, characters=tuple(shot.characters), lines=lines)
 
 
 async def write_with_llm(
     chat: Chat, request: StoryboardRequest, ctx: StageContext, *, backend: str, attempts: int
-) -> list[ShotDraft]:
+) -> Storyboard:
     """Ask, validate, and re-ask with the problem stated, at most ``attempts`` times."""
     messages = build_messages(request)
     problem, reply = "", ""

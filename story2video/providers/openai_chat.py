@@ -19,7 +19,7 @@ from loguru import logger
 
 from story2video.config import Settings
 from story2video.errors import BackendError, BackendUnavailable, InvalidArtifact, describe_exception
-from story2video.providers.base import BackendStatus, ShotDraft, StageContext, StoryboardRequest
+from story2video.providers.base import BackendStatus, StageContext, Storyboard, StoryboardRequest
 from story2video.providers.llm_storyboard import reply_schema, write_with_llm
 from story2video.providers.retry import RetryPolicy, Service, request_with_retries
 
@@ -142,7 +142,7 @@ class OpenAIStoryboardWriter:
         """The format asked for now (in auto mode, the strongest the endpoint has not refused)."""
         return self._formats[0]
 
-    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]:
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> Storyboard:
         return await write_with_llm(self._ask, request, ctx, backend=self.backend, attempts=self.attempts)
 
     async def _ask(self, messages: list[dict]) -> str:

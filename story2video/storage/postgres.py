@@ -217,6 +217,8 @@ class PostgresDatabase(Database):
                 )
             for statement in schema.create_statements(self.dialect):
                 tx.execute(statement)
+            for definition in schema.SHOT_COLUMNS_SINCE_3.values():
+                tx.execute(f"ALTER TABLE shots ADD COLUMN IF NOT EXISTS {schema.spelled(definition, self.dialect)}")
             if found is None:
                 tx.execute("INSERT INTO schema_version (version) VALUES (?)", (schema.SCHEMA_VERSION,))
             elif found < schema.SCHEMA_VERSION:

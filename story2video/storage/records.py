@@ -37,6 +37,27 @@ class ShotRecord:
     audio_key: str | None = None
     video_key: str | None = None
     updated_at: float = 0.0
+    characters: list[str] = field(default_factory=list)  # ids of the cast members the shot shows
+    lines: list[dict] = field(default_factory=list)  # [{"speaker": id | "narrator", "text": ...}]; [] = all narrator
+    consistency: float | None = None  # the keyframe's likeness to its characters' references (None: not scored)
+    takes: int = 0  # keyframes drawn to reach that likeness
+
+
+@dataclass
+class CharacterRecord:
+    user_id: str
+    story_id: str
+    character_id: str
+    sequence: int
+    name: str
+    appearance: str
+    gender: str = ""
+    age: str = ""
+    timbre: str = ""
+    voice: str = ""  # set by a person; "" = chosen from the hints by the speech backend
+    reference_key: str | None = None  # the artifact of the reference picture (portrait)
+    reference_upload_id: str | None = None  # set when the reference is the user's upload, not drawn
+    updated_at: float = 0.0
 
 
 @dataclass

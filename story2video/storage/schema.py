@@ -1,4 +1,4 @@
-"""The tables of schema 3, written once and spelled for SQLite or PostgreSQL.
+"""The tables of schema 4, written once and spelled for SQLite or PostgreSQL.
 
 Column types differ only where the two disagree: PostgreSQL's REAL is a 4-byte float, so every
 floating column (timestamps above all) is DOUBLE PRECISION there; counters that may pass 2**31 are
@@ -7,9 +7,10 @@ BIGINT; the event id is an autoincrementing key. JSON is stored as TEXT on both.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2: operations are identified by (operation_id, user_id), no longer by operation_id alone
 # 3: operations.attempt and .cancel_requested; operation_leases, operation_events, provider_jobs, workers
+# 4: a story's cast (characters); shots.characters, .lines, .consistency, .takes
 
 _TYPES = {
     "sqlite": {"REAL": "REAL", "BIGINT": "INTEGER", "SERIAL_KEY": "INTEGER PRIMARY KEY AUTOINCREMENT"},
@@ -48,6 +49,14 @@ OPERATION_COLUMNS_SINCE_2 = {
     "cancel_requested": "cancel_requested INTEGER NOT NULL DEFAULT 0",
 }
 
+# Columns added to shots by schema 4, as ALTER TABLE adds them to an older database.
+SHOT_COLUMNS_SINCE_3 = {
+    "characters": "characters TEXT NOT NULL DEFAULT '[]'",
+    "lines": "lines TEXT NOT NULL DEFAULT '[]'",
+    "consistency": "consistency {REAL}",
+    "takes": "takes INTEGER NOT NULL DEFAULT 0",
+}
+
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS stories (
     user_id TEXT NOT NULL,
@@ -79,7 +88,28 @@ _TABLES = (
     audio_key TEXT,
     video_key TEXT,
     updated_at {REAL} NOT NULL,
+    characters TEXT NOT NULL DEFAULT '[]',
+    lines TEXT NOT NULL DEFAULT '[]',
+    consistency {REAL},
+    takes INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, story_id, shot_id),
+    FOREIGN KEY (user_id, story_id) REFERENCES stories (user_id, story_id) ON DELETE CASCADE
+)""",
+    """CREATE TABLE IF NOT EXISTS characters (
+    user_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    character_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    appearance TEXT NOT NULL,
+    gender TEXT NOT NULL,
+    age TEXT NOT NULL,
+    timbre TEXT NOT NULL,
+    voice TEXT NOT NULL,
+    reference_key TEXT,
+    reference_upload_id TEXT,
+    updated_at {REAL} NOT NULL,
+    PRIMARY KEY (user_id, story_id, character_id),
     FOREIGN KEY (user_id, story_id) REFERENCES stories (user_id, story_id) ON DELETE CASCADE
 )""",
     *OPERATIONS,

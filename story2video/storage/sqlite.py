@@ -89,6 +89,7 @@ class SqliteDatabase(Database):
                 tx.execute(statement)
             _key_operations_by_user(tx)
             _add_operation_columns(tx)
+            _add_shot_columns(tx)
             tx.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
 
     @contextmanager
@@ -144,3 +145,11 @@ def _add_operation_columns(tx: Transaction) -> None:
     for name, definition in schema.OPERATION_COLUMNS_SINCE_2.items():
         if name not in columns:
             tx.execute(f"ALTER TABLE operations ADD COLUMN {definition}")
+
+
+def _add_shot_columns(tx: Transaction) -> None:
+    """Shots of schema 3 lack the cast columns; existing shots get no characters and the narrator's voice."""
+    columns = {row["name"] for row in tx.execute("PRAGMA table_info(shots)").fetchall()}
+    for name, definition in schema.SHOT_COLUMNS_SINCE_3.items():
+        if name not in columns:
+            tx.execute(f"ALTER TABLE shots ADD COLUMN {schema.spelled(definition, 'sqlite')}")

@@ -13,7 +13,7 @@ from tests.conftest import CHINESE_SCRIPT
 
 def write(kit, **changes):
     request = StoryboardRequest(script=CHINESE_SCRIPT, style="写实", **changes)
-    return asyncio.run(kit.storyboard().write(request, StageContext()))
+    return asyncio.run(kit.storyboard().write(request, StageContext())).shots
 
 
 def test_writes_shots_in_json_mode(kit, dashscope):

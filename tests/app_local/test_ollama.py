@@ -33,7 +33,7 @@ def writer(tmp_path, url: str, **overrides) -> OllamaStoryboardWriter:
 
 
 def write(w: OllamaStoryboardWriter, request=REQUEST):
-    return asyncio.run(w.write(request, StageContext()))
+    return asyncio.run(w.write(request, StageContext())).shots
 
 
 def test_writes_a_storyboard_with_schema_format_and_settings(tmp_path, fake):
@@ -43,7 +43,7 @@ def test_writes_a_storyboard_with_schema_format_and_settings(tmp_path, fake):
     chat = fake.chats[0]
     assert chat["model"] == "qwen2.5:7b" and chat["stream"] is False and chat["keep_alive"] == "5m"
     assert chat["options"] == {"temperature": 0.3, "num_ctx": 4096}
-    assert set(chat["format"]["$defs"]["ShotFields"]["required"]) == {"subject", "detail", "camera", "narration", "tone"}
+    assert set(chat["format"]["$defs"]["ShotReply"]["required"]) == {"subject", "detail", "camera", "narration", "tone"}
     assert "写实" in chat["messages"][-1]["content"]
 
 

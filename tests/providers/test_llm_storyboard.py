@@ -31,7 +31,7 @@ class ScriptedChat:
 
 
 def test_valid_reply_in_a_code_fence_is_accepted():
-    drafts = parse_reply("```json\n" + reply(2) + "\n```", REQUEST)
+    drafts = parse_reply("```json\n" + reply(2) + "\n```", REQUEST).shots
     assert [d.subject for d in drafts] == ["主题0", "主题1"]
 
 
@@ -52,7 +52,7 @@ def test_unusable_replies_say_what_is_wrong(text, problem):
 
 def test_bad_reply_is_reasked_with_the_problem_then_accepted():
     chat = ScriptedChat("{oops", reply(1), reply(3))
-    drafts = asyncio.run(write_with_llm(chat, REQUEST, StageContext(), backend="fake", attempts=3))
+    drafts = asyncio.run(write_with_llm(chat, REQUEST, StageContext(), backend="fake", attempts=3)).shots
     assert len(drafts) == 3
     assert "not valid JSON" in chat.seen[1][-1]["content"]
     assert "1 shots but between 2 and 3" in chat.seen[2][-1]["content"]
@@ -72,5 +72,7 @@ def test_exact_count_is_in_prompt_and_schema_names_the_fields():
     exact = StoryboardRequest(script="x", style="水墨", shot_count=4)
     asyncio.run(write_with_llm(chat, exact, StageContext(), backend="fake", attempts=1))
     assert "exactly 4 shots" in chat.seen[0][-1]["content"] and "水墨" in chat.seen[0][-1]["content"]
-    shot_schema = reply_schema()["$defs"]["ShotFields"]
+    shot_schema = reply_schema()["$defs"]["ShotReply"]
     assert set(shot_schema["required"]) == {"subject", "detail", "camera", "narration", "tone"}
+    assert {"characters", "lines"} <= set(shot_schema["properties"])
+    assert set(reply_schema()["$defs"]["CharacterFields"]["required"]) == {"id", "name", "appearance"}

@@ -34,7 +34,7 @@ def writer_for(fake: FakeOpenAI, tmp_path, **overrides) -> OpenAIStoryboardWrite
 
 def write(writer: OpenAIStoryboardWriter, shot_count: int | None = None):
     request = StoryboardRequest(script=SCRIPT, style="watercolour", shot_count=shot_count, min_shots=1, max_shots=8)
-    return asyncio.run(writer.write(request, StageContext()))
+    return asyncio.run(writer.write(request, StageContext())).shots
 
 
 def test_an_endpoint_with_json_schema_gets_the_storyboard_schema(fake, tmp_path) -> None:

@@ -11,6 +11,7 @@ from story2video.errors import ConfigurationError
 from story2video.storage.db import SCHEMA_VERSION, Database, open_database
 from story2video.storage.operations import OperationRepository
 from story2video.storage.records import OperationRecord
+from story2video.storage.stories import StoryRepository
 from story2video.storage.sqlite import SqliteDatabase
 
 # Schema 1 as released: operations keyed by operation_id alone.
@@ -147,9 +148,12 @@ def test_a_schema_2_file_keeps_every_row_and_gains_the_new_columns_and_tables(tm
     SqliteDatabase(path).close()
 
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    for table in ("stories", "shots", "artifacts", "uploads"):
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    for table in ("stories", "artifacts", "uploads"):
         assert _rows(conn, table) == before[table], table
+    # Shots keep every value and gain the cast columns of schema 4: no characters, the narrator reads all.
+    assert [row[:-4] for row in _rows(conn, "shots")] == before["shots"]
+    assert [row[-4:] for row in _rows(conn, "shots")] == [("[]", "[]", None, 0)]
     # Every old column keeps its value; the two new ones come last, with their defaults.
     assert [row[:-2] for row in _rows(conn, "operations")] == before["operations"]
     assert [row[-2:] for row in _rows(conn, "operations")] == [(0, 0), (0, 0)]
@@ -160,6 +164,9 @@ def test_a_schema_2_file_keeps_every_row_and_gains_the_new_columns_and_tables(tm
     db = SqliteDatabase(path)
     op = OperationRepository(db).get("u-a", "op-2")
     assert op is not None and (op.status, op.attempt, op.cancel_requested, op.created_at) == ("Running", 0, False, 30)
+    shot = StoryRepository(db).get_shot("u-a", "story-1", "shot_01")
+    assert shot is not None and (shot.characters, shot.lines, shot.takes) == ([], [], 0)
+    assert StoryRepository(db).list_cast("u-a", "story-1") == []
     db.close()
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from story2video.errors import InvalidRequest
-from story2video.providers.base import BackendStatus, ShotDraft, StageContext, StoryboardRequest
+from story2video.providers.base import BackendStatus, StageContext, Storyboard, StoryboardRequest
+from story2video.providers.preview.cast import CastReader
 from story2video.providers.preview.segment import Timeline, TooFewPieces, plan_shots
 from story2video.providers.preview.text import script_language, tokenize
 from story2video.providers.preview.wording import describe_shots
@@ -18,7 +20,7 @@ class PreviewStoryboardWriter:
     def __init__(self, max_shot_seconds: float):
         self.max_shot_seconds = max_shot_seconds
 
-    async def write(self, request: StoryboardRequest, ctx: StageContext) -> list[ShotDraft]:
+    async def write(self, request: StoryboardRequest, ctx: StageContext) -> Storyboard:
         ctx.raise_if_cancelled()
         drafts = await asyncio.to_thread(build_storyboard, request, self.max_shot_seconds)
         ctx.progress(1.0)
@@ -37,7 +39,7 @@ class PreviewStoryboardWriter:
         )
 
 
-def build_storyboard(request: StoryboardRequest, max_shot_seconds: float) -> list[ShotDraft]:
+def build_storyboard(request: StoryboardRequest, max_shot_seconds: float) -> Storyboard:
     low, high = _shot_range(request)
     tokens = tokenize(request.script)
     if not tokens.atoms:
@@ -47,7 +49,15 @@ def build_storyboard(request: StoryboardRequest, max_shot_seconds: float) -> lis
     except TooFewPieces as short:
         raise _too_short(short.possible, low, exact=request.shot_count is not None) from None
     narrations = [tokens.slice(first, stop) for first, stop in spans]
-    return describe_shots(narrations, script_language(request.script), request.style)
+    language = script_language(request.script)
+    drafts = describe_shots(narrations, language, request.style)
+    reader = CastReader(language, request.script)
+    lines = [reader.lines_of(draft.narration) for draft in drafts]  # meets the whole cast first
+    shots = [
+        replace(draft, lines=said, characters=reader.present_in(draft.narration, said))
+        for draft, said in zip(drafts, lines, strict=True)
+    ]
+    return Storyboard(shots=shots, cast=reader.cast())
 
 
 def _shot_range(request: StoryboardRequest) -> tuple[int, int]:

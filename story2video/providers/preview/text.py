@@ -50,7 +50,7 @@ _ZH_SPEECH_VERB = re.compile("说|问|道|喊|叫|答|嚷|吼|叹|骂|劝|笑|�
 _ZH_NEGATION = re.compile("[不没未别]")
 _ZH_ATTRIBUTION_CHARS = 10  # “……”她笑着问道 — the attribution is a short clause
 _EN_ATTRIBUTION_WORDS = 3  # "...," said the old man / Tom asked
-_EN_SPEECH_VERBS = frozenset(
+EN_SPEECH_VERBS = frozenset(
     "said says say asked asks replied replies answered shouted shouts yelled cried called whispered whispers "
     "muttered murmured added exclaimed screamed sighed laughed told began continued explained insisted snapped "
     "demanded pleaded wondered admitted agreed remarked repeated hissed groaned gasped breathed".split()
@@ -226,7 +226,7 @@ def _attribution_follows(text: str, cores: list[tuple[int, int, str]], first: in
         return verb is not None and not _ZH_NEGATION.search(said, 0, verb.start())
     if clause[0][0].islower():
         return True
-    return any(word.lower() in _EN_SPEECH_VERBS for word in clause[:_EN_ATTRIBUTION_WORDS])
+    return any(word.lower() in EN_SPEECH_VERBS for word in clause[:_EN_ATTRIBUTION_WORDS])
 
 
 def _ends_sentence_with_period(gap: str, word: str, next_core: str, quoted: bool) -> bool:

@@ -94,7 +94,7 @@ def test_cuts_keep_the_text_whole_and_fall_between_sentences(seed: int, cap: flo
 @pytest.mark.parametrize("seed", range(0, 30, 3))
 def test_the_storyboard_narrations_joined_are_the_script(seed: int, cap: float):
     script = random_script(seed)
-    shots = build_storyboard(StoryboardRequest(script=script, style=""), cap)
+    shots = build_storyboard(StoryboardRequest(script=script, style=""), cap).shots
     assert squeeze("".join(shot.narration for shot in shots)) == squeeze(script)
     bound = StoryboardRequest(script=script, style="").max_shots
     assert 1 <= len(shots) <= bound

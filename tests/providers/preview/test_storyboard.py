@@ -46,7 +46,7 @@ CAP = 12.0  # MAX_SHOT_SECONDS's default
 
 def write(script: str, style: str = "写实", cap: float = CAP, **options) -> list[ShotDraft]:
     request = StoryboardRequest(script=script, style=style, **options)
-    return asyncio.run(PreviewStoryboardWriter(max_shot_seconds=cap).write(request, StageContext()))
+    return asyncio.run(PreviewStoryboardWriter(max_shot_seconds=cap).write(request, StageContext())).shots
 
 
 def narrations(script: str, **options) -> list[str]:
@@ -305,7 +305,7 @@ def test_the_cap_is_the_max_shot_seconds_setting(monkeypatch):
     writer = preview_registry().entries[("storyboard", "preview")].factory(settings)
     assert writer.max_shot_seconds == 5.0
     request = StoryboardRequest(script=CHINESE_STORY, style="写实")
-    shots = asyncio.run(writer.write(request, StageContext()))
+    shots = asyncio.run(writer.write(request, StageContext())).shots
     assert len(shots) > len(write(CHINESE_STORY)) and all(speaking_seconds(shot.narration) <= 5.0 for shot in shots)
     monkeypatch.setenv("MAX_SHOT_SECONDS", "1")
     with pytest.raises(ValidationError):
