@@ -17,4 +17,3 @@ def generation_size(width: int, height: int, native_width: int, native_height: i
 
 def _snapped(side: float, multiple: int) -> int:
     return max(multiple, round(side / multiple) * multiple)
-
