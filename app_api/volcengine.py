@@ -10,20 +10,19 @@ received is then fitted to the frame exactly. docs/configuration.md describes th
 
 from __future__ import annotations
 
-import io
+import asyncio
 import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 
 from app_api.dashscope.errors import ContentRejected
-from app_api.dashscope.images import image_prompt
 from story2video.config import Settings
 from story2video.errors import BackendError, BackendUnavailable, InvalidArtifact, InvalidRequest, describe_exception
-from story2video.media.pictures import save_cover_png
+from story2video.media.pictures import write_cover_png
 from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
+from story2video.providers.picture_prompt import picture_prompt
 from story2video.providers.retry import RetryPolicy, Service, request_with_retries, where
 
 BACKEND = "volcengine"
@@ -61,7 +60,7 @@ class VolcengineImageGenerator:
     async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
         ctx.raise_if_cancelled()
         width, height = request_size(request.width, request.height)
-        prompt = image_prompt(request)
+        prompt = picture_prompt(request).inline  # Ark takes no negative prompt
         body = {
             "model": self.model, "prompt": prompt, "size": f"{width}x{height}", "seed": request.seed % 2**31,
             "response_format": "url", "watermark": self.watermark, "sequential_image_generation": "disabled", "stream": False,
@@ -74,11 +73,7 @@ class VolcengineImageGenerator:
         picture = await self._request("GET", url)  # the link lasts 24 h: fetched at once, without the key
         if not picture.is_success:
             raise BackendError(f"the picture Ark drew could not be fetched from {where(url)} ({picture.status_code})", backend=BACKEND)
-        try:
-            with Image.open(io.BytesIO(picture.content)) as drawn:
-                save_cover_png(drawn, dest, request.width, request.height)
-        except (UnidentifiedImageError, OSError) as error:
-            raise InvalidArtifact(f"Volcengine Ark's picture is not an image Pillow reads: {error}", backend=BACKEND) from error
+        await asyncio.to_thread(write_cover_png, picture.content, dest, request.width, request.height, _unreadable)
         return ImageResult(actual_prompt=prompt)
 
     async def status(self) -> BackendStatus:
@@ -148,3 +143,7 @@ def _first_url(response: httpx.Response) -> str:
         problem = (data[0].get("error") if isinstance(data, list) and data and isinstance(data[0], dict) else None) or answer
         raise InvalidArtifact(f"Volcengine Ark answered without a picture URL: {str(problem)[:200]}", backend=BACKEND)
     return url
+
+
+def _unreadable(why: str) -> InvalidArtifact:
+    return InvalidArtifact(f"Volcengine Ark's picture is not an image Pillow reads: {why}", backend=BACKEND)

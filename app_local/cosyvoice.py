@@ -36,10 +36,10 @@ from story2video.config import Settings
 from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, ConfigurationError, InvalidArtifact, describe_exception
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.probe import wav_duration
+from story2video.media.wav import SAMPLE_WIDTH, write_mono_wav
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
 from story2video.providers.cancellable import cancellable
 
-SAMPLE_WIDTH = 2  # int16
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -146,7 +146,7 @@ class CosyVoiceSpeechSynthesizer:
                 f"{len(pcm)} bytes is not a whole number of int16 samples",
                 backend=self.backend,
             )
-        _write_wav(dest, pcm, self._rate)
+        write_mono_wav(dest, pcm, self._rate)
         if abs(request.speed - 1.0) > 1e-3:
             await self._change_speed(dest, request.speed, ctx)
         return SpeechResult(duration=wav_duration(dest), sample_rate=self._rate, voice=call.voice)
@@ -203,7 +203,7 @@ class CosyVoiceSpeechSynthesizer:
             raise InvalidArtifact(
                 f"the CosyVoice server at {self.url} returned no audio for this text (/v1/audio/speech)", backend=self.backend
             )
-        _write_wav(dest, pcm, rate)
+        write_mono_wav(dest, pcm, rate)
         return SpeechResult(duration=wav_duration(dest), sample_rate=rate, voice=body["voice"])
 
     async def _change_speed(self, path: Path, speed: float, ctx: StageContext) -> None:
@@ -282,11 +282,3 @@ def _mono_s16_from_wav(data: bytes, url: str) -> tuple[bytes, int]:
             mono.byteswap()
         frames = mono.tobytes()
     return frames, rate
-
-
-def _write_wav(path: Path, pcm: bytes, rate: int) -> None:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(SAMPLE_WIDTH)
-        wav.setframerate(rate)
-        wav.writeframes(pcm)

@@ -145,12 +145,12 @@ class Naive:
     def round(self, folder: Path) -> list[float]:
         import torch
 
-        from app_local.comfy.images import image_prompt
+        from story2video.providers.picture_prompt import picture_prompt
 
         finished = []
         for index, request in enumerate(self.requests):
             image = self.pipe(
-                prompt=image_prompt(request), height=self.plan.height, width=self.plan.width,
+                prompt=picture_prompt(request).text, height=self.plan.height, width=self.plan.width,
                 num_inference_steps=self.plan.steps, guidance_scale=self.plan.guidance,
                 generator=torch.Generator(device="cpu").manual_seed(request.seed), output_type="pil",
             ).images[0]

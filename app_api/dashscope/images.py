@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, UnidentifiedImageError
 
 from app_api.dashscope.chat import PromptSoftener
 from app_api.dashscope.errors import BACKEND, ContentRejected, Endpoint, is_moderation
@@ -17,8 +14,9 @@ from app_api.dashscope.recovery import resubmitted_if_expired, with_softened_ret
 from app_api.dashscope.sizes import image_size, size_text
 from app_api.dashscope.tasks import TaskRunner, TaskSpec
 from story2video.errors import InvalidArtifact
-from story2video.media.pictures import cover_fit
+from story2video.media.pictures import write_cover_png
 from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
+from story2video.providers.picture_prompt import picture_prompt
 
 IMAGE_PATH = "/api/v1/services/aigc/text2image/image-synthesis"
 IMAGE_JOB = "dashscope-image-synthesis"  # the task's name in the stage's job ledger
@@ -35,10 +33,6 @@ class ImageOptions:
 class Drawn:
     data: bytes
     actual_prompt: str
-
-
-def image_prompt(request: ImageRequest) -> str:
-    return f"{request.prompt}\nStyle: {request.style}" if request.style else request.prompt
 
 
 class DashScopeImageGenerator:
@@ -60,30 +54,30 @@ class DashScopeImageGenerator:
 
     async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
         size = image_size(self.model, request.width, request.height)
+        worded = picture_prompt(request, self.options.negative_prompt)
 
         async def attempt(prompt: str) -> Drawn:
-            return await resubmitted_if_expired(lambda: self._draw(prompt, size, request, ctx), "image")
+            return await resubmitted_if_expired(lambda: self._draw(prompt, worded.negative, size, request, ctx), "image")
 
         async with self._slots:
-            drawn = await with_softened_retry(image_prompt(request), attempt, self.softener, "image")
-        await asyncio.to_thread(write_cover_png, drawn.data, dest, request.width, request.height)
+            drawn = await with_softened_retry(worded.text, attempt, self.softener, "image")
+        await asyncio.to_thread(write_cover_png, drawn.data, dest, request.width, request.height, _unreadable)
         ctx.progress(1.0)
         return ImageResult(actual_prompt=drawn.actual_prompt)
 
     async def status(self) -> BackendStatus:
         return await self.probe.status("keyframes", self.model)
 
-    async def _draw(self, prompt: str, size: tuple[int, int], request: ImageRequest, ctx: StageContext) -> Drawn:
+    async def _draw(self, prompt: str, negative: str, size: tuple[int, int], request: ImageRequest, ctx: StageContext) -> Drawn:
         async def fetch(output: dict) -> Drawn:
             result = first_result(output, self.endpoint)
             data = await self.client.download(result["url"], self.endpoint)
             return Drawn(data, str(result.get("actual_prompt") or prompt))
 
-        spec = TaskSpec(IMAGE_PATH, self._body(prompt, size, request), self.endpoint, IMAGE_JOB)
+        spec = TaskSpec(IMAGE_PATH, self._body(prompt, negative, size, request), self.endpoint, IMAGE_JOB)
         return await self.tasks.run(spec, ctx, fetch)
 
-    def _body(self, prompt: str, size: tuple[int, int], request: ImageRequest) -> dict:
-        negative = ", ".join(part for part in (request.negative_prompt, self.options.negative_prompt) if part)
+    def _body(self, prompt: str, negative: str, size: tuple[int, int], request: ImageRequest) -> dict:
         body_input = {"prompt": prompt, **({"negative_prompt": negative} if negative else {})}
         parameters = {
             "size": size_text(size),
@@ -108,12 +102,5 @@ def first_result(output: dict, endpoint: Endpoint) -> dict:
     raise InvalidArtifact(f"DashScope {endpoint.name} succeeded without an image URL ({reason})", backend=BACKEND)
 
 
-def write_cover_png(data: bytes, dest: Path, width: int, height: int) -> None:
-    """Scale the picture to cover ``width`` x ``height``, crop the overflow evenly, save it as PNG."""
-    try:
-        with Image.open(io.BytesIO(data)) as picture:
-            fitted = cover_fit(picture, width, height)
-    except (UnidentifiedImageError, OSError) as error:
-        message = f"DashScope image synthesis returned a file that is not a readable image ({error})"
-        raise InvalidArtifact(message, backend=BACKEND) from error
-    fitted.save(dest, format="PNG")
+def _unreadable(why: str) -> InvalidArtifact:
+    return InvalidArtifact(f"DashScope image synthesis returned a file that is not a readable image ({why})", backend=BACKEND)

@@ -4,12 +4,12 @@ PCM s16le, mono."""
 from __future__ import annotations
 
 import asyncio
-import wave
 from pathlib import Path
 
 from app_api.dashscope.errors import BACKEND
 from story2video.errors import InvalidArtifact
 from story2video.media.ffmpeg import run_ffmpeg
+from story2video.media.wav import write_mono_wav
 from story2video.util.workdirs import work_folder
 
 CONVERT_TIMEOUT_S = 120.0
@@ -31,8 +31,4 @@ async def write_speech_wav(audio: bytes, audio_format: str, sample_rate: int, de
 def _write_pcm(audio: bytes, sample_rate: int, dest: Path) -> None:
     if len(audio) % 2:
         raise InvalidArtifact(f"DashScope sent {len(audio)} bytes of 16-bit PCM (an odd count)", backend=BACKEND)
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(audio)
+    write_mono_wav(dest, audio, sample_rate)

@@ -90,6 +90,12 @@ class BoundWorkflow:
     def binds(self, parameter: str) -> bool:
         return parameter in self.binding.inputs
 
+    def bound_text(self, parameter: str) -> str:
+        """The text the workflow itself holds where ``parameter`` is bound (its first target); "" if none."""
+        targets = self.binding.inputs.get(parameter, ())
+        value = self.graph[targets[0].node]["inputs"].get(targets[0].input) if targets else None
+        return value if isinstance(value, str) else ""
+
     def fill(self, values: Mapping[str, Any]) -> Graph:
         """A copy of the graph with each bound parameter in ``values`` written to its node inputs.
 

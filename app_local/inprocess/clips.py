@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from app_local.comfy.clips import clip_prompt
 from app_local.inprocess.batching import StepCallback, Work
@@ -21,11 +21,12 @@ from app_local.inprocess.images import SEED_RANGE
 from app_local.inprocess.libraries import GpuLibraries
 from app_local.inprocess.loading import LoadOptions, call_arguments
 from app_local.inprocess.manifest import ModelSpec
-from app_local.inprocess.pictures import cover_fit, generation_size
+from app_local.inprocess.pictures import generation_size
 from app_local.inprocess.pool import DevicePool
 from app_local.inprocess.worker import BACKEND
 from story2video.errors import BackendError
 from story2video.media.clips import ClipPlan, clip_frames
+from story2video.media.pictures import cover_fit, read_picture
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
 GENERATION_SHARE = 0.9  # of the progress; the rest is the encode
@@ -127,9 +128,7 @@ class DiffusersVideoGenerator:
 
 
 def _read_keyframe(path: Path, plan: ClipPlan) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return cover_fit(image, plan.width, plan.height)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-        raise BackendError(f"the keyframe {path} is not a readable image: {exc}", stage="clips", backend=BACKEND) from exc
+    def unreadable(why: str) -> BackendError:
+        return BackendError(f"the keyframe {path.name} is not a readable image: {why}", stage="clips", backend=BACKEND)
+
+    return cover_fit(read_picture(path, unreadable), plan.width, plan.height)

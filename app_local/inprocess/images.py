@@ -7,19 +7,21 @@ picture is the same whether it was drawn alone or in a batch, and on whichever d
 from __future__ import annotations
 
 import asyncio
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app_local.comfy.images import image_prompt
 from app_local.inprocess.batching import StepCallback, Work
 from app_local.inprocess.libraries import GpuLibraries
-from app_local.inprocess.loading import LoadOptions, call_arguments
+from app_local.inprocess.loading import LoadOptions, call_arguments, pipeline_class
 from app_local.inprocess.manifest import ModelSpec
-from app_local.inprocess.pictures import generation_size, save_png
+from app_local.inprocess.pictures import generation_size
 from app_local.inprocess.pool import DevicePool
 from app_local.inprocess.worker import BACKEND
+from story2video.media.pictures import save_cover_png
 from story2video.providers.base import BackendStatus, ImageRequest, ImageResult, StageContext
+from story2video.providers.picture_prompt import picture_prompt
 
 GENERATION_SHARE = 0.95  # of the progress; the rest is writing the PNG
 SEED_RANGE = 2**64  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
@@ -71,16 +73,14 @@ class DiffusersImageGenerator:
         self._options = options
         self._batch_limit = min(max_batch, model.max_batch or max_batch)
         self._window_s = window_s
+        self._takes_negative = "negative_prompt" in inspect.signature(pipeline_class(libraries, model).__call__).parameters
 
     async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
         ctx.raise_if_cancelled()
         spec = self._spec
         width, height = generation_size(request.width, request.height, spec.width, spec.height, spec.size_multiple)
-        call = ImageCall(
-            prompt=image_prompt(request),
-            negative_prompt=request.negative_prompt or spec.negative_prompt,
-            seed=request.seed % SEED_RANGE,
-        )
+        prompt, negative = picture_prompt(request, spec.negative_prompt).for_backend(self._takes_negative)
+        call = ImageCall(prompt=prompt, negative_prompt=negative, seed=request.seed % SEED_RANGE)
         work = Work(
             key=("image", spec.entry_key, width, height),
             model=spec,
@@ -92,7 +92,7 @@ class DiffusersImageGenerator:
             window_s=self._window_s,
         )
         picture = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
-        await asyncio.to_thread(save_png, picture, dest, request.width, request.height)
+        await asyncio.to_thread(save_cover_png, picture, dest, request.width, request.height)
         ctx.progress(1.0)
         return ImageResult(actual_prompt=call.prompt)
 

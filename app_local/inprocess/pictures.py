@@ -1,11 +1,8 @@
-"""Sizes and pixels: what size a model is asked for, and fitting its pictures to the requested size."""
+"""What size a model is asked for: the request's shape at the model's native pixel count."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
-from PIL import Image, ImageOps
 
 from story2video.errors import InvalidRequest
 
@@ -20,15 +17,3 @@ def generation_size(width: int, height: int, native_width: int, native_height: i
 
 def _snapped(side: float, multiple: int) -> int:
     return max(multiple, round(side / multiple) * multiple)
-
-
-def cover_fit(picture: Image.Image, width: int, height: int) -> Image.Image:
-    """Scale to cover ``width`` x ``height`` and crop the overflow evenly."""
-    picture = picture.convert("RGB")
-    if picture.size == (width, height):
-        return picture
-    return ImageOps.fit(picture, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-
-
-def save_png(picture: Image.Image, dest: Path, width: int, height: int) -> None:
-    cover_fit(picture, width, height).save(dest, format="PNG")

@@ -91,6 +91,14 @@ class StoryboardWriter(Protocol):
 
 
 @dataclass(frozen=True)
+class CharacterLook:
+    """A character present in a shot, as every picture prompt must describe it."""
+
+    name: str
+    appearance: str  # fixed description: age, build, face, hair, clothes
+
+
+@dataclass(frozen=True)
 class ImageRequest:
     prompt: str  # the shot's detail: what the picture shows
     subject: str
@@ -103,6 +111,7 @@ class ImageRequest:
     negative_prompt: str = ""
     subtitled: bool = False  # burned-in subtitles will show the narration: text drawn in the picture must not
     # repeat it, and must stay clear of the subtitles' band
+    characters: tuple[CharacterLook, ...] = ()  # who is in the shot, described the same in every shot
 
 
 @dataclass(frozen=True)

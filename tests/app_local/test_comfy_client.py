@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 from app_local.comfy import build_image_generator, build_video_generator
-from app_local.comfy.images import cover_fit_png
 from app_local.comfy.workflow import binding_path
 from story2video.config import PROJECT_ROOT
-from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, OperationCancelled
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact, OperationCancelled
 from story2video.providers.base import StageContext
+from story2video.providers.picture_prompt import picture_prompt
 from tests.fakes.comfy_support import (
     IMAGE_TO_MP4,
     TEXT_TO_IMAGE,
@@ -61,8 +61,8 @@ def test_a_keyframe_end_to_end(tmp_path, comfy_servers):
     body = server.prompts[0]
     assert uuid.UUID(body["prompt_id"]) and uuid.UUID(body["client_id"])
     graph = body["prompt"]
-    assert graph["3"]["inputs"]["value"] == "a lighthouse at dawn, watercolor style"
-    assert graph["4"]["inputs"]["value"] == "blurry"
+    assert graph["3"]["inputs"]["value"] == picture_prompt(image_request()).text == "a lighthouse at dawn. Style: watercolor."
+    assert graph["4"]["inputs"]["value"] == "blurry, a placeholder negative prompt"  # the request's, then the workflow's own
     assert graph["5"]["inputs"]["seed"] == 2**40 + 5
     assert (graph["1"]["inputs"]["width"], graph["1"]["inputs"]["height"]) == (96, 64)  # multiples of 8
     assert len(recorder.reports) > 3  # websocket progress arrived, binary preview frames in between
@@ -87,15 +87,35 @@ def test_the_result_is_cover_resized_to_the_exact_size(tmp_path, comfy_servers):
         assert image.size == (90, 50)
 
 
-def test_cover_fit_crops_the_overflow_evenly(tmp_path):
-    source = Image.new("RGB", (200, 100), (255, 0, 0))
-    source.paste((0, 0, 255), (100, 0, 200, 100))
-    source.paste((0, 255, 0), (0, 0, 40, 100))  # lies in the part the crop removes
-    source.save(tmp_path / "wide.png")
-    cover_fit_png(tmp_path / "wide.png", tmp_path / "square.png", 50, 50)
-    with Image.open(tmp_path / "square.png") as square:
-        assert square.size == (50, 50)
-        assert square.getpixel((5, 25)) == (255, 0, 0) and square.getpixel((45, 25)) == (0, 0, 255)
+def test_a_workflow_without_a_negative_input_gets_the_negative_in_its_prompt(tmp_path, comfy_servers):
+    server = comfy_servers()
+    workflow = tmp_path / "no_negative.json"
+    workflow.write_text(TEXT_TO_IMAGE.read_text())
+    binding = json.loads(binding_path(TEXT_TO_IMAGE).read_text())
+    del binding["inputs"]["negative_prompt"]
+    binding_path(workflow).write_text(json.dumps(binding))
+    generator = build_image_generator(comfy_settings(tmp_path, server, comfy_image_workflow=workflow))
+    request = image_request(negative_prompt="blurry", subtitled=True)
+    asyncio.run(generator.generate(request, tmp_path / "k.png", StageContext()))
+    graph = server.prompts[0]["prompt"]
+    assert graph["3"]["inputs"]["value"] == picture_prompt(request).inline
+    assert graph["3"]["inputs"]["value"].endswith("Avoid: blurry, text, letters, captions, subtitles, watermark.")
+    assert graph["4"]["inputs"]["value"] == "a placeholder negative prompt"  # unbound: left as the workflow has it
+
+
+def test_an_unreadable_output_names_comfyui_and_the_file(tmp_path, comfy_servers, monkeypatch):
+    server = comfy_servers()
+    generator = build_image_generator(comfy_settings(tmp_path, server))
+
+    async def garbage(job, folder, ctx, progress):
+        broken = folder / "keyframe_00001_.png"
+        broken.write_bytes(b"not a picture")
+        return broken
+
+    monkeypatch.setattr(generator._runner, "run", garbage)
+    with pytest.raises(InvalidArtifact, match=r"ComfyUI's output keyframe_00001_.png is not a readable image: cannot identify") as caught:
+        asyncio.run(generator.generate(image_request(), tmp_path / "k.png", StageContext()))
+    assert caught.value.backend == "comfyui" and str(tmp_path) not in caught.value.message
 
 
 # ---------------------------------------------------------------- clips

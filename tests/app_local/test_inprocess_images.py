@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from PIL import Image  # noqa: E402
 from app_local.inprocess import build_image_generator  # noqa: E402
 from app_local.inprocess.images import GENERATION_SHARE  # noqa: E402
 from story2video.errors import BackendError, OperationCancelled  # noqa: E402
-from story2video.providers.base import ImageRequest, StageContext  # noqa: E402
+from story2video.providers.base import CharacterLook, ImageRequest, StageContext  # noqa: E402
+from story2video.providers.picture_prompt import picture_prompt  # noqa: E402
 from tests.conftest import small_settings  # noqa: E402
 from tests.fakes.tiny_pipelines import tiny_models, write_manifest  # noqa: E402
 
@@ -47,6 +49,7 @@ class PipelineCalls:
         self.batches: list[int] = []
         self.sizes: list[tuple[int, int]] = []
         self.pipes: list[StableDiffusionPipeline] = []
+        self.prompts: list[tuple[list[str], list[str] | None]] = []  # (prompt, negative_prompt) of each call
         original = StableDiffusionPipeline.__call__
 
         @functools.wraps(original)  # keeps the signature the backend inspects
@@ -54,6 +57,7 @@ class PipelineCalls:
             self.batches.append(len(kwargs["prompt"]))
             self.sizes.append((kwargs["width"], kwargs["height"]))
             self.pipes.append(pipe)
+            self.prompts.append((kwargs["prompt"], kwargs.get("negative_prompt")))
             if fail_above is not None and len(kwargs["prompt"]) > fail_above:
                 raise error("CUDA out of memory. Tried to allocate 20.00 GiB")
             return original(pipe, *args, **kwargs)
@@ -85,7 +89,18 @@ def test_the_png_has_exactly_the_requested_size(tmp_path, monkeypatch):
     with Image.open(tmp_path / "k.png") as image:
         assert (image.format, image.size) == ("PNG", (100, 60))
     assert calls.sizes == [(80, 48)]  # the request's aspect at the model's 64x64 pixels, in multiples of 16
-    assert result.actual_prompt == "a lighthouse at dawn, watercolor style"
+    assert result.actual_prompt == picture_prompt(_request(5)).text == "a lighthouse at dawn. Style: watercolor."
+
+
+def test_the_pipeline_gets_the_shared_wording_with_the_cast_and_the_manifests_negative(tmp_path, monkeypatch):
+    calls = PipelineCalls(monkeypatch)
+    generator = _generator(tmp_path, model="tiny-sd-negative", negative_prompt="lowres")
+    look = CharacterLook("Zhang Ming", "a 28-year-old man, slim, short black hair, grey hoodie")
+    request = replace(_request(3), characters=(look,), subtitled=True)
+    asyncio.run(generator.generate(request, tmp_path / "k.png", StageContext()))
+    worded = picture_prompt(request, "lowres")
+    assert calls.prompts == [([worded.text], [worded.negative])]
+    assert look.appearance in worded.text and worded.negative.startswith("lowres, text")
 
 
 def test_concurrent_requests_share_a_pipeline_call_and_match_their_solo_images(tmp_path, monkeypatch):

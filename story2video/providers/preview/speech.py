@@ -16,12 +16,12 @@ import math
 import sys
 import threading
 import unicodedata
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from story2video.errors import BackendError, BackendUnavailable, InvalidRequest
+from story2video.media.wav import write_mono_wav
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
 from story2video.providers.preview.text import contains_han, split_sentences
 
@@ -220,7 +220,7 @@ class EspeakSpeechSynthesizer:
             raise BackendError(
                 "eSpeak NG produced only silence for the narration", stage="narration", backend=self.backend
             )
-        await asyncio.to_thread(_write_wav, dest, bytes(pcm), sample_rate)
+        await asyncio.to_thread(write_mono_wav, dest, bytes(pcm), sample_rate)
         ctx.progress(1.0)
         return SpeechResult(duration=len(pcm) / 2 / sample_rate, sample_rate=sample_rate, voice=settings.voice)
 
@@ -273,11 +273,3 @@ def _check_engine() -> tuple[bool, str]:
     if missing:
         return False, f"{summary}; missing the voice(s) {', '.join(missing)}"
     return True, summary
-
-
-def _write_wav(dest: Path, pcm: bytes, sample_rate: int) -> None:
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(pcm)

@@ -1,0 +1,19 @@
+"""Writing speech the way the pipeline stores it: a WAV of 16-bit little-endian PCM, mono."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+SAMPLE_WIDTH = 2  # bytes per sample
+
+
+def write_mono_wav(dest: Path, pcm: bytes, sample_rate: int) -> None:
+    """``pcm`` (s16le samples, one channel) as a WAV file at ``dest``."""
+    if len(pcm) % SAMPLE_WIDTH:
+        raise ValueError(f"{len(pcm)} bytes is not a whole number of 16-bit samples")
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(SAMPLE_WIDTH)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm)
