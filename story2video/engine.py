@@ -17,9 +17,9 @@ from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload
 from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
 from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts, write_storyboard
 from story2video.presenters import shot_view
-from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest
+from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest, UpdateCharacterRequest
 from story2video.providers.base import BackendStatus, StoryboardRequest
-from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord
+from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
 
 CREATE_STAGES = (("storyboard", 0.25), ("keyframes", 0.75))
@@ -193,6 +193,34 @@ class Engine:
     def list_shots(self, user_id: str, story_id: str) -> list[ShotRecord]:
         self.require_story(user_id, story_id)
         return self.deps.stories.list_shots(user_id, story_id)
+
+    def list_cast(self, user_id: str, story_id: str) -> list[CharacterRecord]:
+        self.require_story(user_id, story_id)
+        return self.deps.stories.list_cast(user_id, story_id)
+
+    def update_character(self, story_id: str, character_id: str, request: UpdateCharacterRequest) -> CharacterRecord:
+        """Apply a person's edit to one character. A new look, name or reference makes the next render
+        draw again exactly the shots that show the character; a new voice re-speaks exactly its lines."""
+        self.require_story(request.user_id, story_id)
+        character = self.deps.stories.get_character(request.user_id, story_id, character_id)
+        if character is None:
+            raise NotFound(f"story '{story_id}' has no character '{character_id}'")
+        if request.reference_upload_id is not None and request.redraw_reference:
+            raise InvalidRequest("give reference_upload_id or redraw_reference, not both", param="redraw_reference")
+        looks_before = (character.name, character.appearance, character.reference_key)
+        for name in ("name", "appearance", "gender", "age", "timbre", "voice"):
+            if getattr(request, name) is not None:
+                setattr(character, name, getattr(request, name))
+        if request.reference_upload_id is not None:
+            picture = self.uploads.artifact_for(request.user_id, request.reference_upload_id, "image", "reference_upload_id")
+            character.reference_key, character.reference_upload_id = picture.key, request.reference_upload_id
+        elif request.redraw_reference or (
+            character.reference_upload_id is None and looks_before[:2] != (character.name, character.appearance)
+        ):
+            character.reference_key, character.reference_upload_id = None, None  # a portrait of the new look is drawn
+        redraw = looks_before != (character.name, character.appearance, character.reference_key)
+        self.deps.stories.save_character(character, redraw_shots=redraw)
+        return character
 
     async def backend_statuses(self) -> list[BackendStatus]:
         providers = self.deps.providers.by_stage()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from story2video.pipeline.deps import artifact_url, public_url
 from story2video.storage.artifacts import ArtifactStore
-from story2video.storage.records import ArtifactRecord, OperationRecord, ShotRecord, StoryRecord, UploadRecord
+from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord, UploadRecord
 
 _DETAIL = {
     "Queued": "waiting for a free worker",
@@ -52,11 +52,33 @@ def shot_view(store: ArtifactStore, shot: ShotRecord) -> dict:
         "video_url": public_url(store, video),
         "style": shot.style,
         "seed": shot.seed,
+        "characters": shot.characters,
+        "lines": shot.lines,
+        "consistency": shot.consistency,
+        "takes": shot.takes,
+        "consistency_flagged": bool(image and image.meta.get("consistency_flagged")),  # decided when it was drawn
         "artifacts": artifacts,
     }
 
 
-def story_view(store: ArtifactStore, story: StoryRecord, shots: list[ShotRecord]) -> dict:
+def character_view(store: ArtifactStore, character: CharacterRecord, shots: list[ShotRecord]) -> dict:
+    reference = store.get(character.reference_key) if character.reference_key else None
+    source = None if reference is None else ("upload" if character.reference_upload_id else "drawn")
+    return {
+        "character_id": character.character_id,
+        "name": character.name,
+        "appearance": character.appearance,
+        "gender": character.gender,
+        "age": character.age,
+        "timbre": character.timbre,
+        "voice": character.voice,
+        "reference_url": public_url(store, reference),
+        "reference_source": source,
+        "shot_ids": [shot.shot_id for shot in shots if character.character_id in shot.characters],
+    }
+
+
+def story_view(store: ArtifactStore, story: StoryRecord, shots: list[ShotRecord], cast: list[CharacterRecord]) -> dict:
     video = store.get(story.video_key) if story.video_key else None
     subtitles = store.get(story.subtitles_key) if story.subtitles_key else None
     return {
@@ -67,6 +89,7 @@ def story_view(store: ArtifactStore, story: StoryRecord, shots: list[ShotRecord]
         "aspect_ratio": story.aspect_ratio,
         "resolution": story.resolution,
         "script_content": story.script,
+        "cast": [character_view(store, character, shots) for character in cast],
         "shots": [shot_view(store, shot) for shot in shots],
         "video_url": public_url(store, video),
         "subtitles_url": artifact_url(subtitles),

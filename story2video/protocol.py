@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from story2video.castfields import AgeGroup, Gender
 from story2video.shotfields import ShotFields
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -69,6 +70,26 @@ class RenderVideoRequest(_Request):
     speed: float = Field(1.0, ge=0.5, le=2.0)
 
 
+class UpdateCharacterRequest(_Request):
+    user_id: Identifier
+    name: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = None
+    appearance: Annotated[str, StringConstraints(min_length=1, max_length=600)] | None = Field(
+        None, description="The fixed look put word for word into every picture of the character; its shots are drawn again"
+    )
+    gender: Gender | None = None
+    age: AgeGroup | None = None
+    timbre: Annotated[str, StringConstraints(max_length=60)] | None = None
+    voice: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description="The speech backend's voice for this character; '' = chosen from gender, age and timbre"
+    )
+    reference_upload_id: Identifier | None = Field(
+        None, description="Use this uploaded picture (POST /api/v1/uploads) as the character's reference"
+    )
+    redraw_reference: bool = Field(
+        False, description="Forget the current reference picture; a new portrait is drawn at the next render"
+    )
+
+
 class ImportUploadRequest(_Request):
     user_id: Identifier
     url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
@@ -108,6 +129,11 @@ class ArtifactInfo(BaseModel):
     duration: float | None = None
 
 
+class Line(BaseModel):
+    speaker: str = Field(description="A character id of the story's cast, or 'narrator'")
+    text: str
+
+
 class Shot(ShotFields):
     id: str
     sequence: int
@@ -115,7 +141,29 @@ class Shot(ShotFields):
     video_url: str | None = None
     style: str = ""
     seed: int = 0
+    characters: list[str] = Field(default_factory=list, description="Ids of the cast members the shot shows")
+    lines: list[Line] = Field(
+        default_factory=list, description="The narration by speaker, in order; empty: the narrator reads all of it"
+    )
+    consistency: float | None = Field(
+        None, description="How closely the keyframe's characters match their references (0..1); null: not scored"
+    )
+    takes: int = Field(0, description="Keyframes drawn to reach that score")
+    consistency_flagged: bool = Field(False, description="The best take stayed below CONSISTENCY_THRESHOLD")
     artifacts: dict[str, ArtifactInfo] = Field(default_factory=dict, description="Which backend made each artifact")
+
+
+class Character(BaseModel):
+    character_id: str
+    name: str
+    appearance: str
+    gender: Gender
+    age: AgeGroup
+    timbre: str
+    voice: str = Field(description="The voice set by a person; '' = chosen by the speech backend from the hints")
+    reference_url: str | None = Field(None, description="The reference picture (portrait); null until drawn or uploaded")
+    reference_source: Literal["upload", "drawn"] | None = None
+    shot_ids: list[str] = Field(description="The shots that show the character")
 
 
 class CreateStoryboardResponse(BaseModel):
@@ -175,6 +223,7 @@ class Story(BaseModel):
     aspect_ratio: AspectRatio
     resolution: int
     script_content: str
+    cast: list[Character] = Field(default_factory=list)
     shots: list[Shot]
     video_url: str | None = None
     subtitles_url: str | None = None

@@ -184,6 +184,8 @@ class RetentionSweeper:
             used.update(value for value in row if value)
         for row in self.db.fetch_all("SELECT video_key, subtitles_key FROM stories"):
             used.update(value for value in row if value)
+        for row in self.db.fetch_all("SELECT reference_key FROM characters WHERE reference_key IS NOT NULL"):
+            used.add(row["reference_key"])
         used.update(row["artifact_key"] for row in self.db.fetch_all("SELECT artifact_key FROM uploads"))
         marks = ", ".join("?" for _ in self.unfinished)
         for row in self.db.fetch_all(

@@ -7,16 +7,17 @@ from fastapi import APIRouter, Path, Query, Response
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep, PageLimit, PageOffset
-from story2video.protocol import ID_PATTERN, ErrorResponse, Shot, Story, StorySummary
+from story2video.protocol import ID_PATTERN, Character, ErrorResponse, Shot, Story, StorySummary, UpdateCharacterRequest
 from story2video.api.urls import LinksDep
 from story2video.errors import NotFound
 from story2video.pipeline.deps import public_url
-from story2video.presenters import shot_view, story_view
+from story2video.presenters import character_view, shot_view, story_view
 
 router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
 UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to", openapi_examples=examples.parameter(examples.USER_ID))
 StoryId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.STORY_ID))
 ShotId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.SHOT_ID))
+CharacterId = Path(pattern=ID_PATTERN, description="A character id of the story's cast")
 _RESPONSES = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 
@@ -51,7 +52,8 @@ def list_stories(
 def get_story(engine: EngineDep, principal: PrincipalDep, links: LinksDep, story_id: str = StoryId, user_id: str = UserId):
     principal.require_visible(user_id, f"story '{story_id}'")
     story = engine.require_story(user_id, story_id)
-    return links.absolutize(story_view(engine.deps.store, story, engine.list_shots(user_id, story_id)))
+    shots, cast = engine.list_shots(user_id, story_id), engine.list_cast(user_id, story_id)
+    return links.absolutize(story_view(engine.deps.store, story, shots, cast))
 
 
 @router.delete("/{story_id}", status_code=204, responses=_RESPONSES)
@@ -73,3 +75,28 @@ def get_shot(
     if shot is None:
         raise NotFound(f"story '{story_id}' has no shot '{shot_id}'")
     return links.absolutize(shot_view(engine.deps.store, shot))
+
+
+@router.get("/{story_id}/cast", response_model=list[Character], responses=_RESPONSES)
+def get_cast(engine: EngineDep, principal: PrincipalDep, links: LinksDep, story_id: str = StoryId, user_id: str = UserId):
+    """The story's characters: look, voice, reference picture and the shots that show each."""
+    principal.require_visible(user_id, f"story '{story_id}'")
+    shots, cast = engine.list_shots(user_id, story_id), engine.list_cast(user_id, story_id)
+    return links.absolutize([character_view(engine.deps.store, character, shots) for character in cast])
+
+
+@router.patch("/{story_id}/cast/{character_id}", response_model=Character, responses={**_RESPONSES, 400: {"model": ErrorResponse}})
+def update_character(
+    request: UpdateCharacterRequest,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    links: LinksDep,
+    story_id: str = StoryId,
+    character_id: str = CharacterId,
+):
+    """Edit one character. A new name, look or reference picture redraws exactly the shots that show it at
+    the next render (uploaded keyframes stay); a new voice re-speaks exactly its lines."""
+    principal.require(request.user_id)
+    character = engine.update_character(story_id, character_id, request)
+    shots = engine.list_shots(request.user_id, story_id)
+    return links.absolutize(character_view(engine.deps.store, character, shots))
