@@ -50,7 +50,7 @@ def test_with_oss_the_keyframe_goes_as_a_presigned_link(cloud_settings, dashscop
     kit = DashScopeKit(cloud_settings(**oss.settings()))
     animate(kit, tmp_path)
     link = dashscope.paths("/api/v1/services/aigc/video-generation")[0].body["input"]["img_url"]
-    assert link.startswith(f"{oss.endpoint}/{oss.bucket}/s2v/ab/ab000") and "Signature=" in link
+    assert link.startswith(f"{oss.endpoint}/{oss.bucket}/s2v/ab/ab000") and "x-oss-signature=" in link
     assert dashscope.fetched_images == [link]  # DashScope could fetch it: the fake OSS checked the signature
     assert [entry[0] for entry in oss.log] == ["HEAD", "PUT", "GET"]
 
