@@ -141,7 +141,15 @@ class Settings(BaseSettings):
     dashscope_chat_model: str = "qwen-plus"
     dashscope_image_model: str = "qwen-image-plus"
     dashscope_video_model: str = "wan2.2-i2v-flash"
-    dashscope_video_resolution: str = Field("", description="480P/720P/1080P; empty = the model's nearest to the render size")
+    dashscope_video_resolution: Literal["", "480P", "720P", "1080P"] = Field(
+        "", description="One of the model's tiers (docs/configuration.md); empty = its nearest to the render size"
+    )
+    dashscope_region: Literal["auto", "beijing", "singapore"] = Field(
+        "auto", description="Whose model table applies; auto = dashscope-intl.aliyuncs.com is Singapore, any other host Beijing"
+    )
+    dashscope_allow_unknown_models: bool = Field(
+        False, description="Let image/video model names missing from the region's table through (docs/configuration.md)"
+    )
     dashscope_tts_model: str = "cosyvoice-v2"
     dashscope_tts_voice: str = Field("longxiaochun_v2", description="Used when a render names no voice")
     dashscope_tts_format: Literal["pcm", "wav", "mp3"] = "pcm"
