@@ -186,7 +186,8 @@ class Settings(BaseSettings):
     ollama_temperature: float = Field(0.7, ge=0.0, le=2.0)
     ollama_num_ctx: int = Field(8192, ge=512)
     ollama_keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded after a call")
-    ollama_timeout_s: float = Field(300.0, gt=0)
+    ollama_timeout_s: float = Field(300.0, gt=0, description="How long one chat call may wait for Ollama's reply")
+    ollama_connect_timeout_s: float = Field(10.0, gt=0, description="How long to wait for a connection to OLLAMA_URL")
     storyboard_attempts: int = Field(3, ge=1, le=10, description="LLM storyboard replies tried before giving up")
     prompt_refiner_backend: Literal["none", "ollama"] = Field(
         "none", description="Rewrite each shot's detail into an English image prompt before drawing"
