@@ -227,8 +227,8 @@ class Settings(BaseSettings):
     pixverse_request_timeout_s: float = Field(60.0, gt=0)
 
     # --- CosyVoice server (local speech, its FastAPI runtime)
-    cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
-    cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
+    cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft (built-in speakers exist in CosyVoice-300M-SFT only)")
+    cosyvoice_sample_rate: int = Field(24000, description="24000 for CosyVoice2/3 (the upstream server's default model), 22050 for CosyVoice-300M")
     cosyvoice_timeout_s: float = Field(120.0, gt=0)
     cosyvoice_api: Literal["fastapi", "openai"] = Field(
         "fastapi", description="fastapi = the runtime's /inference_* endpoints; openai = an OpenAI-style /v1/audio/speech wrapper"
@@ -236,6 +236,9 @@ class Settings(BaseSettings):
     cosyvoice_prompt_wav: Path | None = Field(None, description="A reference voice clip: zero-shot cloning (with its transcript) or instruct2")
     cosyvoice_prompt_text: str = Field("", description="The transcript of COSYVOICE_PROMPT_WAV; with it, /inference_zero_shot is used")
     cosyvoice_instruct: bool = Field(False, description="Use the shot's tone as an instruction (/inference_instruct2; needs COSYVOICE_PROMPT_WAV)")
+    cosyvoice_end_of_prompt: bool = Field(
+        True, description="End the instruction with <|endofprompt|>; off only for an older CosyVoice 2 server that appends it itself"
+    )
     cosyvoice_openai_model: str = Field("cosyvoice", description="The model name sent to /v1/audio/speech")
 
     # --- diffusers (in-process; local mode, needs requirements-gpu.txt; see models/README.md)
