@@ -250,6 +250,9 @@ class Settings(BaseSettings):
     diffusers_batch_window_s: float = Field(0.05, ge=0, le=10, description="How long a request waits for others to share its batch")
     diffusers_compile: bool = Field(False, description="torch.compile the denoiser (slow first call, faster after)")
     diffusers_cpu_offload: bool = Field(False, description="Keep idle pipeline parts in CPU memory (accelerate model offload)")
+    diffusers_max_loaded: int = Field(2, ge=1, description="Pipelines kept loaded per device; the least recently used is evicted")
+    diffusers_load_retry_s: float = Field(300.0, ge=0, description="How long a failed load is answered from memory before it is tried again")
+    diffusers_warm_up: bool = Field(False, description="Load (and compile) every model on every device at start-up, with one call")
 
     @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend")
     @classmethod

@@ -233,9 +233,10 @@ def test_a_request_abandoned_on_the_device_interrupts_the_pipeline(tmp_path, mon
             release.wait(30)  # the caller gives up while the first step is on the device
             return step_end(*step_args)
 
-        output = original(pipe, *args, **{**kwargs, "callback_on_step_end": wait_then_report})
-        interrupted_after.append(pipe.interrupt)
-        return output
+        try:
+            return original(pipe, *args, **{**kwargs, "callback_on_step_end": wait_then_report})
+        finally:
+            interrupted_after.append(pipe.interrupt)
 
     monkeypatch.setattr(StableDiffusionPipeline, "__call__", gated)
     generator = _generator(tmp_path, model="tiny-sd-timeout", steps=4, window_s=0.0)
