@@ -12,6 +12,7 @@ use are logged at load time.
 from __future__ import annotations
 
 import inspect
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ REQUIRED_ARGUMENTS: dict[Stage, tuple[str, ...]] = {
     "video": ("image", "height", "width", "num_frames", "num_inference_steps", "generator", "callback_on_step_end", "output_type"),
 }
 DENOISERS = ("unet", "transformer")
+# from_pretrained builds models under accelerate's init_empty_weights, which patches torch.nn.Module for the
+# whole process: two loads at once (two GPUs' workers) put one another's weights on the "meta" device.
+_FROM_PRETRAINED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def load_pipeline(libraries: GpuLibraries, spec: ModelSpec, device: str, options
     dtype = torch_dtype(libraries, spec, device)
     logger.info("loading diffusers model '{}' ({}) from {} onto {} as {}{}", spec.name, spec.pipeline, spec.path, device, dtype,
                 f", variant {spec.variant}" if spec.variant else "")
-    pipe = cls.from_pretrained(spec.path, dtype=dtype, variant=spec.variant, local_files_only=True, use_safetensors=True)
+    with _FROM_PRETRAINED_LOCK:
+        pipe = cls.from_pretrained(spec.path, dtype=dtype, variant=spec.variant, local_files_only=True, use_safetensors=True)
     pipe.set_progress_bar_config(disable=True)
     if options.cpu_offload and device.startswith("cuda"):
         pipe.enable_model_cpu_offload(device=device)
