@@ -93,11 +93,12 @@ class BatchQueue:
                 self._changed.wait(timeout=wait)
             return None
 
-    def drain(self) -> list[Job]:
-        """Take every waiting job out (when no worker is left to run them)."""
+    def drain(self, device: str | None = None) -> list[Job]:
+        """Take out the jobs pinned to ``device`` (None: every waiting job), when no worker is left to run them."""
         with self._changed:
-            jobs, self._jobs = self._jobs, []
-            return jobs
+            taken = [job for job in self._jobs if device is None or job.device == device]
+            self._jobs = [job for job in self._jobs if job not in taken]
+            return taken
 
     def close(self) -> None:
         """Wake every worker and let it stop."""

@@ -95,10 +95,11 @@ class DevicePool:
             worker.join(timeout=60)
 
     def _worker_unhealthy(self, worker: DeviceWorker) -> None:
-        if any(other.unhealthy is None for other in self._workers):
-            return
-        for job in self._queue.drain():
-            job.reply.reject(self._no_device_error(job.work))
+        everyone = all(other.unhealthy is not None for other in self._workers)
+        for job in self._queue.drain(None if everyone else worker.device):  # else only the warm-ups pinned to it
+            error = self._no_device_error(job.work) if everyone else BackendUnavailable(
+                f"{worker.device} is unhealthy: {worker.unhealthy}", stage=STAGE_NAMES[job.work.model.stage], backend=BACKEND)
+            job.reply.reject(error)
 
     def _raise_if_no_device(self, work: Work) -> None:
         if all(worker.unhealthy is not None for worker in self._workers):
