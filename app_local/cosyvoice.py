@@ -4,13 +4,16 @@ FastAPI runtime (COSYVOICE_API=fastapi). One of three endpoints is chosen per sh
 
 - ``/inference_instruct2`` (``tts_text``, ``instruct_text``, ``prompt_wav`` file) when
   COSYVOICE_INSTRUCT is on, COSYVOICE_PROMPT_WAV is set and the shot has a tone: the tone becomes
-  the instruction;
+  the instruction, ended with ``<|endofprompt|>`` (CosyVoice 3 asserts on it; CosyVoice 2 otherwise
+  may speak the instruction);
 - ``/inference_zero_shot`` (``tts_text``, ``prompt_text``, ``prompt_wav`` file) when
   COSYVOICE_PROMPT_WAV and COSYVOICE_PROMPT_TEXT are set (voice cloning from the clip);
 - ``/inference_sft`` (``tts_text``, ``spk_id``) otherwise.
 
 The server answers headerless mono int16 little-endian PCM at the model's rate (22050 Hz for
-CosyVoice-300M, 24000 Hz for CosyVoice2/3); we wrap it in a WAV. These endpoints have no speed
+CosyVoice-300M, 24000 Hz for CosyVoice2/3); we wrap it in a WAV. It streams: the 200 and its headers
+go out before the model runs, so a failure inside the model (a speaker the model lacks, a prompt
+clip it cannot read) shows as a body that breaks off, never as a 500. These endpoints have no speed
 parameter, so a speed other than 1.0 is applied afterwards with FFmpeg's atempo.
 
 OpenAI-style wrapper (COSYVOICE_API=openai): ``POST /v1/audio/speech`` with JSON ``{model, input,
@@ -40,6 +43,7 @@ from story2video.media.wav import SAMPLE_WIDTH, write_mono_wav
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
 from story2video.providers.cancellable import cancellable
 
+END_OF_PROMPT = "<|endofprompt|>"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -53,12 +57,11 @@ class InferenceCall:
     voice: str = ""  # what SpeechResult.voice reports
 
 
-def instruction_for(tone: str, text: str) -> str:
-    """The instruct_text for a shot's tone, in the narration's language."""
+def instruction_for(tone: str, text: str, end_of_prompt: bool = True) -> str:
+    """The instruct_text for a shot's tone, in the narration's language, ended with ``<|endofprompt|>``."""
     tone = tone.strip()
-    if _CJK.search(text):
-        return f"用{tone}的语气说这句话"
-    return f"Speak in a {tone} tone."
+    instruction = f"用{tone}的语气说这句话" if _CJK.search(text) else f"Speak in a {tone} tone."
+    return f"{instruction}{END_OF_PROMPT}" if end_of_prompt else instruction
 
 
 def sft_call(text: str, speaker: str) -> InferenceCall:
@@ -70,17 +73,17 @@ def zero_shot_call(text: str, prompt_text: str, prompt_wav: Path) -> InferenceCa
     return InferenceCall("/inference_zero_shot", form, prompt_wav, voice=f"prompt:{prompt_wav.name}")
 
 
-def instruct_call(text: str, tone: str, prompt_wav: Path) -> InferenceCall:
-    form = {"tts_text": text, "instruct_text": instruction_for(tone, text)}
+def instruct_call(text: str, tone: str, prompt_wav: Path, end_of_prompt: bool = True) -> InferenceCall:
+    form = {"tts_text": text, "instruct_text": instruction_for(tone, text, end_of_prompt)}
     return InferenceCall("/inference_instruct2", form, prompt_wav, voice=f"prompt:{prompt_wav.name}")
 
 
 def choose_call(
-    request: SpeechRequest, *, speaker: str, prompt_wav: Path | None, prompt_text: str, instruct: bool
+    request: SpeechRequest, *, speaker: str, prompt_wav: Path | None, prompt_text: str, instruct: bool, end_of_prompt: bool = True
 ) -> InferenceCall:
     """Which endpoint speaks this request, with which fields."""
     if instruct and prompt_wav is not None and request.tone.strip():
-        return instruct_call(request.text, request.tone, prompt_wav)
+        return instruct_call(request.text, request.tone, prompt_wav, end_of_prompt)
     if prompt_wav is not None and prompt_text.strip():
         return zero_shot_call(request.text, prompt_text, prompt_wav)
     return sft_call(request.text, request.voice or speaker)
@@ -108,6 +111,7 @@ class CosyVoiceSpeechSynthesizer:
         self._ffmpeg_setting = settings.ffmpeg_binary
         self._prompt_text = settings.cosyvoice_prompt_text
         self._instruct = settings.cosyvoice_instruct
+        self._end_of_prompt = settings.cosyvoice_end_of_prompt
         self._openai_model = settings.cosyvoice_openai_model
         self._prompt_wav: Path | None = None
         if settings.cosyvoice_prompt_wav is not None and self._api == "fastapi":
@@ -132,7 +136,8 @@ class CosyVoiceSpeechSynthesizer:
         if self._api == "openai":
             return await self._synthesize_openai(request, dest, ctx)
         call = choose_call(
-            request, speaker=self._speaker, prompt_wav=self._prompt_wav, prompt_text=self._prompt_text, instruct=self._instruct
+            request, speaker=self._speaker, prompt_wav=self._prompt_wav, prompt_text=self._prompt_text, instruct=self._instruct,
+            end_of_prompt=self._end_of_prompt,
         )
         pcm = await cancellable(self._fetch_pcm(call), ctx)
         if len(pcm) < SAMPLE_WIDTH * self._rate // 20:
@@ -159,12 +164,14 @@ class CosyVoiceSpeechSynthesizer:
 
     async def _post(self, endpoint: str, **request: object) -> bytes:
         """POST to the server and return the whole reply body; every failure becomes a clear error."""
-        receiving = False
+        received: list[bytes] | None = None  # set once the status line and headers are in
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 async with client.stream("POST", f"{self.url}{endpoint}", **request) as response:
-                    receiving = True
-                    data = await response.aread()
+                    received = []
+                    async for chunk in response.aiter_bytes():
+                        received.append(chunk)
+                    data = b"".join(received)
                     if response.status_code != 200:
                         raise BackendError(
                             f"the CosyVoice server at {self.url} answered {response.status_code} on {endpoint}: "
@@ -178,12 +185,21 @@ class CosyVoiceSpeechSynthesizer:
                 backend=self.backend,
             ) from error
         except httpx.TransportError as error:
-            raise self._transport_error(error, receiving, endpoint) from error
+            received_bytes = None if received is None else sum(map(len, received))
+            raise self._transport_error(error, received_bytes, endpoint, request.get("data")) from error
 
-    def _transport_error(self, error: httpx.TransportError, receiving: bool, endpoint: str) -> BackendError:
-        if receiving or isinstance(error, httpx.RemoteProtocolError):
+    def _transport_error(self, error: httpx.TransportError, received: int | None, endpoint: str, form: object) -> BackendError:
+        if received is None and isinstance(error, httpx.RemoteProtocolError):
             return BackendError(
-                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}): {describe_exception(error, with_type=True)}",
+                f"the CosyVoice server at {self.url} closed the connection without answering ({endpoint}): "
+                f"{describe_exception(error, with_type=True)}",
+                backend=self.backend,
+            )
+        if received is not None:
+            return BackendError(
+                f"the CosyVoice server at {self.url} cut off its audio stream ({endpoint}) after {received or 0} bytes: it failed "
+                f"mid-stream, after answering 200, so the cause is in the server's log "
+                f"({describe_exception(error, with_type=True)}){_likely_cause(endpoint, form) if not received else ''}",
                 backend=self.backend,
             )
         return BackendUnavailable(
@@ -235,6 +251,18 @@ class CosyVoiceSpeechSynthesizer:
         if self._prompt_wav is not None:
             return result(True, f"{self.model.split(':')[0]} with prompt {self._prompt_wav.name}, {self._rate} Hz")
         return result(True, f"speaker {self._speaker}, {self._rate} Hz")
+
+
+def _likely_cause(endpoint: str, form: object) -> str:
+    """What most often makes the upstream server fail before its first audio chunk."""
+    if endpoint == "/inference_sft":
+        speaker = form.get("spk_id", "") if isinstance(form, dict) else ""
+        return (f". Most likely the model has no speaker '{speaker}': only CosyVoice-300M-SFT has built-in speakers "
+                "(COSYVOICE_SPEAKER); with CosyVoice2/3 set COSYVOICE_PROMPT_WAV and COSYVOICE_PROMPT_TEXT")
+    if endpoint in ("/inference_zero_shot", "/inference_instruct2"):
+        return (". If the log says 'Invalid file: tensor(...)', the server's checkout is one whose model code takes a file path "
+                "while its FastAPI server passes a loaded clip (docs/configuration.md lists the versions known to work)")
+    return ""
 
 
 def _error_message(data: bytes) -> str:

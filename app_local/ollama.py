@@ -3,6 +3,8 @@ image-prompt refinement. One chat client with one error mapping serves both."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import ollama
 
@@ -17,6 +19,8 @@ _REFINE_SYSTEM = """You write prompts for a text-to-image model.
 Rewrite the user's shot description as one English prompt: the subject, setting, composition,
 lighting and the requested visual style, as comma-separated phrases. Keep every concrete detail,
 add nothing that contradicts it, and reply with the prompt only (no quotes, no explanation)."""
+# Ollama's own 404 for a missing model: {"error": "model 'X' not found"} or "model \"X\" not found, try pulling it first".
+_MODEL_NOT_FOUND = re.compile(r"^model .+ not found")
 
 
 class OllamaChat:
@@ -28,7 +32,9 @@ class OllamaChat:
         self._options = {"temperature": settings.ollama_temperature, "num_ctx": settings.ollama_num_ctx}
         self._keep_alive = settings.ollama_keep_alive
         self._timeout = settings.ollama_timeout_s
-        self._client = ollama.AsyncClient(host=self.url, timeout=settings.ollama_timeout_s)
+        self._connect_timeout = settings.ollama_connect_timeout_s
+        timeout = httpx.Timeout(settings.ollama_timeout_s, connect=settings.ollama_connect_timeout_s)
+        self._client = ollama.AsyncClient(host=self.url, timeout=timeout)
 
     async def chat(self, messages: list[dict], *, format: dict | None = None) -> str:  # noqa: A002 - Ollama's name
         try:
@@ -42,22 +48,39 @@ class OllamaChat:
             )
         except ollama.ResponseError as error:
             raise self._response_error(error) from error
-        except ConnectionError as error:
+        except ConnectionError as error:  # the client's name for httpx.ConnectError (refused, no route, DNS)
             raise BackendUnavailable(
                 f"cannot connect to Ollama at {self.url}: is `ollama serve` running there? (OLLAMA_URL)",
+                backend=self.backend,
+            ) from error
+        except httpx.ConnectTimeout as error:
+            raise BackendUnavailable(
+                f"cannot connect to Ollama at {self.url} within {self._connect_timeout:g} s (OLLAMA_CONNECT_TIMEOUT_S): "
+                "is the host up and the port open? (OLLAMA_URL)",
                 backend=self.backend,
             ) from error
         except httpx.TimeoutException as error:
             raise BackendTimeout(
                 f"Ollama at {self.url} did not answer within {self._timeout:g} s (OLLAMA_TIMEOUT_S)", backend=self.backend
             ) from error
+        except httpx.TransportError as error:  # the connection broke, or the reply was not valid HTTP
+            raise BackendError(
+                f"the connection to Ollama at {self.url} failed during the call: {describe_exception(error, with_type=True)}",
+                backend=self.backend,
+            ) from error
         return response.message.content or ""
 
     def _response_error(self, error: ollama.ResponseError) -> BackendError:
-        if error.status_code == 404:
+        if error.status_code == 404 and _MODEL_NOT_FOUND.match(str(error.error)):
             return BackendUnavailable(
                 f"Ollama at {self.url} does not have the model '{self.model}': run `ollama pull {self.model}` "
                 "on that host, or set OLLAMA_MODEL",
+                backend=self.backend,
+            )
+        if error.status_code == 404:
+            return BackendUnavailable(
+                f"{self.url}/api/chat answered 404 without Ollama's error body ({str(error.error)[:200]!r}): "
+                "OLLAMA_URL seems not to be an Ollama server; it should be its base, e.g. http://localhost:11434",
                 backend=self.backend,
             )
         return BackendError(f"Ollama at {self.url} answered {error.status_code}: {error.error}", backend=self.backend)

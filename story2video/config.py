@@ -202,7 +202,8 @@ class Settings(BaseSettings):
     ollama_temperature: float = Field(0.7, ge=0.0, le=2.0)
     ollama_num_ctx: int = Field(8192, ge=512)
     ollama_keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded after a call")
-    ollama_timeout_s: float = Field(300.0, gt=0)
+    ollama_timeout_s: float = Field(300.0, gt=0, description="How long one chat call may wait for Ollama's reply")
+    ollama_connect_timeout_s: float = Field(10.0, gt=0, description="How long to wait for a connection to OLLAMA_URL")
     storyboard_attempts: int = Field(3, ge=1, le=10, description="LLM storyboard replies tried before giving up")
     prompt_refiner_backend: Literal["none", "ollama"] = Field(
         "none", description="Rewrite each shot's detail into an English image prompt before drawing"
@@ -242,8 +243,8 @@ class Settings(BaseSettings):
     pixverse_request_timeout_s: float = Field(60.0, gt=0)
 
     # --- CosyVoice server (local speech, its FastAPI runtime)
-    cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft")
-    cosyvoice_sample_rate: int = Field(22050, description="22050 for CosyVoice-300M, 24000 for CosyVoice2/3")
+    cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft (built-in speakers exist in CosyVoice-300M-SFT only)")
+    cosyvoice_sample_rate: int = Field(24000, description="24000 for CosyVoice2/3 (the upstream server's default model), 22050 for CosyVoice-300M")
     cosyvoice_timeout_s: float = Field(120.0, gt=0)
     cosyvoice_api: Literal["fastapi", "openai"] = Field(
         "fastapi", description="fastapi = the runtime's /inference_* endpoints; openai = an OpenAI-style /v1/audio/speech wrapper"
@@ -251,6 +252,9 @@ class Settings(BaseSettings):
     cosyvoice_prompt_wav: Path | None = Field(None, description="A reference voice clip: zero-shot cloning (with its transcript) or instruct2")
     cosyvoice_prompt_text: str = Field("", description="The transcript of COSYVOICE_PROMPT_WAV; with it, /inference_zero_shot is used")
     cosyvoice_instruct: bool = Field(False, description="Use the shot's tone as an instruction (/inference_instruct2; needs COSYVOICE_PROMPT_WAV)")
+    cosyvoice_end_of_prompt: bool = Field(
+        True, description="End the instruction with <|endofprompt|>; off only for an older CosyVoice 2 server that appends it itself"
+    )
     cosyvoice_openai_model: str = Field("cosyvoice", description="The model name sent to /v1/audio/speech")
 
     # --- diffusers (in-process; local mode, needs requirements-gpu.txt; see models/README.md)
@@ -262,6 +266,9 @@ class Settings(BaseSettings):
     diffusers_batch_window_s: float = Field(0.05, ge=0, le=10, description="How long a request waits for others to share its batch")
     diffusers_compile: bool = Field(False, description="torch.compile the denoiser (slow first call, faster after)")
     diffusers_cpu_offload: bool = Field(False, description="Keep idle pipeline parts in CPU memory (accelerate model offload)")
+    diffusers_max_loaded: int = Field(2, ge=1, description="Pipelines kept loaded per device; the least recently used is evicted")
+    diffusers_load_retry_s: float = Field(300.0, ge=0, description="How long a failed load is answered from memory before it is tried again")
+    diffusers_warm_up: bool = Field(False, description="Load (and compile) every model on every device at start-up, with one call")
 
     @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend")
     @classmethod

@@ -4,7 +4,9 @@
     libraries.py  lazy import of torch/diffusers (ConfigurationError naming requirements-gpu.txt)
     loading.py    class checks, devices, dtype, loading onto a device (offload, compile)
     batching.py   Work/Job and the queue that hands out compatible batches (micro-batching)
-    worker.py     one thread per device: load once, run batches, halve on out-of-memory
+    worker.py     one thread per device: run batches, halve on out-of-memory, stop on a sticky CUDA error
+    residency.py  the pipelines a device keeps (least recently used evicted), failed loads remembered
+    compiling.py  DIFFUSERS_COMPILE: regional compile, one compile at a time, the recompile limit
     steps.py      callback_on_step_end: progress and cancellation (pipeline interrupt)
     reply.py      worker -> asyncio via loop.call_soon_threadsafe
     pool.py       the process's workers, shared by both generators; the asyncio side of a job
@@ -40,10 +42,13 @@ def build_image_generator(settings: Settings) -> DiffusersImageGenerator:
     libraries = gpu_libraries()
     spec = load_model_spec(settings, "image")
     pipeline_class(libraries, spec)
-    return DiffusersImageGenerator(
+    generator = DiffusersImageGenerator(
         libraries, spec, _pool(libraries, settings), _options(settings),
         max_batch=settings.diffusers_max_batch, window_s=settings.diffusers_batch_window_s,
     )
+    if settings.diffusers_warm_up:
+        generator.warm_up(*_default_size(settings))
+    return generator
 
 
 def build_video_generator(settings: Settings) -> DiffusersVideoGenerator:
@@ -58,17 +63,28 @@ def build_video_generator(settings: Settings) -> DiffusersVideoGenerator:
     spec = load_model_spec(settings, "video")
     pipeline_class(libraries, spec)
     encoder = FrameEncoder(ffmpeg=locate_ffmpeg(settings.ffmpeg_binary), preset=settings.x264_preset, crf=settings.video_crf)
-    return DiffusersVideoGenerator(
+    generator = DiffusersVideoGenerator(
         libraries, spec, _pool(libraries, settings), _options(settings), encoder,
         max_batch=settings.diffusers_max_batch, window_s=settings.diffusers_batch_window_s,
     )
+    if settings.diffusers_warm_up:
+        generator.warm_up(*_default_size(settings))
+    return generator
 
 
 def _pool(libraries: GpuLibraries, settings: Settings) -> DevicePool:
     from app_local.inprocess.loading import devices
-    from app_local.inprocess.pool import shared_pool
+    from app_local.inprocess.pool import PoolOptions, shared_pool
 
-    return shared_pool(libraries, devices(libraries, settings))
+    options = PoolOptions(max_loaded=settings.diffusers_max_loaded, load_retry_s=settings.diffusers_load_retry_s)
+    return shared_pool(libraries, devices(libraries, settings), options)
+
+
+def _default_size(settings: Settings) -> tuple[int, int]:
+    """The picture size an operation with the default aspect and resolution asks for."""
+    from story2video.media.encoding import output_size
+
+    return output_size(settings.default_aspect_ratio, settings.default_resolution)
 
 
 def _options(settings: Settings) -> LoadOptions:

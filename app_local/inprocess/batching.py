@@ -3,7 +3,8 @@
 A job waits in the queue until a worker takes it. A worker takes the oldest job and every later job
 with the same ``key`` (same model, size, steps...), up to the batch limit, once the limit is reached
 or the oldest job's window has passed. Jobs that arrive while every worker is busy have usually
-outlived their window by then, so they go together at once.
+outlived their window by then, so they go together at once. A job pinned to a device (a warm-up) is
+taken only by that device's worker.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Job:
     is_cancelled: Callable[[], bool]  # the caller's cancel check; called from the worker thread too
     abandoned: threading.Event = field(default_factory=threading.Event)  # the awaiting task went away
     enqueued_at: float = 0.0
+    device: str | None = None  # only this device's worker takes it; None: any
 
     def cancelled(self) -> bool:
         return self.abandoned.is_set() or self.is_cancelled()
@@ -56,6 +58,7 @@ class BatchQueue:
     def __init__(self) -> None:
         self._jobs: list[Job] = []
         self._changed = threading.Condition()
+        self._closed = False
 
     def put(self, job: Job) -> None:
         with self._changed:
@@ -71,19 +74,34 @@ class BatchQueue:
                 return True
             return False
 
-    def take(self, cap: Callable[[Job], int]) -> list[Job]:
-        """Block until a batch is ready; ``cap(job)`` may lower the job's batch limit."""
+    def take(self, cap: Callable[[Job], int], device: str | None = None) -> list[Job] | None:
+        """Block until a batch for ``device`` is ready (``cap(job)`` may lower its limit); None once closed."""
         with self._changed:
-            while True:
-                if not self._jobs:
+            while not self._closed:
+                eligible = [job for job in self._jobs if job.device in (None, device)]
+                if not eligible:
                     self._changed.wait()
                     continue
-                first = self._jobs[0]
+                first = eligible[0]
                 limit = max(1, min(first.work.batch_limit, cap(first)))
-                mates = [job for job in self._jobs if job.work.key == first.work.key][:limit]
+                mates = [job for job in eligible if job.work.key == first.work.key][:limit]
                 wait = first.enqueued_at + first.work.window_s - time.monotonic()
                 if len(mates) >= limit or wait <= 0:
                     for job in mates:
                         self._jobs.remove(job)
                     return mates
                 self._changed.wait(timeout=wait)
+            return None
+
+    def drain(self, device: str | None = None) -> list[Job]:
+        """Take out the jobs pinned to ``device`` (None: every waiting job), when no worker is left to run them."""
+        with self._changed:
+            taken = [job for job in self._jobs if device is None or job.device == device]
+            self._jobs = [job for job in self._jobs if job not in taken]
+            return taken
+
+    def close(self) -> None:
+        """Wake every worker and let it stop."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

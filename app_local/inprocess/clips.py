@@ -108,7 +108,24 @@ class DiffusersVideoGenerator:
         plan = plan_clip(request, spec)
         keyframe = await asyncio.to_thread(_read_keyframe, request.keyframe, plan)
         call = ClipCall(image=keyframe, prompt=clip_prompt(request), negative_prompt=spec.negative_prompt, seed=request.seed % SEED_RANGE)
-        work = Work(
+        work = self._work(call, plan)
+        frames = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
+        duration = await self._encoder.to_mp4(frames, plan.fps, dest, ctx)
+        ctx.progress(1.0)
+        return ClipFile(path=dest, duration=duration)
+
+    def warm_up(self, width: int, height: int) -> None:
+        """A full batch of the longest clips at the size a ``width`` x ``height`` request is made at (logged only)."""
+        spec = self._spec
+        gen_width, gen_height = generation_size(width, height, spec.width, spec.height, spec.size_multiple)
+        plan = ClipPlan(width=gen_width, height=gen_height, fps=spec.max_fps, frames=spec.max_frames)
+        still = Image.new("RGB", (gen_width, gen_height), (128, 128, 128))
+        call = ClipCall(image=still, prompt="warm-up", negative_prompt=spec.negative_prompt, seed=0)
+        self._pool.warm_up(self._work(call, plan), self._batch_limit)
+
+    def _work(self, call: ClipCall, plan: ClipPlan) -> Work:
+        spec = self._spec
+        return Work(
             key=("video", spec.entry_key, plan),
             model=spec,
             options=self._options,
@@ -118,10 +135,6 @@ class DiffusersVideoGenerator:
             batch_limit=self._batch_limit,
             window_s=self._window_s,
         )
-        frames = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
-        duration = await self._encoder.to_mp4(frames, plan.fps, dest, ctx)
-        ctx.progress(1.0)
-        return ClipFile(path=dest, duration=duration)
 
     async def status(self) -> BackendStatus:
         return self._pool.status("clips", self._spec)

@@ -77,11 +77,23 @@ class DiffusersImageGenerator:
 
     async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
         ctx.raise_if_cancelled()
-        spec = self._spec
-        width, height = generation_size(request.width, request.height, spec.width, spec.height, spec.size_multiple)
-        prompt, negative = picture_prompt(request, spec.negative_prompt).for_backend(self._takes_negative)
+        prompt, negative = picture_prompt(request, self._spec.negative_prompt).for_backend(self._takes_negative)
         call = ImageCall(prompt=prompt, negative_prompt=negative, seed=request.seed % SEED_RANGE)
-        work = Work(
+        work = self._work(call, request.width, request.height)
+        picture = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
+        await asyncio.to_thread(save_cover_png, picture, dest, request.width, request.height)
+        ctx.progress(1.0)
+        return ImageResult(actual_prompt=call.prompt)
+
+    def warm_up(self, width: int, height: int) -> None:
+        """A full batch at the size a ``width`` x ``height`` request is drawn at, on every device (logged only)."""
+        call = ImageCall(prompt="warm-up", negative_prompt=self._spec.negative_prompt if self._takes_negative else "", seed=0)
+        self._pool.warm_up(self._work(call, width, height), self._batch_limit)
+
+    def _work(self, call: ImageCall, width: int, height: int) -> Work:
+        spec = self._spec
+        width, height = generation_size(width, height, spec.width, spec.height, spec.size_multiple)
+        return Work(
             key=("image", spec.entry_key, width, height),
             model=spec,
             options=self._options,
@@ -91,10 +103,6 @@ class DiffusersImageGenerator:
             batch_limit=self._batch_limit,
             window_s=self._window_s,
         )
-        picture = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
-        await asyncio.to_thread(save_cover_png, picture, dest, request.width, request.height)
-        ctx.progress(1.0)
-        return ImageResult(actual_prompt=call.prompt)
 
     async def status(self) -> BackendStatus:
         return self._pool.status("keyframes", self._spec)

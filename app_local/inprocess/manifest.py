@@ -7,6 +7,7 @@ imported. The format is documented in models/README.md; models/manifest.example.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,9 @@ from story2video.errors import ConfigurationError
 Stage = Literal["image", "video"]
 STAGES: tuple[Stage, ...] = ("image", "video")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
+_VARIANT = re.compile(r"[A-Za-z0-9_]+")
+# diffusion_pytorch_model.fp16.safetensors, model.fp16-00001-of-00002.safetensors
+_VARIANT_FILE = re.compile(r"\.([A-Za-z0-9_]+)(?:-\d+-of-\d+)?\.safetensors$")
 _DEFAULT_MAX_BATCH: dict[Stage, int | None] = {"image": None, "video": 1}  # None: DIFFUSERS_MAX_BATCH decides
 
 
@@ -29,6 +33,7 @@ class ModelSpec:
     pipeline: str  # diffusers class name, e.g. StableDiffusionXLPipeline
     path: Path
     dtype: str = "auto"  # on CUDA; the CPU always runs float32
+    variant: str | None = None  # weights saved as *.<variant>.safetensors (e.g. "fp16"): only those files are read
     steps: int = 30
     guidance: float | None = None  # None: the pipeline's own default
     width: int = 1024  # native size: generation keeps the request's aspect at this many pixels
@@ -38,12 +43,13 @@ class ModelSpec:
     max_frames: int = 25  # video only
     max_fps: int = 8  # video only
     negative_prompt: str = ""
+    vae_tiling: bool = False  # decode in overlapping tiles: for sizes whose decode alone does not fit
     call_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the pipeline call as they are
 
     @property
-    def weights_key(self) -> tuple[str, str, str]:
+    def weights_key(self) -> tuple[str, ...]:
         """Entries with equal keys load the same pipeline (they may differ in steps, sizes...)."""
-        return (str(self.path), self.pipeline, self.dtype)
+        return (str(self.path), self.pipeline, self.dtype, self.variant or "", str(self.vae_tiling))
 
     @property
     def entry_key(self) -> str:
@@ -142,6 +148,10 @@ def _check_values(spec: ModelSpec) -> None:
         raise ValueError(f"guidance must be a number, not {spec.guidance!r}")
     if not isinstance(spec.call_kwargs, dict) or not isinstance(spec.negative_prompt, str):
         raise TypeError('"call_kwargs" must be an object and "negative_prompt" a string')
+    if spec.variant is not None and not (isinstance(spec.variant, str) and _VARIANT.fullmatch(spec.variant)):
+        raise ValueError(f"variant must be a name such as \"fp16\" or \"bf16\", not {spec.variant!r}")
+    if not isinstance(spec.vae_tiling, bool):
+        raise TypeError('"vae_tiling" must be true or false')
 
 
 def _check_folder(spec: ModelSpec, where: str) -> None:
@@ -155,3 +165,19 @@ def _check_folder(spec: ModelSpec, where: str) -> None:
         raise ConfigurationError(f"{where}: {index} is missing or unreadable; is this a diffusers pipeline folder?") from exc
     if saved_class != spec.pipeline:
         raise ConfigurationError(f"{where} says pipeline {spec.pipeline}, but {spec.path} holds a {saved_class}")
+    _check_variant(spec, where)
+
+
+def _check_variant(spec: ModelSpec, where: str) -> None:
+    """The weights the entry asks for are there: ``*.<variant>.safetensors``, or plain ``*.safetensors``."""
+    weights = [path.name for path in spec.path.glob("*/*.safetensors")]  # the components; not single-file checkpoints at the top
+    variants = sorted({match.group(1) for name in weights if (match := _VARIANT_FILE.search(name))})
+    if spec.variant is not None and spec.variant not in variants:
+        found = f"variant(s) {', '.join(variants)}" if variants else "no variant files"
+        raise ConfigurationError(f"{where}: \"variant\": \"{spec.variant}\", but {spec.path} holds {found}")
+    plain = [name for name in weights if not _VARIANT_FILE.search(name)]
+    if spec.variant is None and not plain and variants:
+        raise ConfigurationError(
+            f"{where}: {spec.path} holds only {', '.join(variants)} weights (*.{variants[0]}.safetensors); "
+            f"add \"variant\": \"{variants[0]}\" to the entry"
+        )

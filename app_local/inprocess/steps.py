@@ -2,9 +2,9 @@
 
 After each denoising step every job still wanted gets its fraction of the steps; a job whose caller
 cancelled is answered with OperationCancelled at once (the rest of the batch goes on). When no job
-is left the pipeline is interrupted through the flag diffusers checks each step (``pipe._interrupt``);
-a pipeline without that flag (e.g. Stable Video Diffusion) is stopped by raising ``BatchInterrupted``
-out of the callback.
+is left the call is stopped by raising ``BatchInterrupted`` out of the callback: no step and no VAE
+decode runs after that (``pipe._interrupt``, set too, only skips the steps: the decode would still
+run, minutes for a batch of large pictures or a clip's frames).
 """
 
 from __future__ import annotations
@@ -38,6 +38,6 @@ class StepReporter:
         for job in pending:
             if job not in self.answered:
                 job.reply.progress(min(1.0, (step + 1) / total))
-        if self.interrupted and not isinstance(getattr(type(pipe), "interrupt", None), property):
-            raise BatchInterrupted()  # this pipeline never reads the flag
+        if self.interrupted:
+            raise BatchInterrupted()
         return tensors

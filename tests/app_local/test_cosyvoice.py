@@ -45,13 +45,35 @@ def test_voice_and_speed_are_honoured(tmp_path, fake):
     assert faster.duration == pytest.approx(normal.duration / 2, rel=0.05)
 
 
-def test_server_error_and_empty_audio_fail_loudly(tmp_path, fake):
+def test_an_unknown_speaker_fails_mid_stream_and_the_error_says_why(tmp_path, fake):
     with pytest.raises(BackendError) as failed:
         speak(synth(tmp_path, fake.url), tmp_path / "x.wav", voice="nobody")
-    assert "500" in failed.value.message and fake.url in failed.value.message
+    message = failed.value.message
+    assert not isinstance(failed.value, (BackendUnavailable, InvalidArtifact))
+    assert fake.url in message and "failed mid-stream, after answering 200" in message and "after 0 bytes" in message
+    assert "no speaker 'nobody'" in message and "COSYVOICE_PROMPT_WAV" in message
+    assert not (tmp_path / "x.wav").exists()
     fake.silent = True
     with pytest.raises(InvalidArtifact):
         speak(synth(tmp_path, fake.url), tmp_path / "y.wav")
+
+
+def test_a_failure_after_some_audio_is_a_cut_off_stream(tmp_path, fake, prompt_wav):
+    fake.fail_after_s = 0.25
+    s = synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_prompt_text="你好。")
+    with pytest.raises(BackendError) as failed:
+        speak(s, tmp_path / "n.wav")
+    message = failed.value.message
+    assert "cut off its audio stream (/inference_zero_shot) after 12000 bytes" in message and "failed mid-stream" in message
+    assert "no speaker" not in message
+
+
+def test_the_defaults_fit_the_upstream_servers_default_model(tmp_path, fake):
+    settings = small_settings(tmp_path, cosyvoice_url=fake.url)  # the fake streams at 24 kHz, as CosyVoice2-0.5B does
+    assert settings.cosyvoice_sample_rate == 24000
+    result = speak(CosyVoiceSpeechSynthesizer(settings), tmp_path / "n.wav")
+    assert result.sample_rate == 24000
+    assert result.duration == pytest.approx(len(TEXT) * SECONDS_PER_CHAR, abs=0.01)
 
 
 def test_unreachable_server_is_named(tmp_path):
@@ -108,10 +130,16 @@ def test_instruct_sends_the_tone_as_instruction(tmp_path, fake, prompt_wav):
     asyncio.run(s.synthesize(SpeechRequest(text="The sea was calm.", tone="hopeful"), tmp_path / "b.wav", StageContext()))
     first, second = fake.calls
     assert first["endpoint"] == second["endpoint"] == "/inference_instruct2"
-    assert first["form"] == {"tts_text": TEXT, "instruct_text": "用悲伤的语气说这句话"}
-    assert second["form"]["instruct_text"] == "Speak in a hopeful tone."
+    assert first["form"] == {"tts_text": TEXT, "instruct_text": "用悲伤的语气说这句话<|endofprompt|>"}
+    assert second["form"]["instruct_text"] == "Speak in a hopeful tone.<|endofprompt|>"
     assert first["prompt_wav"] == second["prompt_wav"] == PROMPT_BYTES
     assert s.model.startswith("cosyvoice-instruct2:")
+
+
+def test_the_end_of_prompt_mark_can_be_left_to_an_older_server(tmp_path, fake, prompt_wav):
+    s = synth(tmp_path, fake.url, cosyvoice_prompt_wav=prompt_wav, cosyvoice_instruct=True, cosyvoice_end_of_prompt=False)
+    speak(s, tmp_path / "a.wav", tone="悲伤")
+    assert fake.calls[0]["form"]["instruct_text"] == "用悲伤的语气说这句话"
 
 
 def test_instruct_without_a_tone_falls_back(tmp_path, fake, prompt_wav):

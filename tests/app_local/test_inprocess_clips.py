@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("diffusers", reason="needs requirements-gpu.txt")
 
 import av  # noqa: E402
-from diffusers import UNetSpatioTemporalConditionModel  # noqa: E402
+import torch  # noqa: E402
+from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import app_local  # noqa: E402
@@ -84,6 +85,26 @@ def test_cancelling_stops_a_pipeline_without_an_interrupt_flag(tmp_path, monkeyp
     assert not (tmp_path / "clip.mp4").exists()
     asyncio.run(generator.animate(_request(_keyframe(tmp_path)), tmp_path / "after.mp4", StageContext()))
     assert len(denoised) == 1 + 5  # the cancelled clip stopped after one step; the device then ran the next
+
+
+def test_a_failure_inside_the_upcast_image_encode_leaves_the_pipeline_usable(tmp_path, monkeypatch):
+    """SVD casts an fp16 VAE up to float32 to encode the keyframe and back after; a failure in between must not stick."""
+    encode = AutoencoderKLTemporalDecoder.encode
+    seen: list[torch.dtype] = []
+
+    def failing_once(self, *args, **kwargs):
+        seen.append(self.dtype)
+        if len(seen) == 1:
+            self.to(dtype=torch.float64)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKLTemporalDecoder, "encode", failing_once)
+    generator = build_video_generator(_settings(tmp_path))
+    with pytest.raises(BackendError, match="out of memory on cpu even for a single clip"):
+        asyncio.run(generator.animate(_request(_keyframe(tmp_path)), tmp_path / "first.mp4", StageContext()))
+    clip = asyncio.run(generator.animate(_request(_keyframe(tmp_path)), tmp_path / "second.mp4", StageContext()))
+    assert seen[:2] == [torch.float32, torch.float32] and clip.duration > 0
 
 
 def test_an_unreadable_keyframe_is_a_backend_error(tmp_path):

@@ -75,3 +75,39 @@ def test_a_clip_on_cuda(tmp_path):
     request = ClipRequest(keyframe=keyframe, prompt="", camera="static", duration=1.0, width=320, height=180, fps=6, seed=3)
     clip = asyncio.run(generator.animate(request, tmp_path / "c.mp4", StageContext()))
     assert clip.duration == pytest.approx(1.0, abs=0.02)
+
+
+def test_auto_dtype_follows_each_devices_compute_capability():
+    from app_local.inprocess.libraries import gpu_libraries
+    from app_local.inprocess.loading import torch_dtype
+    from app_local.inprocess.manifest import ModelSpec
+
+    spec = ModelSpec(name="any", stage="image", pipeline="StableDiffusionPipeline", path=Path("."), dtype="auto")
+    for index in range(torch.cuda.device_count()):
+        native = torch.cuda.get_device_capability(index)[0] >= 8
+        assert torch_dtype(gpu_libraries(), spec, f"cuda:{index}") == (torch.bfloat16 if native else torch.float16)
+
+
+def test_an_out_of_memory_in_svds_real_upcast_encode_does_not_stick(tmp_path, monkeypatch):
+    """diffusers itself casts the fp16 VAE to float32 around the keyframe's encode; fail inside it once."""
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    encode = AutoencoderKLTemporalDecoder.encode
+    seen: list[torch.dtype] = []
+
+    def failing_once(self, *args, **kwargs):
+        seen.append(self.dtype)
+        if len(seen) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKLTemporalDecoder, "encode", failing_once)
+    keyframe = tmp_path / "k.png"
+    Image.new("RGB", (320, 180), (10, 90, 200)).save(keyframe)
+    generator = build_video_generator(_settings(tmp_path))
+    request = ClipRequest(keyframe=keyframe, prompt="", camera="static", duration=1.0, width=320, height=180, fps=6, seed=3)
+    with pytest.raises(Exception, match="out of memory"):
+        asyncio.run(generator.animate(request, tmp_path / "a.mp4", StageContext()))
+    clip = asyncio.run(generator.animate(request, tmp_path / "b.mp4", StageContext()))
+    assert seen[:2] == [torch.float32, torch.float32]  # upcast by diffusers both times, so cast back in between
+    assert clip.duration == pytest.approx(1.0, abs=0.02)

@@ -14,7 +14,7 @@ pytest.importorskip("diffusers", reason="needs requirements-gpu.txt")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from diffusers import StableDiffusionPipeline, UNet2DConditionModel  # noqa: E402
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from app_local.inprocess import build_image_generator  # noqa: E402
@@ -139,6 +139,7 @@ def test_cancelling_interrupts_the_pipeline(tmp_path, monkeypatch):
         return forward(self, *args, **kwargs)
 
     monkeypatch.setattr(UNet2DConditionModel, "forward", counting_forward)
+    decodes = _count_decodes(monkeypatch)
     generator = _generator(tmp_path, model="tiny-sd-cancel", steps=6)
     ctx = StageContext(is_cancelled=lambda: len(denoised) >= 1)  # cancelled during the first step
     with pytest.raises(OperationCancelled):
@@ -146,6 +147,65 @@ def test_cancelling_interrupts_the_pipeline(tmp_path, monkeypatch):
     assert not (tmp_path / "k.png").exists()
     assert calls.pipes[0].interrupt is True
     assert len(denoised) == 1  # the other five steps were skipped
+    assert decodes == []  # and so was the VAE decode
+
+
+def _count_decodes(monkeypatch) -> list[int]:
+    decodes: list[int] = []
+    decode = AutoencoderKL.decode
+
+    def counting_decode(self, latents, *args, **kwargs):
+        decodes.append(latents.shape[0])
+        return decode(self, latents, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "decode", counting_decode)
+    return decodes
+
+
+def _upcast_then_fail(monkeypatch, error: Exception) -> list[torch.dtype]:
+    """The first VAE decode does what diffusers does for an fp16 VAE (cast it up for the decode), then fails."""
+    decode = AutoencoderKL.decode
+    seen: list[torch.dtype] = []
+
+    def failing_once(self, latents, *args, **kwargs):
+        seen.append(self.dtype)
+        if len(seen) == 1:
+            self.to(dtype=torch.float64)
+            raise error
+        return decode(self, latents, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "decode", failing_once)
+    return seen
+
+
+def test_an_out_of_memory_inside_an_upcast_decode_leaves_the_pipeline_usable(tmp_path, monkeypatch):
+    seen = _upcast_then_fail(monkeypatch, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB"))
+    calls = PipelineCalls(monkeypatch)
+    generator = _generator(tmp_path, model="tiny-sd-decode-oom", max_batch=2)
+    paths = asyncio.run(_generate_all(generator, tmp_path, SEEDS[:2]))
+    assert calls.batches == [2, 1, 1]  # the halves ran on a VAE cast back to its own dtype
+    assert seen == [torch.float32] * 3 and calls.pipes[0].vae.dtype == torch.float32
+    assert all(path.exists() for path in paths)
+
+
+def test_any_failed_call_gives_the_components_their_dtype_back(tmp_path, monkeypatch):
+    seen = _upcast_then_fail(monkeypatch, ValueError("decode went wrong"))
+    generator = _generator(tmp_path, model="tiny-sd-decode-error")
+    with pytest.raises(BackendError, match="decode went wrong"):
+        asyncio.run(generator.generate(_request(1), tmp_path / "first.png", StageContext()))
+    asyncio.run(generator.generate(_request(1), tmp_path / "second.png", StageContext()))
+    assert seen == [torch.float32, torch.float32]
+
+
+def test_the_vae_decodes_a_batch_one_image_at_a_time(tmp_path, monkeypatch):
+    calls = PipelineCalls(monkeypatch)
+    generator = _generator(tmp_path, model="tiny-sd-slicing")
+    asyncio.run(_generate_all(generator, tmp_path, SEEDS[:2]))
+    assert calls.batches == [2] and calls.pipes[0].vae.use_slicing is True
+    assert calls.pipes[0].vae.use_tiling is False
+    tiled = _generator(tmp_path, model="tiny-sd-tiling", vae_tiling=True)
+    asyncio.run(tiled.generate(_request(1), tmp_path / "tiled.png", StageContext()))
+    assert calls.pipes[-1].vae.use_tiling is True
 
 
 def test_a_cancelled_request_never_reaches_the_pipeline(tmp_path, monkeypatch):
@@ -248,9 +308,10 @@ def test_a_request_abandoned_on_the_device_interrupts_the_pipeline(tmp_path, mon
             release.wait(30)  # the caller gives up while the first step is on the device
             return step_end(*step_args)
 
-        output = original(pipe, *args, **{**kwargs, "callback_on_step_end": wait_then_report})
-        interrupted_after.append(pipe.interrupt)
-        return output
+        try:
+            return original(pipe, *args, **{**kwargs, "callback_on_step_end": wait_then_report})
+        finally:
+            interrupted_after.append(pipe.interrupt)
 
     monkeypatch.setattr(StableDiffusionPipeline, "__call__", gated)
     generator = _generator(tmp_path, model="tiny-sd-timeout", steps=4, window_s=0.0)

@@ -98,6 +98,8 @@ def test_an_image_to_video_class_cannot_draw_keyframes(tmp_path):
         ({"max_batch": 0}, "max_batch must be a positive integer"),
         ({"guidance": "high"}, "guidance must be a number"),
         ({"sampler": "euler"}, "unknown field"),
+        ({"variant": "../fp16"}, "variant must be a name such as"),
+        ({"vae_tiling": "yes"}, "vae_tiling"),
     ],
 )
 def test_bad_entry_fields_are_named(tmp_path, fields, message):
@@ -151,3 +153,51 @@ def test_the_example_manifest_names_real_pipelines_of_the_right_kind(tmp_path):
     for name, entry in example["models"].items():
         pipeline_class(libraries, model_spec(read_manifest(manifest), name, entry["stage"]))
     assert {example["image"], example["video"]} <= set(example["models"])
+
+
+def _fp16_variant_copy(tmp_path: Path, with_plain_files: bool) -> Path:
+    """The tiny pipeline saved as *.fp16.safetensors (the plain files too, when asked: a full snapshot)."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = tmp_path / "variant-sd"
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_models().image, local_files_only=True)
+    pipe.save_pretrained(folder, variant="fp16")
+    if with_plain_files:
+        pipe.save_pretrained(folder)
+    return folder
+
+
+def _variant_settings(tmp_path: Path, folder: Path, **fields):
+    manifest = write_manifest(tmp_path / "m.json", folder, None, **{"tiny-sd": fields})
+    return _settings(tmp_path, manifest)
+
+
+def _draw(generator, dest: Path) -> None:
+    import asyncio
+
+    from story2video.providers.base import ImageRequest, StageContext
+
+    request = ImageRequest(prompt="a bridge", subject="bridge", narration="", style="", width=64, height=64, seed=1)
+    asyncio.run(generator.generate(request, dest, StageContext()))
+
+
+def test_a_folder_of_variant_weights_loads_with_its_variant(tmp_path):
+    folder = _fp16_variant_copy(tmp_path, with_plain_files=False)
+    assert not list(folder.glob("unet/diffusion_pytorch_model.safetensors"))
+    with pytest.raises(ConfigurationError, match=r'holds only fp16 weights .*add "variant": "fp16"'):
+        build_image_generator(_variant_settings(tmp_path, folder))
+    generator = build_image_generator(_variant_settings(tmp_path, folder, variant="fp16"))
+    _draw(generator, tmp_path / "k.png")
+    assert (tmp_path / "k.png").exists()
+
+
+def test_a_full_snapshot_reads_only_the_variant_files(tmp_path):
+    folder = _fp16_variant_copy(tmp_path, with_plain_files=True)
+    for plain in folder.glob("*/*.safetensors"):
+        if ".fp16." not in plain.name:
+            plain.write_bytes(b"not safetensors")  # were these read, the load would fail
+    generator = build_image_generator(_variant_settings(tmp_path, folder, variant="fp16", dtype="bfloat16"))
+    _draw(generator, tmp_path / "k.png")
+    assert (tmp_path / "k.png").exists()
+    with pytest.raises(ConfigurationError, match='"variant": "bf16", but .* holds variant\\(s\\) fp16'):
+        build_image_generator(_variant_settings(tmp_path, folder, variant="bf16"))

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from app_local.ollama import OllamaPromptRefiner, OllamaStoryboardWriter
-from story2video.errors import BackendError, BackendUnavailable
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable
 from story2video.providers.base import StageContext, StoryboardRequest
 from tests.conftest import small_settings
 from tests.fakes.ollama import FakeOllama
@@ -102,3 +102,53 @@ def test_refiner_refuses_an_empty_prompt(tmp_path, fake):
     with pytest.raises(BackendError) as failed:
         asyncio.run(refiner.refine("细节", "写实", StageContext()))
     assert "empty prompt" in failed.value.message
+
+
+def test_a_wrong_url_404_is_not_read_as_a_missing_model(tmp_path, fake):
+    with pytest.raises(BackendUnavailable) as failed:
+        write(writer(tmp_path, f"{fake.url}/v1"))  # e.g. the OpenAI-compatible base given as OLLAMA_URL
+    message = failed.value.message
+    assert "404" in message and "not to be an Ollama server" in message and "404 page not found" in message
+    assert "ollama pull" not in message
+
+
+def test_the_real_missing_model_404_still_says_which_to_pull(tmp_path, fake):
+    fake.models = ("llama3.1:8b",)  # the 404 carries Ollama's JSON {"error": "model 'qwen2.5:7b' not found"}
+    with pytest.raises(BackendUnavailable) as failed:
+        write(writer(tmp_path, fake.url))
+    assert "does not have the model 'qwen2.5:7b'" in failed.value.message
+
+
+def test_an_unanswered_connection_fails_after_the_connect_timeout(tmp_path):
+    """A listener whose accept queue is full drops new SYNs: connecting hangs, as to a host that is down."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        waiting = [socket.socket() for _ in range(4)]
+        for sock in waiting:
+            sock.setblocking(False)
+            sock.connect_ex(listener.getsockname())
+        try:
+            w = writer(tmp_path, url, ollama_connect_timeout_s=0.3, ollama_timeout_s=300)
+            with pytest.raises(BackendUnavailable) as failed:
+                write(w)
+        finally:
+            for sock in waiting:
+                sock.close()
+    assert "within 0.3 s (OLLAMA_CONNECT_TIMEOUT_S)" in failed.value.message and url in failed.value.message
+
+
+def test_a_slow_reply_is_a_timeout_naming_the_read_setting(tmp_path, fake):
+    fake.delay_s = 1.0
+    with pytest.raises(BackendTimeout) as failed:
+        write(writer(tmp_path, fake.url, ollama_timeout_s=0.2, ollama_connect_timeout_s=5))
+    assert "OLLAMA_TIMEOUT_S" in failed.value.message
+
+
+def test_a_connection_broken_mid_reply_is_a_clear_error(tmp_path, fake):
+    fake.cut_off = True
+    with pytest.raises(BackendError) as failed:
+        write(writer(tmp_path, fake.url))
+    assert not isinstance(failed.value, (BackendUnavailable, BackendTimeout))
+    assert "connection to Ollama" in failed.value.message and "RemoteProtocolError" in failed.value.message

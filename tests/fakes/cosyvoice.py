@@ -4,8 +4,13 @@ FastAPI runtime: /inference_sft (form), /inference_zero_shot and /inference_inst
 form with a ``prompt_wav`` file) answer a headerless int16 LE mono PCM stream. OpenAI-style
 wrapper: /v1/audio/speech (JSON) answers a WAV file.
 
+Like the real server (a FastAPI StreamingResponse over the model's generator), a failure inside the
+model comes after the 200 and its headers: the chunked body stops without its last chunk and the
+connection closes. An unknown ``spk_id`` fails that way before any audio (the model's KeyError).
+
 Switches: ``silent`` (an empty reply), ``truncated`` (Content-Length promises more than is sent,
-then the connection closes), ``odd_bytes`` (a stream that ends mid-sample).
+then the connection closes), ``odd_bytes`` (a stream that ends mid-sample), ``fail_after_s`` (the
+model fails after this many seconds of audio, on every endpoint).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ SECONDS_PER_CHAR = 0.12
 
 
 class FakeCosyVoice:
-    def __init__(self, server: HTTPServer, rate: int = 22050, speakers: tuple[str, ...] = ("中文女", "英文男")):
+    def __init__(self, server: HTTPServer, rate: int = 24000, speakers: tuple[str, ...] = ("中文女", "英文男")):
         self.server = server
         self.rate = rate
         self.speakers = speakers
@@ -32,6 +37,7 @@ class FakeCosyVoice:
         self.silent = False
         self.truncated = False
         self.odd_bytes = False
+        self.fail_after_s: float | None = None
         self.openai_channels = 1
         self.openai_rate = 24000
         server.expect_request("/docs", method="GET").respond_with_data("<html>Swagger UI</html>", content_type="text/html")
@@ -50,8 +56,7 @@ class FakeCosyVoice:
         self.requests.append(form)
         self.calls.append({"endpoint": "/inference_sft", "form": form})
         if form.get("spk_id") not in self.speakers:
-            # The real server fails inside the model and FastAPI answers 500 with a text body.
-            return Response("Internal Server Error", status=500, content_type="text/plain")
+            return self._broken_stream(0)  # KeyError in the model's frontend, before the first chunk
         return self._pcm(form["tts_text"])
 
     def _with_prompt(self, request: Request, endpoint: str, fields: tuple[str, ...]) -> Response:
@@ -72,8 +77,19 @@ class FakeCosyVoice:
     def _instruct2(self, request: Request) -> Response:
         return self._with_prompt(request, "/inference_instruct2", ("tts_text", "instruct_text"))
 
+    def _broken_stream(self, samples: int) -> Response:
+        """A chunked body that stops without its closing chunk: what uvicorn sends when the generator raises."""
+
+        def body():
+            for chunk in _chunks(samples, self.rate):
+                yield f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+
+        return Response(body(), content_type="application/octet-stream", headers={"Transfer-Encoding": "chunked"})
+
     def _pcm(self, text: str) -> Response:
         samples = 0 if self.silent else int(len(text) * SECONDS_PER_CHAR * self.rate)
+        if self.fail_after_s is not None:
+            return self._broken_stream(min(samples, int(self.fail_after_s * self.rate)))
         if self.truncated:
             sent = b"".join(_chunks(samples // 2, self.rate))
             # Promise the whole stream, send half, then the server closes the connection.

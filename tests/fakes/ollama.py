@@ -1,9 +1,15 @@
-"""A fake Ollama server speaking its HTTP protocol (/api/chat non-streaming, /api/tags, error bodies)."""
+"""A fake Ollama server speaking its HTTP protocol (/api/chat non-streaming, /api/tags, error bodies).
+
+Any other path answers 404 with a plain-text "404 page not found", as Ollama's router does (no JSON
+error body: that is how a wrong OLLAMA_URL looks). Switches: ``delay_s`` (the chat reply waits),
+``cut_off`` (a chat reply promises more bytes than it sends, then the connection closes).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime, timezone
 
 from pytest_httpserver import HTTPServer
@@ -18,8 +24,13 @@ class FakeOllama:
         self.replies: list[str] = []  # for chats with a JSON-schema ``format`` (storyboards)
         self.plain_replies: list[str] = []  # for chats without one (prompt refinement)
         self.chats: list[dict] = []
+        self.delay_s = 0.0
+        self.cut_off = False
         server.expect_request("/api/tags", method="GET").respond_with_handler(self._tags)
         server.expect_request("/api/chat", method="POST").respond_with_handler(self._chat)
+        server.expect_request(re.compile(r"^(?!/api/(tags|chat)$).*")).respond_with_data(
+            "404 page not found", status=404, content_type="text/plain"
+        )
 
     @property
     def url(self) -> str:
@@ -41,6 +52,9 @@ class FakeOllama:
     def _chat(self, request: Request) -> Response:
         body = json.loads(request.data)
         self.chats.append(body)
+        time.sleep(self.delay_s)
+        if self.cut_off:
+            return Response([b'{"model": '], content_type="application/json", headers={"Content-Length": "4096", "Connection": "close"})
         if body.get("model") not in self.models:
             return _json({"error": f"model '{body.get('model')}' not found"}, status=404)
         queue = self.replies if body.get("format") else self.plain_replies
