@@ -23,9 +23,9 @@ from app_local.comfy.images import ComfyImageGenerator
 from app_local.comfy.pool import ComfyHostPool
 from app_local.comfy.prompt import JobTimings
 from app_local.comfy.runner import WorkflowRunner
-from app_local.comfy.transcode import ClipEncoder
 from app_local.comfy.workflow import load_workflow
 from story2video.config import Settings
+from story2video.media.clips import ClipEncoder
 from story2video.media.ffmpeg import locate_ffmpeg
 
 __all__ = [

@@ -14,10 +14,10 @@ from app_local.comfy.images import SEED_RANGE
 from app_local.comfy.outputs import video_file
 from app_local.comfy.runner import WorkflowJob, WorkflowRunner
 from app_local.comfy.sizes import generation_size
-from app_local.comfy.transcode import ClipEncoder
+from app_local.comfy.transcode import output_to_mp4
 from app_local.comfy.workflow import Binding, BoundWorkflow
 from story2video.errors import BackendError
-from story2video.media.clips import ClipPlan, clip_frames
+from story2video.media.clips import ClipEncoder, ClipPlan, clip_frames
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 from story2video.util.workdirs import work_folder
 
@@ -56,7 +56,7 @@ class ComfyVideoGenerator:
         job = WorkflowJob(self._workflow, values, pick=video_file, uploads={"image": request.keyframe})
         with work_folder("comfy-clip-") as folder:
             result = await self._runner.run(job, Path(folder), ctx, lambda share: ctx.progress(_GENERATION_SHARE * share))
-            duration = await self._encoder.to_mp4(result, dest, plan.fps, ctx)
+            duration = await output_to_mp4(self._encoder, result, dest, plan.fps, ctx)
         ctx.progress(1.0)
         return ClipFile(path=dest, duration=duration)
 

@@ -8,65 +8,47 @@ directly. Everything is re-encoded to yuv420p H.264 with even sides, without aud
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from app_local.comfy.failures import BACKEND
 from story2video.errors import InvalidArtifact, without_paths
-from story2video.media.clips import clip_encode_args
-from story2video.media.ffmpeg import run_ffmpeg
-from story2video.media.probe import aprobe
+from story2video.media.clips import ClipEncoder, write_frame_pngs
 from story2video.providers.base import StageContext
 
 PILLOW_ANIMATIONS = {".webp", ".gif", ".png", ".apng"}
-ENCODE_TIMEOUT_S = 600.0
 
 
-@dataclass(frozen=True)
-class ClipEncoder:
-    ffmpeg: Path
-    preset: str
-    crf: int
-
-    async def to_mp4(self, source: Path, dest: Path, fallback_fps: float, ctx: StageContext) -> float:
-        """Encode ``source`` to ``dest``; the MP4's measured duration in seconds."""
-        if source.suffix.lower() in PILLOW_ANIMATIONS:
-            frames = source.parent / f"{source.stem}-frames"
-            rate = await asyncio.to_thread(write_frames, source, frames, fallback_fps)
-            inputs = ["-framerate", f"{rate:.6g}", "-i", str(frames / "%05d.png")]
-        else:
-            inputs = ["-i", str(source)]
-        await run_ffmpeg(self.ffmpeg, [*inputs, *self._encode_args(), str(dest)], ctx=ctx, timeout=ENCODE_TIMEOUT_S)
-        return await measured_duration(self.ffmpeg, dest)
-
-    def _encode_args(self) -> list[str]:
-        return clip_encode_args(self.preset, self.crf)
+async def output_to_mp4(encoder: ClipEncoder, source: Path, dest: Path, fallback_fps: float, ctx: StageContext) -> float:
+    """Encode the workflow's output ``source`` to ``dest``; the MP4's measured duration in seconds."""
+    if source.suffix.lower() not in PILLOW_ANIMATIONS:
+        return await encoder.file_to_mp4(source, dest, ctx)
+    frames = source.parent / f"{source.stem}-frames"
+    rate = await asyncio.to_thread(write_frames, source, frames, fallback_fps)
+    return await encoder.sequence_to_mp4(frames, rate, dest, ctx)
 
 
 def write_frames(source: Path, folder: Path, fallback_fps: float) -> float:
     """Write every frame of an animated image as ``folder/00000.png``...; its frame rate."""
     folder.mkdir()
-    total_ms = 0.0
-    count = 0
-    try:
+    durations_ms: list[float] = []
+
+    def decoded() -> Iterator[Image.Image]:
         with Image.open(source) as animation:
-            for count, frame in enumerate(ImageSequence.Iterator(animation), start=1):
+            for frame in ImageSequence.Iterator(animation):
                 frame.load()  # a frame's duration is known once it is decoded
-                total_ms += float(frame.info.get("duration") or 0)
-                frame.convert("RGB").save(folder / f"{count - 1:05d}.png")
+                durations_ms.append(float(frame.info.get("duration") or 0))
+                yield frame
+
+    try:
+        count = write_frame_pngs(decoded(), folder)
     except (UnidentifiedImageError, OSError, EOFError) as exc:
         raise InvalidArtifact(
             f"ComfyUI's output {source.name} is not a readable animation: {without_paths(str(exc))}", backend=BACKEND
         ) from exc
     if count == 0:
         raise InvalidArtifact(f"ComfyUI's output {source.name} has no frames", backend=BACKEND)
+    total_ms = sum(durations_ms)
     return count * 1000.0 / total_ms if total_ms > 0 else fallback_fps
-
-
-async def measured_duration(ffmpeg: Path, path: Path) -> float:
-    info = await aprobe(ffmpeg, path)
-    if info.video is None or info.duration <= 0:
-        raise InvalidArtifact("the clip made from ComfyUI's output has no video or no duration", backend=BACKEND)
-    return info.duration

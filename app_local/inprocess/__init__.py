@@ -54,15 +54,15 @@ def build_image_generator(settings: Settings) -> DiffusersImageGenerator:
 def build_video_generator(settings: Settings) -> DiffusersVideoGenerator:
     """As ``build_image_generator``, plus the FFmpeg that encodes the frames."""
     from app_local.inprocess.clips import DiffusersVideoGenerator
-    from app_local.inprocess.encode import FrameEncoder
     from app_local.inprocess.libraries import gpu_libraries
     from app_local.inprocess.loading import pipeline_class
+    from story2video.media.clips import ClipEncoder
     from story2video.media.ffmpeg import locate_ffmpeg
 
     libraries = gpu_libraries()
     spec = load_model_spec(settings, "video")
     pipeline_class(libraries, spec)
-    encoder = FrameEncoder(ffmpeg=locate_ffmpeg(settings.ffmpeg_binary), preset=settings.x264_preset, crf=settings.video_crf)
+    encoder = ClipEncoder(ffmpeg=locate_ffmpeg(settings.ffmpeg_binary), preset=settings.x264_preset, crf=settings.video_crf)
     generator = DiffusersVideoGenerator(
         libraries, spec, _pool(libraries, settings), _options(settings), encoder,
         max_batch=settings.diffusers_max_batch, window_s=settings.diffusers_batch_window_s,

@@ -16,7 +16,6 @@ from PIL import Image
 
 from app_local.comfy.clips import clip_prompt
 from app_local.inprocess.batching import StepCallback, Work
-from app_local.inprocess.encode import FrameEncoder
 from app_local.inprocess.images import SEED_RANGE
 from app_local.inprocess.libraries import GpuLibraries
 from app_local.inprocess.loading import LoadOptions, call_arguments
@@ -25,7 +24,7 @@ from app_local.inprocess.pictures import generation_size
 from app_local.inprocess.pool import DevicePool
 from app_local.inprocess.worker import BACKEND
 from story2video.errors import BackendError
-from story2video.media.clips import ClipPlan, clip_frames
+from story2video.media.clips import ClipEncoder, ClipPlan, clip_frames
 from story2video.media.pictures import cover_fit, read_picture
 from story2video.providers.base import BackendStatus, ClipFile, ClipRequest, StageContext
 
@@ -92,7 +91,7 @@ class DiffusersVideoGenerator:
     backend = BACKEND
 
     def __init__(self, libraries: GpuLibraries, model: ModelSpec, pool: DevicePool, options: LoadOptions,
-                 encoder: FrameEncoder, max_batch: int, window_s: float):
+                 encoder: ClipEncoder, max_batch: int, window_s: float):
         self.model = model.name
         self._libraries = libraries
         self._spec = model
@@ -110,7 +109,7 @@ class DiffusersVideoGenerator:
         call = ClipCall(image=keyframe, prompt=clip_prompt(request), negative_prompt=spec.negative_prompt, seed=request.seed % SEED_RANGE)
         work = self._work(call, plan)
         frames = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
-        duration = await self._encoder.to_mp4(frames, plan.fps, dest, ctx)
+        duration = await self._encoder.frames_to_mp4(frames, plan.fps, dest, ctx)
         ctx.progress(1.0)
         return ClipFile(path=dest, duration=duration)
 

@@ -21,10 +21,10 @@ from app_local.comfy.ledger import PROMPT_JOB, QueuedPrompt
 from app_local.comfy.pool import ComfyHostPool
 from app_local.comfy.prompt import JobTimings
 from app_local.comfy.runner import WorkflowRunner
-from app_local.comfy.transcode import ClipEncoder
 from app_local.comfy.workflow import load_workflow
 from story2video.config import Settings
 from story2video.errors import BackendError, OperationCancelled
+from story2video.media.clips import ClipEncoder
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.providers.base import StageContext
 from tests.fakes.comfy_support import ComfyFactory, clip_request, comfy_settings, fake_comfy_hosts, image_request, keyframe

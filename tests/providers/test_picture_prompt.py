@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import Iterator
 
@@ -17,6 +18,7 @@ from story2video.providers.picture_prompt import picture_prompt
 from tests.conftest import small_settings
 from tests.fakes.ark import FakeArk
 from tests.fakes.comfy_support import comfy_settings, fake_comfy_hosts
+from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.dashscope import FakeDashScope
 
 ZHANG_EN = CharacterLook("Zhang Ming", "a 28-year-old man, slim, short black hair, grey hoodie")
@@ -104,24 +106,21 @@ def test_a_backend_without_a_negative_input_gets_it_as_a_closing_sentence():
 
 
 @pytest.fixture
-def dashscope() -> Iterator[FakeDashScope]:
-    fake = FakeDashScope(locate_ffmpeg()).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def ark() -> Iterator[FakeArk]:
-    fake = FakeArk().start()
-    yield fake
-    fake.stop()
+def servers(tmp_path) -> Iterator[tuple[FakeDashScope, FakeArk, FakeComfyUI]]:
+    """A started fake DashScope, Volcengine Ark and ComfyUI."""
+    with ExitStack() as stack:
+        dashscope, ark = FakeDashScope(locate_ffmpeg()).start(), FakeArk().start()
+        stack.callback(dashscope.stop)
+        stack.callback(ark.stop)
+        yield dashscope, ark, stack.enter_context(fake_comfy_hosts(tmp_path))()
 
 
 @pytest.mark.parametrize("make", [english, chinese], ids=["english", "chinese"])
-def test_every_cloud_and_comfy_backend_receives_the_same_wording(make, tmp_path, dashscope, ark):
+def test_every_cloud_and_comfy_backend_receives_the_same_wording(make, tmp_path, servers):
     """The prompt each fake server received is the builder's, character looks and all; only the
     backend's own negative prompt (here the workflow's) differs, and Ark, which has no negative
     input, gets the negative as a closing sentence."""
+    dashscope, ark, comfy = servers
     request = make(subtitled=True, width=160, height=90)
     worded = picture_prompt(request)
     kit = DashScopeKit(small_settings(tmp_path, **dashscope.settings()))
@@ -134,10 +133,8 @@ def test_every_cloud_and_comfy_backend_receives_the_same_wording(make, tmp_path,
     assert ark.requests[0]["prompt"] == worded.inline == result.actual_prompt
     assert "negative_prompt" not in ark.requests[0]
 
-    with fake_comfy_hosts(tmp_path) as start:
-        comfy = start()
-        asyncio.run(build_image_generator(comfy_settings(tmp_path, comfy)).generate(request, tmp_path / "comfy.png", StageContext()))
-        graph = comfy.prompts[0]["prompt"]
+    asyncio.run(build_image_generator(comfy_settings(tmp_path, comfy)).generate(request, tmp_path / "comfy.png", StageContext()))
+    graph = comfy.prompts[0]["prompt"]
     assert graph["3"]["inputs"]["value"] == worded.text
     assert graph["4"]["inputs"]["value"] == picture_prompt(request, "a placeholder negative prompt").negative
     for character in request.characters:
