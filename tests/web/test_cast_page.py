@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.web.conftest import screenshot
-from tests.web.test_page import expect, image_sources, start_story, wait_for_keyframes
+from tests.web.test_page import ALL_IMAGES_LOADED, expect, image_sources, start_story, wait_for_keyframes, wait_for_playable_video
 
 pytestmark = pytest.mark.browser
 
@@ -104,7 +104,7 @@ def test_the_cast_appears_with_its_looks_voices_and_lines(page):
     screenshot(page, "30-cast-desktop-en")
 
 
-def test_editing_an_appearance_sends_the_patch_and_redraws_only_its_shots(page):
+def test_editing_an_appearance_sends_the_patch_and_redraws_only_its_shots(page, live_service):
     page.goto("/")
     story_with_cast(page, "New look")
     patches = cast_patches(page)
@@ -148,6 +148,23 @@ def test_editing_an_appearance_sends_the_patch_and_redraws_only_its_shots(page):
     expect(cast_card(page, "Anna").locator(".cast-fact-voice dd")).to_have_text("en-us+f3")
     expect(page.locator("#cast-status")).to_have_text("Anna saved. The character's lines will be spoken again at the next render.")
     assert image_sources(page)[1:] == before[1:]
+
+    # While the render runs the cast cannot be saved (it would mix old and new looks); then shot 1 has a keyframe
+    # again. (That the new one shows the new look is the keyframe backends' part, tested in tests/api/test_cast.py.)
+    live_service.speech.valve.close()
+    page.get_by_role("button", name="Render video").click()
+    expect(page.locator("#progress-title")).to_have_text("Rendering the video")
+    expect(page.locator("#cast-status")).to_be_empty()
+    editor = open_cast_editor(page, "Tom")
+    expect(editor.get_by_role("button", name="Save")).to_be_disabled()
+    expect(editor.locator(".cast-busy")).to_have_text("You can save once the running operation has finished.")
+    page.keyboard.press("Escape")
+    live_service.speech.valve.open()
+    wait_for_playable_video(page)
+    page.wait_for_function(ALL_IMAGES_LOADED)
+    after = image_sources(page)
+    assert after[0] and after[1:] == before[1:]
+    expect(page.locator("#shots .shot").first.locator(".shot-placeholder")).to_be_hidden()
 
 
 def test_an_error_from_the_service_is_shown_at_its_field(page):

@@ -313,6 +313,7 @@ function stopFollowing() {
 
 function follow(op) {
   stopFollowing();
+  castPanel.clearStatus();
   state.op = op;
   safeStorage.set(KEYS.operation, op.operation_id);
   const follower = followOperation(op, {

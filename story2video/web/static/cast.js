@@ -162,6 +162,12 @@ export class CastPanel {
     this.renderStatus();
   }
 
+  /** An operation started: what the last save meant for "the next render" is now being done. */
+  clearStatus() {
+    this.statusMessage = null;
+    this.renderStatus();
+  }
+
   renderStatus() {
     const message = this.statusMessage;
     if (!message) {
