@@ -118,6 +118,9 @@ export const api = {
   eventsUrl: (operationId, userId) => apiUrl(operationPath(operationId, "/events"), userQuery(userId)),
   stories: (userId) => request("GET", "stories", { query: { user_id: userId, limit: 50 } }),
   story: (userId, storyId) => request("GET", `stories/${encodeURIComponent(storyId)}`, { query: { user_id: userId } }),
+  /** Edit one character of the story's cast; changes: the fields to change (and reference_upload_id or redraw_reference). */
+  updateCharacter: (userId, storyId, characterId, changes) =>
+    request("PATCH", `stories/${encodeURIComponent(storyId)}/cast/${encodeURIComponent(characterId)}`, { body: { user_id: userId, ...changes } }),
   ready: () => readiness(),
   /** Store a picture or audio file for this user; the answer is the Upload ({upload_id, kind, ...}). */
   upload: (userId, file) => request("POST", "uploads", { file, query: { user_id: userId, filename: uploadName(file.name) } }),

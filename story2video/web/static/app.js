@@ -1,6 +1,7 @@
 // The page controller: the form, the current story and its operation, and the wiring between the views.
 
 import { api, ApiError, API_KEY_STORAGE, apiKey, ID_PATTERN, newId } from "./api.js";
+import { CastPanel } from "./cast.js";
 import { $ } from "./dom.js";
 import { TERMINAL, followOperation } from "./follow.js";
 import { HistoryList } from "./history.js";
@@ -49,6 +50,7 @@ const readiness = new Readiness($("#readiness"));
 const historyList = new HistoryList($(".sidebar"), { onOpen: (storyId) => openStory(storyId, { focus: true }) });
 const progress = new ProgressPanel($("#progress"), { onCancel: cancelOperation });
 const grid = new ShotGrid($("#shots"), { onRegenerate: regenerateShot, onUpload: (file) => api.upload(state.userId, file) });
+const castPanel = new CastPanel($("#cast"), { onSave: saveCharacter, onUpload: (file) => api.upload(state.userId, file) });
 const musicPicker = new MusicPicker(
   {
     input: $("#music-file"),
@@ -79,6 +81,7 @@ function renderAll() {
   readiness.render();
   historyList.render();
   grid.translate();
+  castPanel.translate();
   musicPicker.render();
   renderStory();
 }
@@ -89,6 +92,7 @@ function renderStory() {
   $("#story").hidden = !story;
   if (!story) {
     grid.clear();
+    castPanel.clear();
     progress.render(null, null);
     return;
   }
@@ -98,6 +102,7 @@ function renderStory() {
   $("#story-script-text").textContent = story.script_content || "";
   const busy = isBusy();
   progress.render(state.op, story);
+  castPanel.render(story, busy);
   grid.render(story, state.op, busy);
   video.render(story, busy || state.renderStarting, state.renderDuration);
 }
@@ -183,12 +188,14 @@ async function createStory(body) {
     style: body.style,
     aspect_ratio: body.aspect_ratio,
     script_content: body.script_content,
+    cast: [],
     shots: [],
     video_url: null,
     subtitles_url: null,
   };
   state.renderDuration = null;
   grid.clear();
+  castPanel.clear();
   safeStorage.set(KEYS.story, body.story_id);
   historyList.setCurrent(body.story_id);
   follow(op);
@@ -202,10 +209,36 @@ async function regenerateShot(shot, changes) {
   const story = state.story;
   const op = await api.regenerateShot({ operation_id: newId("op"), story_id: story.story_id, shot_id: shot.id, user_id: state.userId, ...changes });
   const { image_upload_id: _picture, ...words } = changes;
+  if ("narration" in words && words.narration !== shot.narration) shot.lines = []; // the service drops the old lines too
   Object.assign(shot, words); // show the new words at once; the keyframe follows
   progress.hintShot(op.operation_id, shot.id);
   workspaceNotices.clear("operation");
   follow(op);
+}
+
+/** Called by the cast editor; throws (the editor shows it at its field) if the service refused the edit. */
+async function saveCharacter(character, changes) {
+  const story = state.story;
+  const saved = await api.updateCharacter(state.userId, story.story_id, character.character_id, changes);
+  if (state.story === story) {
+    story.cast = story.cast.map((member) => (member.character_id === saved.character_id ? saved : member));
+    renderStory();
+    await loadStory(); // a new look forgets the keyframes of the character's shots: show them as waiting for the next render
+    forgetFinishedProgress(saved.shot_ids);
+    renderStory();
+  }
+  return saved;
+}
+
+/** A finished operation's view of shots whose keyframe was dropped since is out of date: the story speaks for them. */
+function forgetFinishedProgress(shotIds) {
+  const op = state.op;
+  if (!op || !TERMINAL.has(op.status) || !op.shots || !state.story) return;
+  const dropped = state.story.shots.filter((shot) => shotIds.includes(shot.id) && !shot.image_url).map((shot) => shot.id);
+  if (!dropped.length) return;
+  const shots = { ...op.shots };
+  for (const id of dropped) delete shots[id];
+  state.op = { ...op, shots };
 }
 
 async function startRender() {
@@ -280,6 +313,7 @@ function stopFollowing() {
 
 function follow(op) {
   stopFollowing();
+  castPanel.clearStatus();
   state.op = op;
   safeStorage.set(KEYS.operation, op.operation_id);
   const follower = followOperation(op, {
@@ -386,6 +420,7 @@ async function openStory(storyId, { focus = false, quietIfMissing = false } = {}
   state.op = null;
   state.renderDuration = null;
   grid.clear();
+  castPanel.clear();
   safeStorage.set(KEYS.story, storyId);
   historyList.setCurrent(storyId);
   renderStory();

@@ -43,6 +43,13 @@ const FIELD_LABELS = {
   tone: "shot.tone",
   image_upload_id: "shot.picture",
   music_upload_id: "form.musicFile",
+  name: "cast.field.name",
+  appearance: "cast.field.appearance",
+  gender: "cast.field.gender",
+  age: "cast.field.age",
+  timbre: "cast.field.timbre",
+  reference_upload_id: "cast.picture",
+  redraw_reference: "cast.redraw",
 };
 
 /** A list of notices in one container; each has a key, so showing the same key again replaces it. */

@@ -3,6 +3,8 @@
 import { h } from "./dom.js";
 import { ShotEditor } from "./editor.js";
 import { t } from "./i18n.js";
+import { castById, castHues } from "./people.js";
+
 const ARTIFACT_KINDS = ["image", "audio", "video"];
 const PLACEHOLDER_CARDS = 3;
 
@@ -64,14 +66,17 @@ export class ShotGrid {
     const badge = h("span", { class: "badge" });
     const title = h("h3", { class: "shot-title", id: titleId });
     const subject = h("p", { class: "shot-subject" });
+    const castList = h("ul", { class: "shot-cast", hidden: true });
     const narration = h("p", { class: "shot-narration" });
+    const lines = h("ul", { class: "shot-lines", hidden: true });
     const chips = h("p", { class: "shot-chips" });
+    const consistency = h("p", { class: "shot-consistency", hidden: true });
     const error = h("p", { class: "shot-error", hidden: true });
     const madeBy = h("dl", { class: "made-by" });
     const editButton = h("button", { type: "button", class: "button button-small button-secondary edit-button", "aria-haspopup": "dialog" });
-    const body = h("div", { class: "shot-body" }, h("div", { class: "shot-head" }, title, badge), subject, narration, chips, error, madeBy, h("div", { class: "shot-actions" }, editButton));
+    const body = h("div", { class: "shot-body" }, h("div", { class: "shot-head" }, title, badge), subject, castList, narration, lines, chips, consistency, error, madeBy, h("div", { class: "shot-actions" }, editButton));
     const root = h("li", { class: "shot", dataset: { shotId: id } }, h("article", { "aria-labelledby": titleId }, frame, body));
-    const card = { id, root, img, placeholder, number, badge, title, subject, narration, chips, error, madeBy, editButton, body, shot: null, failure: "", imageFailed: false };
+    const card = { id, root, img, placeholder, number, badge, title, subject, castList, narration, lines, chips, consistency, error, madeBy, editButton, body, shot: null, failure: "", imageFailed: false };
     editButton.addEventListener("click", () => this.openEditor(card));
     img.addEventListener("load", () => {
       root.classList.add("has-image");
@@ -97,6 +102,11 @@ export class ShotGrid {
     card.badge.className = `badge badge-${state}`;
     card.subject.textContent = shot.subject;
     card.narration.textContent = shot.narration;
+    const cast = castById(story);
+    const hues = castHues(story);
+    showCast(card, shot, cast, hues);
+    showLines(card, shot, cast, hues);
+    showConsistency(card, shot);
     card.chips.replaceChildren(...[shot.camera, shot.tone].filter(Boolean).map((text) => h("span", { class: "chip" }, text)));
 
     const url = progress.image_url || shot.image_url;
@@ -108,7 +118,9 @@ export class ShotGrid {
     card.img.alt = t("shot.imageAlt", { n, subject: shot.subject });
     card.placeholder.hidden = Boolean(url) && state !== "working" && state !== "waiting";
     card.placeholder.classList.toggle("over-image", Boolean(url));
-    card.placeholder.lastChild.textContent = state === "none" ? t("shot.pending") : t(`state.${state}`) + step;
+    // No keyframe and nothing drawing it: a cast edit forgot it (or it never got one); the next render draws it.
+    const pendingText = (shot.characters || []).length ? t("shot.redrawNext") : t("shot.pending");
+    card.placeholder.lastChild.textContent = state === "none" ? pendingText : t(`state.${state}`) + step;
 
     const failure = state === "failed" && progress.error ? progress.error : null;
     card.failure = failure ? `${t("state.failed")}: ${failure.message}${failure.backend ? ` (${failure.backend})` : ""}` : "";
@@ -153,6 +165,59 @@ export class ShotGrid {
     this.cards.clear();
     this.list.replaceChildren();
   }
+}
+
+/** The names of the characters the shot shows, each in its colour. */
+function showCast(card, shot, cast, hues) {
+  const ids = shot.characters || [];
+  card.castList.hidden = ids.length === 0;
+  card.castList.setAttribute("aria-label", t("shot.cast", { n: shot.sequence }));
+  card.castList.replaceChildren(
+    ...ids.map((id) => {
+      const chip = h("li", { class: "cast-chip", dataset: { characterId: id } }, h("span", { class: "cast-dot", "aria-hidden": "true" }), cast.has(id) ? cast.get(id).name : id);
+      if (hues.has(id)) chip.style.setProperty("--hue", String(hues.get(id)));
+      return chip;
+    }),
+  );
+}
+
+/** With dialogue, the narration line by line: each spoken line after its speaker's name, the narrator's plain. */
+function showLines(card, shot, cast, hues) {
+  const lines = shot.lines || [];
+  const spoken = lines.some((line) => line.speaker !== "narrator");
+  card.narration.hidden = spoken;
+  card.lines.hidden = !spoken;
+  card.lines.setAttribute("aria-label", t("shot.lines", { n: shot.sequence }));
+  if (!spoken) {
+    card.lines.replaceChildren();
+    return;
+  }
+  card.lines.replaceChildren(
+    ...lines.map((line) => {
+      if (line.speaker === "narrator") return h("li", { class: "line line-narrator" }, line.text);
+      const name = cast.has(line.speaker) ? cast.get(line.speaker).name : line.speaker;
+      const item = h("li", { class: "line line-spoken", dataset: { speaker: line.speaker } }, h("span", { class: "line-speaker" }, t("shot.lineSpeaker", { name })), " ", h("span", { class: "line-text" }, line.text));
+      if (hues.has(line.speaker)) item.style.setProperty("--hue", String(hues.get(line.speaker)));
+      return item;
+    }),
+  );
+}
+
+/** The drift check's score and takes; a shot that stayed below the threshold says so plainly. */
+function showConsistency(card, shot) {
+  const scored = typeof shot.consistency === "number";
+  card.consistency.hidden = !scored;
+  if (!scored) {
+    card.consistency.replaceChildren();
+    return;
+  }
+  const takes = shot.takes === 1 ? t("shot.takes.one") : t("shot.takes", { n: shot.takes });
+  const flagged = Boolean(shot.consistency_flagged);
+  card.consistency.dataset.flagged = String(flagged);
+  card.consistency.title = t("shot.consistency.title");
+  const score = h("span", { class: "consistency-score" }, t("shot.consistency", { score: shot.consistency.toFixed(2) }), h("span", { class: "consistency-takes" }, ` · ${takes}`));
+  const flag = h("span", { class: "consistency-flag" }, h("span", { "aria-hidden": "true" }, "⚠ "), t("shot.consistency.flagged"));
+  card.consistency.replaceChildren(...(flagged ? [score, flag] : [score]));
 }
 
 function madeByRows(artifacts) {
