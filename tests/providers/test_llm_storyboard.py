@@ -76,3 +76,37 @@ def test_exact_count_is_in_prompt_and_schema_names_the_fields():
     assert set(shot_schema["required"]) == {"subject", "detail", "camera", "narration", "tone"}
     assert {"characters", "lines"} <= set(shot_schema["properties"])
     assert set(reply_schema()["$defs"]["CharacterFields"]["required"]) == {"id", "name", "appearance"}
+
+
+CAST = [{"id": "lin", "name": "林夏", "appearance": "十六岁的少女，短发，蓝色校服", "gender": "female", "age": "young", "timbre": "清亮"}]
+
+
+def cast_reply(lines: list[dict], characters: list[str], cast: list[dict] = CAST) -> str:
+    first = {**shot(0), "narration": "“早上好。”林夏说。", "characters": characters, "lines": lines}
+    return json.dumps({"cast": cast, "shots": [first, shot(1)]}, ensure_ascii=False)
+
+
+def test_a_reply_with_a_cast_gives_characters_and_lines_with_speakers():
+    lines = [{"speaker": "lin", "text": "早上好。"}, {"speaker": "narrator", "text": "林夏说。"}]
+    board = parse_reply(cast_reply(lines, ["lin"]), REQUEST)
+    assert [(c.id, c.name, c.gender) for c in board.cast] == [("lin", "林夏", "female")]
+    assert board.shots[0].characters == ("lin",)
+    assert [(line.speaker, line.text) for line in board.shots[0].lines] == [("lin", "早上好。"), ("narrator", "林夏说。")]
+    assert board.shots[1].lines == () and board.cast[0].appearance == CAST[0]["appearance"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (cast_reply([{"speaker": "ghost", "text": "“早上好。”林夏说。"}], []), "shot 1: line speaker 'ghost'"),
+        (cast_reply([{"speaker": "lin", "text": "早上好。"}], ["lin"]), "shot 1: the lines together do not say exactly"),
+        (cast_reply([], ["nobody"]), "shot 1: characters ['nobody'] are not in the cast"),
+        (cast_reply([], [], cast=[*CAST, CAST[0]]), "two characters of the cast share an id"),
+        (cast_reply([], [], cast=[{**CAST[0], "id": "narrator"}]), "'narrator' is reserved"),
+        (cast_reply([], [], cast=[{**CAST[0], "appearance": ""}]), "cast.0.appearance"),
+    ],
+)
+def test_a_cast_that_does_not_hold_together_is_sent_back(text, problem):
+    with pytest.raises(ReplyRejected) as rejected:
+        parse_reply(text, REQUEST)
+    assert problem in str(rejected.value)

@@ -90,7 +90,7 @@ class CastReader:
         )
 
     def cast(self) -> list[CharacterDraft]:
-        return [_draft(character, self.language) for character in self.characters.values()]
+        return [_draft(character, self.language, order) for order, character in enumerate(self.characters.values())]
 
     def _speaker(self, before: str, after: str) -> str:
         name = self._named(before, after)
@@ -243,9 +243,10 @@ _LOOKS = {
         "build": ["slim", "tall and lean", "sturdy", "of medium build", "small and wiry"],
         "face": ["an oval face", "a round face", "a square jaw", "high cheekbones", "a freckled face"],
         "hair": {
-            "female": ["long black hair in a ponytail", "a short brown bob", "curly auburn hair", "a long grey braid"],
-            "male": ["short black hair", "tousled brown hair", "a shaved head", "grey hair combed back"],
+            "female": ["long black hair in a ponytail", "a short brown bob", "curly auburn hair", "a long dark braid"],
+            "male": ["short black hair", "tousled brown hair", "a shaved head", "dark hair combed back"],
             "": ["short black hair", "curly brown hair"],
+            "old": ["thin white hair", "grey hair in a bun", "a bald head with grey temples", "short silver hair"],
         },
         "clothes": ["a red wool coat", "a grey hoodie and jeans", "a navy suit", "a green raincoat", "a white shirt and a brown vest"],
     },
@@ -255,27 +256,29 @@ _LOOKS = {
         "build": ["身材纤细", "高挑清瘦", "身材结实", "中等身材", "个子不高但精干"],
         "face": ["鹅蛋脸", "圆脸", "方下巴", "高颧骨", "脸上有雀斑"],
         "hair": {
-            "female": ["黑色长发扎成马尾", "棕色短发齐耳", "红棕色卷发", "灰白长辫"],
-            "male": ["黑色短发", "蓬乱的棕发", "光头", "灰发向后梳"],
+            "female": ["黑色长发扎成马尾", "棕色短发齐耳", "红棕色卷发", "乌黑的长辫"],
+            "male": ["黑色短发", "蓬乱的棕发", "光头", "黑发向后梳"],
             "": ["黑色短发", "棕色卷发"],
+            "old": ["稀疏的白发", "灰白头发挽成发髻", "秃顶，两鬓斑白", "银白短发"],
         },
         "clothes": ["穿红色呢子大衣", "穿灰色连帽衫和牛仔裤", "穿藏青色西装", "穿绿色雨衣", "穿白衬衫和棕色马甲"],
     },
 }
 
 
-def _draft(character: _Character, language: str) -> CharacterDraft:
+def _draft(character: _Character, language: str, order: int) -> CharacterDraft:
     return CharacterDraft(
         id=character.id,
         name=character.name,
-        appearance=_appearance(character, language),
+        appearance=_appearance(character, language, order),
         gender=character.gender,
         age=character.age,
-        timbre=_timbre(character),
+        timbre=_timbre(character, language),
     )
 
 
-def _appearance(character: _Character, language: str) -> str:
+def _appearance(character: _Character, language: str, order: int) -> str:
+    """A look made from the name; the cast's first five characters never wear the same clothes."""
     looks = _LOOKS[language]
     digest = _digest(character.name)
     noun = looks["noun"][character.gender][0 if character.age == "child" else 1]
@@ -286,20 +289,27 @@ def _appearance(character: _Character, language: str) -> str:
         looks["age"][character.age or "adult"].format(g=noun, pos=pronoun),
         _pick(looks["build"], digest),
         _pick(looks["face"], digest >> 5),
-        _pick(looks["hair"][character.gender], digest >> 10),
-        _pick(looks["clothes"], digest >> 15),
+        _pick(looks["hair"]["old" if character.age == "old" else character.gender], digest >> 10),
+        _pick(looks["clothes"], order),
     ]
     if language == "zh":
         return "，".join(parts)
     return f"{parts[0]}, {parts[1]}, with {parts[2]} and {parts[3]}, wearing {parts[4]}"
 
 
-def _timbre(character: _Character) -> str:
+_TIMBRES = {
+    "en": {"old": "slow, husky", "young": "bright, quick", "male": "warm, low", "female": "clear, warm"},
+    "zh": {"old": "缓慢，沙哑", "young": "明亮，轻快", "male": "温暖，低沉", "female": "清亮，温柔"},
+}
+
+
+def _timbre(character: _Character, language: str) -> str:
+    words = _TIMBRES[language]
     if character.age == "old":
-        return "slow, husky"
+        return words["old"]
     if character.age in ("child", "young"):
-        return "bright, quick"
-    return "warm, low" if character.gender == "male" else "clear, warm"
+        return words["young"]
+    return words["male"] if character.gender == "male" else words["female"]
 
 
 def _pick(options: list[str], number: int) -> str:
