@@ -16,6 +16,11 @@ go out before the model runs, so a failure inside the model (a speaker the model
 clip it cannot read) shows as a body that breaks off, never as a 500. These endpoints have no speed
 parameter, so a speed other than 1.0 is applied afterwards with FFmpeg's atempo.
 
+A request that names a voice (a character's, or the render's) is spoken in it: a voice of
+COSYVOICE_VOICE_PROMPTS zero-shot from its clip and transcript, any other as an SFT ``spk_id``.
+Characters without a voice of their own get one from COSYVOICE_CHARACTER_VOICES (default: the SFT
+speakers of CosyVoice-300M-SFT by gender), a different one per character while the table has enough.
+
 OpenAI-style wrapper (COSYVOICE_API=openai): ``POST /v1/audio/speech`` with JSON ``{model, input,
 voice, response_format: "wav", speed}``; the reply is a WAV file, stored as mono 16-bit at its own
 rate. The speed is passed through.
@@ -30,6 +35,7 @@ import json
 import re
 import sys
 import wave
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +46,26 @@ from story2video.errors import BackendError, BackendTimeout, BackendUnavailable,
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.probe import wav_duration
 from story2video.media.wav import SAMPLE_WIDTH, write_mono_wav
-from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext
+from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext, VoiceHints
 from story2video.providers.cancellable import cancellable
+from story2video.providers.voices import VoiceTable, pick_voice, table_problem
 
 END_OF_PROMPT = "<|endofprompt|>"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# The spk_ids CosyVoice-300M-SFT ships, by the gender of the speaker.
+SFT_SPEAKERS: VoiceTable = {
+    "female": ["中文女", "英文女", "粤语女", "韩语女"],
+    "male": ["中文男", "英文男", "日语男"],
+    "any": ["中文女", "中文男"],
+}
+
+
+@dataclass(frozen=True)
+class VoicePrompt:
+    """A named voice spoken zero-shot: a reference clip and its transcript."""
+
+    wav: Path
+    text: str
 
 
 @dataclass(frozen=True)
@@ -79,9 +100,22 @@ def instruct_call(text: str, tone: str, prompt_wav: Path, end_of_prompt: bool = 
 
 
 def choose_call(
-    request: SpeechRequest, *, speaker: str, prompt_wav: Path | None, prompt_text: str, instruct: bool, end_of_prompt: bool = True
+    request: SpeechRequest,
+    *,
+    speaker: str,
+    prompt_wav: Path | None,
+    prompt_text: str,
+    instruct: bool,
+    voice_prompts: dict[str, VoicePrompt] | None = None,
+    end_of_prompt: bool = True,
 ) -> InferenceCall:
     """Which endpoint speaks this request, with which fields."""
+    named = (voice_prompts or {}).get(request.voice)
+    if named is not None:
+        call = zero_shot_call(request.text, named.text, named.wav)
+        return InferenceCall(call.endpoint, call.form, call.prompt_wav, voice=request.voice)
+    if request.voice and request.voice != speaker:
+        return sft_call(request.text, request.voice)
     if instruct and prompt_wav is not None and request.tone.strip():
         return instruct_call(request.text, request.tone, prompt_wav, end_of_prompt)
     if prompt_wav is not None and prompt_text.strip():
@@ -114,6 +148,11 @@ class CosyVoiceSpeechSynthesizer:
         self._end_of_prompt = settings.cosyvoice_end_of_prompt
         self._openai_model = settings.cosyvoice_openai_model
         self._prompt_wav: Path | None = None
+        self._voice_prompts = _voice_prompts(settings.cosyvoice_voice_prompts)
+        problem = table_problem(settings.cosyvoice_character_voices) if settings.cosyvoice_character_voices else None
+        if problem:
+            raise ConfigurationError(f"COSYVOICE_CHARACTER_VOICES: {problem}")
+        self._character_voices = settings.cosyvoice_character_voices or SFT_SPEAKERS
         if settings.cosyvoice_prompt_wav is not None and self._api == "fastapi":
             prompt = Path(settings.cosyvoice_prompt_wav).expanduser()
             if not prompt.is_file():
@@ -122,21 +161,36 @@ class CosyVoiceSpeechSynthesizer:
         self.model = self._model_name()
 
     def _model_name(self) -> str:
-        """Names the mode, so the artifact cache key changes with it (and with the prompt clip)."""
+        """Names the mode, so the artifact cache key changes with it (and with the prompt clips)."""
         if self._api == "openai":
             return f"cosyvoice-openai:{self._openai_model}"
+        voices = ""
+        if self._voice_prompts:
+            clips = hashlib.sha256()
+            for name, prompt in sorted(self._voice_prompts.items()):
+                clips.update(name.encode() + b"\0" + prompt.text.encode() + b"\0" + prompt.wav.read_bytes())
+            voices = f"+voices:{clips.hexdigest()[:10]}"
         if self._prompt_wav is None:
-            return "cosyvoice-sft"
+            return "cosyvoice-sft" + voices
         digest = hashlib.sha256(self._prompt_wav.read_bytes()).hexdigest()[:10]
         digest += hashlib.sha256(self._prompt_text.encode()).hexdigest()[:6]
         mode = "instruct2" if self._instruct else "zero-shot" if self._prompt_text.strip() else "sft"
-        return f"cosyvoice-{mode}:{digest}"
+        return f"cosyvoice-{mode}:{digest}{voices}"
+
+    def voice_for(self, hints: VoiceHints, taken: Collection[str]) -> str:
+        """A voice of COSYVOICE_CHARACTER_VOICES, never COSYVOICE_SPEAKER (the narrator's by default)."""
+        return pick_voice(self._character_voices, hints, [*taken, self._speaker])
 
     async def synthesize(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
         if self._api == "openai":
             return await self._synthesize_openai(request, dest, ctx)
         call = choose_call(
-            request, speaker=self._speaker, prompt_wav=self._prompt_wav, prompt_text=self._prompt_text, instruct=self._instruct,
+            request,
+            speaker=self._speaker,
+            prompt_wav=self._prompt_wav,
+            prompt_text=self._prompt_text,
+            instruct=self._instruct,
+            voice_prompts=self._voice_prompts,
             end_of_prompt=self._end_of_prompt,
         )
         pcm = await cancellable(self._fetch_pcm(call), ctx)
@@ -263,6 +317,19 @@ def _likely_cause(endpoint: str, form: object) -> str:
         return (". If the log says 'Invalid file: tensor(...)', the server's checkout is one whose model code takes a file path "
                 "while its FastAPI server passes a loaded clip (docs/configuration.md lists the versions known to work)")
     return ""
+
+
+def _voice_prompts(setting: dict[str, dict[str, str]]) -> dict[str, VoicePrompt]:
+    """COSYVOICE_VOICE_PROMPTS checked: every voice names a readable clip and its transcript."""
+    prompts = {}
+    for name, entry in setting.items():
+        wav, text = Path(entry.get("wav", "")).expanduser(), entry.get("text", "").strip()
+        if not name.strip() or not entry.get("wav") or not text:
+            raise ConfigurationError(f"COSYVOICE_VOICE_PROMPTS: the voice {name!r} needs a \"wav\" path and its \"text\" transcript")
+        if not wav.is_file():
+            raise ConfigurationError(f"COSYVOICE_VOICE_PROMPTS: the clip '{wav}' of the voice {name!r} is not a file")
+        prompts[name] = VoicePrompt(wav, text)
+    return prompts
 
 
 def _error_message(data: bytes) -> str:

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     audio_bitrate: str = "128k"
     compose_workers: int = Field(0, ge=0, description="Segments encoded at once; 0 = number of CPU cores")
     font_path: Path | None = Field(None, description="A CJK-capable TTF/OTF for keyframes and subtitles")
+    subtitle_speakers: Literal["name", "colour", "off"] = Field(
+        "name", description="Who speaks a line in the subtitles: a name prefix, a colour per character (SRT: the prefix), or nothing"
+    )
     music_path: Path | None = Field(None, description="Background music file; empty = a generated ambient pad")
 
     # --- remote backends (used by the local and cloud provider packages)
@@ -154,6 +157,10 @@ class Settings(BaseSettings):
     dashscope_tts_voice: str = Field("longxiaochun_v2", description="Used when a render names no voice")
     dashscope_tts_format: Literal["pcm", "wav", "mp3"] = "pcm"
     dashscope_tts_sample_rate: int = Field(22050, description="8000, 16000, 22050, 24000, 44100 or 48000")
+    dashscope_tts_word_timestamps: bool = Field(True, description="Ask for word timestamps (word_timestamp_enabled); subtitles follow them")
+    dashscope_character_voices: dict[str, list[str]] = Field(
+        default_factory=dict, description='Voices characters are given, JSON {"female": [...], "male": [...], ...}; empty = the cosyvoice-v2 table'
+    )
     dashscope_prompt_extend: bool = Field(True, description="Let DashScope rewrite image/video prompts (recorded as actual_prompt)")
     dashscope_watermark: bool = False
     dashscope_negative_prompt: str = ""
@@ -256,6 +263,12 @@ class Settings(BaseSettings):
         True, description="End the instruction with <|endofprompt|>; off only for an older CosyVoice 2 server that appends it itself"
     )
     cosyvoice_openai_model: str = Field("cosyvoice", description="The model name sent to /v1/audio/speech")
+    cosyvoice_character_voices: dict[str, list[str]] = Field(
+        default_factory=dict, description='Voices characters are given, JSON {"female": [...], "male": [...], ...}; empty = the SFT speakers'
+    )
+    cosyvoice_voice_prompts: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description='Voices spoken zero-shot from a clip, JSON {"name": {"wav": path, "text": transcript}}'
+    )
 
     # --- diffusers (in-process; local mode, needs requirements-gpu.txt; see models/README.md)
     diffusers_manifest: Path = Field(PROJECT_ROOT / "models" / "manifest.json", description="Names -> pipeline class, folder, dtype, defaults")

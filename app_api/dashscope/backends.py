@@ -14,13 +14,15 @@ from app_api.dashscope.errors import Endpoint
 from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.images import DashScopeImageGenerator, ImageOptions
 from app_api.dashscope.probe import DashScopeProbe
-from app_api.dashscope.speech import DashScopeSpeechSynthesizer, SpeechOptions
+from app_api.dashscope.speech import COSYVOICE_V2_VOICES, DashScopeSpeechSynthesizer, SpeechOptions
 from app_api.dashscope.tasks import PollPolicy, TaskRunner
 from app_api.dashscope.video import DashScopeVideoGenerator, DataUriLinks, KeyframeLinks, VideoOptions
 from app_api.oss import OssKeyframeLinks, oss_client
 from story2video.config import Settings
+from story2video.errors import ConfigurationError
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.providers.retry import RetryPolicy
+from story2video.providers.voices import table_problem
 
 WS_PATH = "/api-ws/v1/inference"
 
@@ -94,7 +96,13 @@ class DashScopeKit:
     def speech(self) -> DashScopeSpeechSynthesizer:
         s = self.settings
         endpoint = _endpoint("speech synthesis", s.dashscope_tts_model, "TTS", "TTS")
-        options = SpeechOptions(s.dashscope_tts_voice, s.dashscope_tts_format, s.dashscope_tts_sample_rate)
+        problem = table_problem(s.dashscope_character_voices) if s.dashscope_character_voices else None
+        if problem:
+            raise ConfigurationError(f"DASHSCOPE_CHARACTER_VOICES: {problem}")
+        table = s.dashscope_character_voices or COSYVOICE_V2_VOICES
+        options = SpeechOptions(
+            s.dashscope_tts_voice, s.dashscope_tts_format, s.dashscope_tts_sample_rate, table, s.dashscope_tts_word_timestamps
+        )
         slots = asyncio.Semaphore(s.dashscope_tts_concurrency)
         timeout = s.dashscope_request_timeout_s
         return DashScopeSpeechSynthesizer(

@@ -4,6 +4,11 @@ Client → server (JSON text frames): ``run-task`` (model and voice parameters),
 (the text), ``finish-task``. Server → client: JSON events ``task-started``, ``result-generated``,
 ``task-finished`` or ``task-failed``, and the audio itself as binary frames.
 
+With ``word_timestamp_enabled`` in the run-task parameters, ``result-generated`` events carry
+``payload.output.sentence`` = ``{index, words: [{text, begin_index, end_index, begin_time, end_time}]}``
+(times in ms from the start of the task's audio); a sentence's list grows over its events and is whole
+at ``sentence-end``, so the last list seen per sentence is kept.
+
 Built on the ``websockets`` asyncio client: the synthesis is a coroutine like every other backend
 call, so timeouts and cancellation are plain asyncio, and no thread is held per shot.
 """
@@ -52,6 +57,19 @@ class TransientSpeechFailure(Exception):
 
 
 @dataclass(frozen=True)
+class SpokenWord:
+    text: str
+    begin_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechAudio:
+    audio: bytes
+    words: list[SpokenWord]  # in spoken order; empty when the service sent none
+
+
+@dataclass(frozen=True)
 class SpeechTask:
     model: str
     parameters: dict  # voice, format, sample_rate, rate, pitch, ...
@@ -73,8 +91,8 @@ def run_task_payload(task: SpeechTask) -> dict:
     }
 
 
-async def speak(url: str, headers: dict[str, str], task: SpeechTask, endpoint: Endpoint, timeout: float, attempts: int) -> bytes:
-    """The audio bytes of one synthesis; ``TransientSpeechFailure`` when another try may succeed
+async def speak(url: str, headers: dict[str, str], task: SpeechTask, endpoint: Endpoint, timeout: float, attempts: int) -> SpeechAudio:
+    """The audio bytes (and word times) of one synthesis; ``TransientSpeechFailure`` when another try may succeed
     (``attempts``, the tries in all, only words the final error)."""
     try:
         async with connect(url, additional_headers=headers, open_timeout=timeout, max_size=None, logger=_WS_LOG) as ws:
@@ -91,33 +109,54 @@ async def speak(url: str, headers: dict[str, str], task: SpeechTask, endpoint: E
         raise TransientSpeechFailure(failure) from error
 
 
-async def _converse(ws: ClientConnection, task: SpeechTask, endpoint: Endpoint, timeout: float) -> bytes:
+async def _converse(ws: ClientConnection, task: SpeechTask, endpoint: Endpoint, timeout: float) -> SpeechAudio:
     task_id = uuid.uuid4().hex
     audio = bytearray()
+    sentences: dict[int, list[SpokenWord]] = {}
     await ws.send(command("run-task", task_id, run_task_payload(task)))
-    await _expect(ws, "task-started", audio, endpoint, timeout)
+    await _expect(ws, "task-started", audio, sentences, endpoint, timeout)
     await ws.send(command("continue-task", task_id, {"input": {"text": task.text}}))
     await ws.send(command("finish-task", task_id, {"input": {}}))
-    await _expect(ws, "task-finished", audio, endpoint, timeout)
-    return bytes(audio)
+    await _expect(ws, "task-finished", audio, sentences, endpoint, timeout)
+    words = [word for index in sorted(sentences) for word in sentences[index]]
+    return SpeechAudio(bytes(audio), words)
 
 
-async def _expect(ws: ClientConnection, wanted: str, audio: bytearray, endpoint: Endpoint, timeout: float) -> None:
-    """Read frames (collecting audio) until the event ``wanted``; a ``task-failed`` event raises."""
+async def _expect(
+    ws: ClientConnection, wanted: str, audio: bytearray, sentences: dict[int, list[SpokenWord]], endpoint: Endpoint, timeout: float
+) -> None:
+    """Read frames (collecting audio and each sentence's words) until the event ``wanted``; a
+    ``task-failed`` event raises."""
     while True:
         frame = await asyncio.wait_for(ws.recv(), timeout)
         if isinstance(frame, bytes):
             audio.extend(frame)
             continue
-        header = _header(frame)
+        message = _message(frame)
+        header = message["header"]
         event = header.get("event")
+        if event == "result-generated":
+            _note_words(message, sentences)
         if event == wanted:
             return
         if event == "task-failed":
             raise task_failure(header, endpoint)
 
 
-def _header(frame: str) -> dict:
+def _note_words(message: dict, sentences: dict[int, list[SpokenWord]]) -> None:
+    payload = message.get("payload")
+    output = payload.get("output") if isinstance(payload, dict) else None
+    sentence = output.get("sentence") if isinstance(output, dict) else None
+    if not isinstance(sentence, dict) or not sentence.get("words"):
+        return
+    try:
+        words = [SpokenWord(str(word["text"]), int(word["begin_time"]), int(word["end_time"])) for word in sentence["words"]]
+        sentences[int(sentence.get("index", 0))] = words
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidArtifact(f"DashScope speech sent word timestamps without text/begin_time/end_time: {sentence!r:.200}", backend=BACKEND) from error
+
+
+def _message(frame: str) -> dict:
     try:
         message = json.loads(frame)
     except json.JSONDecodeError as error:
@@ -125,7 +164,7 @@ def _header(frame: str) -> dict:
     header = message.get("header") if isinstance(message, dict) else None
     if not isinstance(header, dict):
         raise InvalidArtifact(f"DashScope speech sent an event without a header: {frame[:200]!r}", backend=BACKEND)
-    return header
+    return message
 
 
 def task_failure(header: dict, endpoint: Endpoint) -> Exception:

@@ -15,7 +15,7 @@ from pathlib import Path
 from story2video.media.fontmetrics import AssTextMeasure
 from story2video.media.fontnames import ass_font_name
 from story2video.media.fonts import FontInfo
-from story2video.media.linebreak import LineRule, Run, balanced_lines, cue_spans, pieces
+from story2video.media.linebreak import LineRule, Run, balanced_lines, cue_spans, normalise, pieces
 
 FONT_SIZE_RATIO = 0.075  # the ASS font size (one line's height) as a share of the frame's short side
 MAX_LINE_SHARE = 0.88  # a line spans at most this share of the frame's width...
@@ -33,6 +33,12 @@ class Cue:
     end: float
     text: str
     lines: tuple[str, ...] = ()  # as shown on screen; empty: laid out when the file is written
+    colour: str = ""  # "RRGGBB" the burned-in text is drawn in; "" = white
+    label: str = ""  # the speaker's name prefix the SRT adds where the picture shows a colour instead
+
+
+# (text, start, end) of one spoken word, in seconds on the same clock as the cues
+TimedWord = tuple[str, float, float]
 
 
 @dataclass(frozen=True)
@@ -81,17 +87,69 @@ def subtitle_band_top(width: int, height: int) -> int:
 
 def split_narration(text: str, start: float, end: float, rule: LineRule, max_lines: int = LINES_PER_CUE) -> list[Cue]:
     """Cues covering [start, end] back to back, each at most ``max_lines`` lines of ``rule``."""
-    if max_lines < 1:
-        raise ValueError("max_lines must be at least 1")
     if end < start:
         raise ValueError("a cue range cannot end before it starts")
+    return _timed(_laid_out(text, rule, max_lines), start, end)
+
+
+def split_spoken(
+    text: str, words: list[TimedWord], start: float, end: float, rule: LineRule, *, skip: int = 0, max_lines: int = LINES_PER_CUE
+) -> tuple[list[Cue], bool]:
+    """Cues timed by the speech: each starts at its first word's start and ends at the next cue's start,
+    the last at its last word's end. ``skip``: characters at the start of ``normalise(text)`` that are
+    not spoken (a speaker's name prefix). Where the words cannot be matched to every cue, the cues are
+    spread over [start, end] in proportion to their length; the flag says whether words were used."""
+    if end < start:
+        raise ValueError("a cue range cannot end before it starts")
+    laid_out = _laid_out(text, rule, max_lines)
+    firsts = _cue_words(normalise(text), [cue_text for cue_text, _ in laid_out], words, skip)
+    if not laid_out or any(first is None for first in firsts):
+        return _timed(laid_out, start, end), False
+    cues = []
+    for index, ((cue_text, lines), first) in enumerate(zip(laid_out, firsts)):
+        cue_start = words[first][1]
+        if index + 1 < len(firsts):
+            cue_end = words[firsts[index + 1]][1]
+        else:
+            cue_end = max(max(word[2] for word in words[first:]), cue_start)
+        cues.append(Cue(start=cue_start, end=cue_end, text=cue_text, lines=lines))
+    return cues, True
+
+
+def _laid_out(text: str, rule: LineRule, max_lines: int) -> list[tuple[str, tuple[str, ...]]]:
+    if max_lines < 1:
+        raise ValueError("max_lines must be at least 1")
     run = Run(pieces(text), rule)
     laid_out = []
     for first, stop in cue_spans(run, max_lines):
         lines = _tidy(balanced_lines(run, first, stop))
         if lines:
             laid_out.append((run.text(first, stop).rstrip(_TRAILING_DROPPED), tuple(lines)))
-    return _timed(laid_out, start, end)
+    return laid_out
+
+
+def _cue_words(text: str, cue_texts: list[str], words: list[TimedWord], skip: int) -> list[int | None]:
+    """For each cue, the index of the first word spoken in it (None: no word of it was found).
+    Cues and words are found in ``text`` in order; a word that cannot be found is passed over."""
+    folded = text.casefold()
+    bounds, cursor = [], 0
+    for cue_text in cue_texts:
+        at = folded.find(cue_text.casefold(), cursor)
+        if at < 0:
+            return [None] * len(cue_texts)
+        bounds.append(at)
+        cursor = at + len(cue_text)
+    firsts: list[int | None] = [None] * len(cue_texts)
+    cursor = skip
+    for index, (word, _, _) in enumerate(words):
+        at = folded.find(word.casefold(), cursor)
+        if at < 0:
+            continue
+        cursor = at + len(word)
+        cue = max(number for number, bound in enumerate(bounds) if bound <= at) if at >= bounds[0] else 0
+        if firsts[cue] is None:
+            firsts[cue] = index
+    return firsts
 
 
 def _tidy(lines: list[str]) -> list[str]:
@@ -147,6 +205,7 @@ def write_ass(cues: list[Cue], path: Path, *, font: FontInfo, width: int, height
     rule = frame.line_rule(font) if any(not cue.lines for cue in cues) else None
     events = [
         f"Dialogue: 0,{_ass_time(cue.start)},{_ass_time(cue.end)},Default,,0,0,0,,"
+        + (f"{{\\c{ass_colour(cue.colour)}}}" if cue.colour else "")
         + r"\N".join(escape_ass(line) for line in (cue.lines or balanced_lines(Run(pieces(cue.text), rule))))
         for cue in cues
     ]
@@ -157,6 +216,13 @@ def escape_ass(text: str) -> str:
     """Show ``{`` ``}`` ``\\`` literally instead of as override blocks or escapes."""
     text = text.replace("\\", "\\\u2060")  # a word joiner stops "\N", "\h", "\{" from forming
     return text.replace("{", r"\{").replace("}", r"\}")
+
+
+def ass_colour(rgb: str) -> str:
+    """"RRGGBB" as an ASS colour (&HBBGGRR&)."""
+    if len(rgb) != 6 or any(char not in "0123456789abcdefABCDEF" for char in rgb):
+        raise ValueError(f"a subtitle colour is 6 hex digits RRGGBB, got {rgb!r}")
+    return f"&H{rgb[4:6]}{rgb[2:4]}{rgb[0:2]}&".upper()
 
 
 def _ass_time(seconds: float) -> str:
@@ -170,10 +236,17 @@ def _ass_time(seconds: float) -> str:
 def write_srt(cues: list[Cue], path: Path) -> None:
     """A UTF-8 SubRip file; each cue on the lines it was shown on."""
     blocks = [
-        f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n" + "\n".join(cue.lines or (cue.text,)) + "\n"
+        f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n" + "\n".join(_srt_lines(cue)) + "\n"
         for number, cue in enumerate(cues, start=1)
     ]
     path.write_text("\n".join(blocks), encoding="utf-8")
+
+
+def _srt_lines(cue: Cue) -> list[str]:
+    lines = list(cue.lines or (cue.text,))
+    if cue.label:
+        lines[0] = cue.label + lines[0]
+    return lines
 
 
 def _srt_time(seconds: float) -> str:

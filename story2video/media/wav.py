@@ -17,3 +17,15 @@ def write_mono_wav(dest: Path, pcm: bytes, sample_rate: int) -> None:
         out.setsampwidth(SAMPLE_WIDTH)
         out.setframerate(sample_rate)
         out.writeframes(pcm)
+
+
+def read_mono_wav(path: Path) -> tuple[bytes, int]:
+    """The s16le samples and rate of a WAV written by ``write_mono_wav`` (16-bit, one channel)."""
+    with wave.open(str(path), "rb") as audio:
+        if audio.getnchannels() != 1 or audio.getsampwidth() != SAMPLE_WIDTH:
+            raise ValueError(f"{path.name} is {audio.getnchannels()}-channel {8 * audio.getsampwidth()}-bit; expected 16-bit mono")
+        return audio.readframes(audio.getnframes()), audio.getframerate()
+
+
+def silence(seconds: float, sample_rate: int) -> bytes:
+    return bytes(SAMPLE_WIDTH * round(seconds * sample_rate))

@@ -42,7 +42,7 @@ def cut_to_wire(cut: ShotCut) -> dict:
 
 
 def cut_from_wire(deps: PipelineDeps, shot: ShotRecord, wire: dict) -> ShotCut:
-    cues = [Cue(start=c["start"], end=c["end"], text=c["text"], lines=tuple(c["lines"])) for c in wire["cues"]]
+    cues = [Cue(**{**c, "lines": tuple(c["lines"])}) for c in wire["cues"]]
     return ShotCut(
         shot=shot,
         segment=_artifact(deps, wire["segment"], "segment"),

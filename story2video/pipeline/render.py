@@ -14,17 +14,17 @@ from typing import Sequence
 from story2video.errors import InvalidRequest
 from story2video.media.compose import SegmentSpec, encode_segment, join_segments
 from story2video.media.encoding import RenderProfile
-from story2video.media.probe import wav_duration
-from story2video.media.fonts import FontInfo
-from story2video.media.subtitles import Cue, SubtitleFrame, split_narration, write_srt
+from story2video.media.subtitles import Cue, SubtitleFrame, write_srt
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
+from story2video.pipeline.captions import shot_captions
+from story2video.pipeline.narration import cast_voices, ensure_narration
 from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_for_frame
 from story2video.pipeline.progress import Progress, ShotState
 from story2video.pipeline.shots import run_per_shot
-from story2video.pipeline.validate import mp4_validator, validate_srt, validate_wav
-from story2video.providers.base import Clip, ClipFile, ClipRequest, SpeechRequest, StageContext, StillMotion
+from story2video.pipeline.validate import mp4_validator, validate_srt
+from story2video.providers.base import Clip, ClipFile, ClipRequest, StageContext, StillMotion
 from story2video.storage.artifacts import Produced
 from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
 
@@ -110,7 +110,9 @@ def _step(progress: Progress, shot: ShotRecord, name: str) -> StageContext:
 
 async def shot_media(deps: PipelineDeps, progress: Progress, story: StoryRecord, shot: ShotRecord, spec: RenderSpec) -> ShotMedia:
     """The model work of one shot: narration, keyframe (drawn if missing) and clip."""
-    narration = await ensure_narration(deps, shot, spec, _step(progress, shot, "narration"))
+    cast = await asyncio.to_thread(deps.stories.list_cast, story.user_id, story.story_id)
+    voices = cast_voices(deps.providers.speech, cast, spec.voice)
+    narration = await ensure_narration(deps, shot, voices, spec.voice, spec.speed, _step(progress, shot, "narration"))
     ctx = _step(progress, shot, "keyframe")
     stored = (shot.image_key and deps.store.get(shot.image_key)) or await ensure_keyframe(deps, story, shot, ctx)
     if shot.image_key != stored.key:
@@ -133,24 +135,6 @@ async def record_shot_done(deps: PipelineDeps, progress: Progress, cut: ShotCut)
     shot.audio_key = cut.narration.key
     await asyncio.to_thread(deps.stories.save_shot, shot)
     progress.set_shot(shot.shot_id, ShotState.DONE, video_url=artifact_url(cut.segment))
-
-
-async def ensure_narration(deps: PipelineDeps, shot: ShotRecord, spec: RenderSpec, ctx: StageContext) -> ArtifactRecord:
-    tts = deps.providers.speech
-    request = SpeechRequest(text=shot.narration, voice=spec.voice, speed=spec.speed, tone=shot.tone)
-    key = artifact_key("narration", backend=tts.backend, model=tts.model, request=asdict(request))
-
-    async def produce(dest: Path) -> Produced:
-        with stage_errors("narration", tts.backend, shot.shot_id):
-            result = await within_timeout(
-                tts.synthesize(request, dest, deps.for_artifact(ctx, key)), deps.settings.narration_timeout_s, "narration", tts.backend
-            )
-        await validate_wav(dest)
-        measured = await asyncio.to_thread(wav_duration, dest)
-        return Produced(tts.backend, tts.model, duration=measured, meta={"voice": result.voice, "text": request.text})
-
-    with stage_errors("narration", tts.backend, shot.shot_id):
-        return await deps.store.ensure(key, "narration", "wav", produce, validate_wav)
 
 
 async def make_clip(
@@ -193,11 +177,6 @@ def _clip_identity(clip: Clip) -> dict:
     return {"file": clip.path.name, "fit": clip.fit}
 
 
-def subtitle_cues(text: str, start: float, end: float, spec: RenderSpec, font: FontInfo) -> list[Cue]:
-    """Cues laid out for the render's frame, measured with the font the subtitles are drawn in."""
-    return split_narration(text, start, end, SubtitleFrame(spec.width, spec.height).line_rule(font))
-
-
 async def ensure_segment(
     deps: PipelineDeps,
     shot: ShotRecord,
@@ -208,7 +187,10 @@ async def ensure_segment(
     ctx: StageContext,
 ) -> ShotCut:
     spoken = float(narration.duration or 0.0)
-    cues = subtitle_cues(shot.narration, spec.lead_in, spec.lead_in + spoken, spec, deps.font)
+    cast = await asyncio.to_thread(deps.stories.list_cast, shot.user_id, shot.story_id)
+    rule = SubtitleFrame(spec.width, spec.height).line_rule(deps.font)  # measured with the font they are drawn in
+    captions = shot_captions(narration, shot.narration, cast, deps.settings.subtitle_speakers, spec.lead_in, rule)
+    cues = captions.cues
     profile = _profile(deps, spec)
     key = artifact_key(
         "segment",
@@ -241,7 +223,8 @@ async def ensure_segment(
         inputs = {"keyframe": keyframe.key, "narration": narration.key}
         if isinstance(clip, ClipFile):
             inputs["clip"] = clip.path.stem
-        return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"shot_id": shot.shot_id, **inputs})
+        meta = {"shot_id": shot.shot_id, "timing": captions.timing, **inputs}
+        return Produced("ffmpeg", profile.encoder, duration=seconds, meta=meta)
 
     with stage_errors("segments", "ffmpeg", shot.shot_id):
         record = await deps.store.ensure(key, "segment", "mp4", produce, mp4_validator(deps.ffmpeg, require_audio=True))

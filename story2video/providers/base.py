@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Protocol, runtime_checkable
+from typing import Callable, Collection, Literal, Protocol, runtime_checkable
 
 from story2video.castfields import NARRATOR
 from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, Clip, ClipFile, ClipFit, ClipRequest, StillMotion
@@ -160,10 +160,29 @@ class SpeechRequest:
 
 
 @dataclass(frozen=True)
+class WordTiming:
+    """When one word of the request's text is heard, in seconds from the start of the audio written."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class SpeechResult:
     duration: float  # seconds, measured from the audio written
     sample_rate: int
     voice: str
+    words: tuple[WordTiming, ...] = ()  # in spoken order; empty when the backend reports no timing
+
+
+@dataclass(frozen=True)
+class VoiceHints:
+    """What a backend chooses a character's voice from (see ``SpeechSynthesizer.voice_for``)."""
+
+    gender: str = ""  # "female" | "male" | ""
+    age: str = ""  # "child" | "young" | "adult" | "old" | ""
+    timbre: str = ""  # free words
 
 
 @runtime_checkable
@@ -173,6 +192,11 @@ class SpeechSynthesizer(Protocol):
 
     async def synthesize(self, request: SpeechRequest, dest: Path, ctx: StageContext) -> SpeechResult:
         """Write a WAV (PCM s16le, mono) to ``dest``."""
+        ...
+
+    def voice_for(self, hints: VoiceHints, taken: Collection[str]) -> str:
+        """A voice of this backend that fits ``hints``, other than those ``taken`` (the narrator's and
+        the voices given to earlier characters) while the backend has one left. Deterministic."""
         ...
 
     async def status(self) -> BackendStatus: ...

@@ -10,9 +10,11 @@ import pytest
 from app_api.dashscope.backends import DashScopeKit, websocket_url
 from app_api.dashscope.errors import ContentRejected
 from app_api.dashscope.tones import prosody_for
-from story2video.errors import BackendError, BackendUnavailable
-from story2video.providers.base import SpeechRequest, StageContext
-from tests.fakes.dashscope import MARKER, SECONDS_PER_CHAR, Canned, error_body
+from story2video.errors import BackendError, BackendUnavailable, ConfigurationError
+from story2video.media.fonts import resolve_cjk_font
+from story2video.media.subtitles import SubtitleFrame, split_spoken
+from story2video.providers.base import SpeechRequest, StageContext, VoiceHints
+from tests.fakes.dashscope import MARKER, SECONDS_PER_CHAR, VOICES, Canned, error_body, word_timestamps
 
 TEXT = "清晨，小镇的钟声响起，少女林夏推开木窗。"
 
@@ -100,3 +102,41 @@ def test_websocket_url_follows_the_base_url(cloud_settings):
 def test_tone_maps_to_bounded_prosody(tone, speed, rate, pitch):
     prosody = prosody_for(tone, speed)
     assert (prosody.rate, prosody.pitch) == (rate, pitch)
+
+
+def test_word_timestamps_are_asked_for_and_returned(kit, dashscope, tmp_path):
+    result = speak(kit, tmp_path / "n.wav")
+    assert dashscope.tts_runs[0]["payload"]["parameters"]["word_timestamp_enabled"] is True
+    with wave.open(str(tmp_path / "n.wav"), "rb") as audio:
+        sent = word_timestamps(TEXT, audio.getnframes() * 1000 // audio.getframerate())
+    assert [(w.text, w.start, w.end) for w in result.words] == [(w["text"], w["begin_time"] / 1000, w["end_time"] / 1000) for w in sent]
+    assert result.words[0].text == "清" and result.words[-1].end == pytest.approx(result.duration, abs=0.01)
+
+
+def test_cues_follow_the_word_timestamps_dashscope_sent(kit, dashscope, tmp_path):
+    result = speak(kit, tmp_path / "n.wav")
+    words = [(w.text, w.start, w.end) for w in result.words]
+    cues, timed = split_spoken(TEXT, words, 0.0, result.duration, SubtitleFrame(180, 320).line_rule(resolve_cjk_font()), max_lines=1)
+    assert timed and len(cues) >= 2
+    assert [cue.start for cue in cues] == [next(w.start for w in result.words if cue.text.startswith(w.text) and w.start >= cue.start) for cue in cues]
+    assert cues[0].start == result.words[0].start and cues[-1].end == result.words[-1].end
+
+
+def test_characters_get_distinct_voices_of_the_model(kit):
+    speech = kit.speech()
+    taken = [""]
+    chosen = []
+    for gender in ("female", "female", "male", "male"):
+        voice = speech.voice_for(VoiceHints(gender=gender), taken)
+        taken.append(voice)
+        chosen.append(voice)
+    assert len(set(chosen)) == 4 and "longxiaochun_v2" not in chosen  # the narrator's default voice stays the narrator's
+    assert all(voice in VOICES for voice in chosen)
+    assert speech.voice_for(VoiceHints(gender="male", age="child"), []) == "longjielidou_v2"
+
+
+def test_character_voices_come_from_the_setting(cloud_settings):
+    kit = DashScopeKit(cloud_settings(dashscope_character_voices={"female": ["longhua_v2"], "male": ["longshu_v2"]}))
+    assert kit.speech().voice_for(VoiceHints(gender="male"), []) == "longshu_v2"
+    with pytest.raises(ConfigurationError, match="DASHSCOPE_CHARACTER_VOICES: unknown keys"):
+        DashScopeKit(cloud_settings(dashscope_character_voices={"women": ["longhua_v2"]})).speech()

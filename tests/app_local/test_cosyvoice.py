@@ -8,7 +8,7 @@ import pytest
 
 from app_local.cosyvoice import CosyVoiceSpeechSynthesizer, zero_shot_call
 from story2video.errors import BackendError, BackendUnavailable, ConfigurationError, InvalidArtifact
-from story2video.providers.base import SpeechRequest, StageContext
+from story2video.providers.base import SpeechRequest, StageContext, VoiceHints
 from tests.conftest import small_settings
 from tests.fakes.cosyvoice import SECONDS_PER_CHAR, FakeCosyVoice
 
@@ -263,3 +263,35 @@ def test_openai_non_wav_reply_is_invalid(tmp_path, httpserver):
 def test_openai_status(tmp_path, fake):
     status = asyncio.run(synth(tmp_path, fake.url, cosyvoice_api="openai").status())
     assert status.ready and status.model == "cosyvoice-openai:cosyvoice"
+
+
+def test_characters_get_sft_speakers_other_than_the_narrators(tmp_path, fake):
+    s = synth(tmp_path, fake.url)
+    her = s.voice_for(VoiceHints(gender="female"), [""])
+    him = s.voice_for(VoiceHints(gender="male"), ["", her])
+    assert (her, him) == ("英文女", "中文男")  # 中文女 is COSYVOICE_SPEAKER, the narrator's
+    custom = synth(tmp_path, fake.url, cosyvoice_character_voices={"male": ["英文男"]})
+    assert custom.voice_for(VoiceHints(gender="male"), []) == "英文男"
+    with pytest.raises(ConfigurationError, match="COSYVOICE_CHARACTER_VOICES"):
+        synth(tmp_path, fake.url, cosyvoice_character_voices={"female": []})
+
+
+def test_a_character_voice_named_in_the_voice_prompts_is_spoken_zero_shot_while_the_narrator_keeps_its_clip(tmp_path, fake, prompt_wav):
+    other = tmp_path / "grandpa.wav"
+    other.write_bytes(PROMPT_BYTES + b"\0\0")
+    s = synth(
+        tmp_path,
+        fake.url,
+        cosyvoice_prompt_wav=prompt_wav,
+        cosyvoice_prompt_text="旁白。",
+        cosyvoice_voice_prompts={"grandpa": {"wav": str(other), "text": "爷爷说话。"}},
+    )
+    assert speak(s, tmp_path / "a.wav", voice="grandpa").voice == "grandpa"
+    assert speak(s, tmp_path / "b.wav").voice == "prompt:voice.wav"
+    speak(s, tmp_path / "c.wav", voice="英文男")
+    first, second, third = fake.calls
+    assert (first["endpoint"], first["form"]["prompt_text"], first["prompt_wav"]) == ("/inference_zero_shot", "爷爷说话。", PROMPT_BYTES + b"\0\0")
+    assert (second["form"]["prompt_text"], second["prompt_wav"]) == ("旁白。", PROMPT_BYTES)
+    assert (third["endpoint"], third["form"]) == ("/inference_sft", {"tts_text": TEXT, "spk_id": "英文男"})
+    with pytest.raises(ConfigurationError, match="needs a \"wav\" path"):
+        synth(tmp_path, fake.url, cosyvoice_voice_prompts={"x": {"wav": str(other)}})

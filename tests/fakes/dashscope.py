@@ -12,7 +12,9 @@
   ``task_seconds``, that many seconds after its submission (a slow task a test can kill a worker during).
   Every client may poll every task: a second worker resumes the first one's.
 - ``GET /results/{name}``: the task results, on signed-looking URLs that can be made to expire
-- ``WS /api-ws/v1/inference``: CosyVoice run-task / continue-task / finish-task with binary audio
+- ``WS /api-ws/v1/inference``: CosyVoice run-task / continue-task / finish-task with binary audio; with
+  ``word_timestamp_enabled`` the sentence events carry word times (``sentence.words``, ms): every word
+  (a Chinese character, a Latin word) gets an equal share of the audio, whatever its length
 
 Errors use DashScope's bodies ``{"code", "message", "request_id"}``. Anything whose prompt or text
 contains ``MARKER`` is refused by "content moderation" (DataInspectionFailed).
@@ -87,7 +89,11 @@ VIDEO_MODELS = {
     },
 }
 TIERS = {"480P": 480, "720P": 720, "1080P": 1080}
-VOICES = {"longxiaochun_v2", "longwan_v2"}
+VOICES = {  # cosyvoice-v2 system voices
+    "longxiaochun_v2", "longwan_v2", "longhua_v2", "longxing_v2", "longyue_v2", "longyuan_v2", "longfeifei_v2", "longcheng_v2",
+    "longshu_v2", "longxiaocheng_v2", "longze_v2", "longshuo_v2", "longtian_v2", "longfei_v2", "longling_v2", "longke_v2",
+    "longxian_v2", "longjielidou_v2",
+}
 SECONDS_PER_CHAR = 0.05
 SOFTEN_CUE = "content-safety filter"
 _VIDEOS: dict[tuple[int, int, int], bytes] = {}
@@ -515,13 +521,27 @@ async def _send_speech(ws: WebSocket, task_id: str, text: str, parameters: dict)
     samples = max(1, int(len(text) * SECONDS_PER_CHAR * rate / parameters.get("rate", 1.0)))
     pcm = b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * 200 * i / rate))) for i in range(samples))
     audio = pcm if parameters["format"] == "pcm" else _wav(pcm, rate)
+    words = word_timestamps(text, samples * 1000 // rate) if parameters.get("word_timestamp_enabled") else []
     sentence = {"sentence": {"index": 0, "words": []}, "original_text": text}
     await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-begin", **sentence}})
-    for start in range(0, len(audio), 8192):
-        await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-synthesis", "sentence": {"index": 0, "words": []}}})
+    chunks = range(0, len(audio), 8192)
+    for number, start in enumerate(chunks, start=1):
+        heard = words[: len(words) * number // len(chunks)]  # the list grows as the sentence is synthesised
+        await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-synthesis", "sentence": {"index": 0, "words": heard}}})
         await ws.send_bytes(audio[start : start + 8192])
-    await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-end", **sentence}, "usage": {"characters": len(text)}})
+    ended = {"sentence": {"index": 0, "words": words}, "original_text": text}
+    await _send_event(ws, task_id, "result-generated", {"output": {"type": "sentence-end", **ended}, "usage": {"characters": len(text)}})
     await _send_event(ws, task_id, "task-finished", {"output": {"sentence": {"index": 0, "words": []}}, "usage": {"characters": len(text)}})
+
+
+def word_timestamps(text: str, total_ms: int) -> list[dict]:
+    """DashScope's word entries for ``text``: each word an equal share of ``total_ms``."""
+    found = list(re.finditer(r"[\u3400-\u9fff]|[A-Za-z0-9']+", text))
+    share = total_ms / max(1, len(found))
+    return [
+        {"text": m.group(), "begin_index": m.start(), "end_index": m.end(), "begin_time": round(i * share), "end_time": round((i + 1) * share)}
+        for i, m in enumerate(found)
+    ]
 
 
 def _wav(pcm: bytes, rate: int) -> bytes:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from story2video.errors import BackendError, BackendUnavailable, InvalidRequest, OperationCancelled
-from story2video.providers.base import SpeechRequest, SpeechResult, SpeechSynthesizer, StageContext
+from story2video.providers.base import SpeechRequest, SpeechResult, SpeechSynthesizer, StageContext, VoiceHints
 from story2video.providers.preview.speech import EspeakSpeechSynthesizer
 
 CHINESE = "老陈在江边开了一家小小的面馆，已经整整三十年了。"
@@ -151,3 +151,23 @@ def test_a_library_that_cannot_load_makes_the_backend_unavailable(tmp_path, monk
     assert "espeakng-loader" in error.value.message and "requirements-api.txt" in error.value.message
     status = asyncio.run(EspeakSpeechSynthesizer().status())
     assert not status.ready and "espeakng-loader" in status.detail
+
+
+def test_word_times_come_from_espeaks_word_events(tmp_path):
+    result = speak(tmp_path / "w.wav", "Thank you, he said. It is pouring outside.")
+    assert [word.text for word in result.words] == ["Thank", "you", "he", "said", "It", "is", "pouring", "outside"]
+    starts = [word.start for word in result.words]
+    assert starts == sorted(starts) and starts[0] == 0.0 and len(set(starts)) == len(starts)
+    assert all(word.start < word.end <= result.duration for word in result.words)
+    chinese = speak(tmp_path / "z.wav", "谢谢你，外面雨真大。")
+    assert "".join(word.text for word in chinese.words) == "谢谢你外面雨真大"
+
+
+def test_character_voices_are_variants_in_the_texts_language(tmp_path):
+    speech = EspeakSpeechSynthesizer()
+    female = speech.voice_for(VoiceHints(gender="female"), [""])
+    male = speech.voice_for(VoiceHints(gender="male"), ["", female])
+    other_female = speech.voice_for(VoiceHints(gender="female"), ["", female, male])
+    assert len({female, male, other_female}) == 3 and all(v.startswith("+") for v in (female, male, other_female))
+    assert speak(tmp_path / "a.wav", "你好。", voice=female).voice == "cmn" + female
+    assert speak(tmp_path / "b.wav", "Hello.", voice=male).voice == "en-us" + male
