@@ -15,6 +15,7 @@ from typing import Any
 
 from loguru import logger
 
+from app_local.inprocess.adapters import attach_ip_adapter
 from app_local.inprocess.libraries import GpuLibraries
 from app_local.inprocess.manifest import ModelSpec, Stage
 from story2video.config import Settings
@@ -81,6 +82,7 @@ def load_pipeline(libraries: GpuLibraries, spec: ModelSpec, device: str, options
     dtype = torch_dtype(libraries, spec, device)
     logger.info("loading diffusers model '{}' ({}) from {} onto {} as {}", spec.name, spec.pipeline, spec.path, device, dtype)
     pipe = cls.from_pretrained(spec.path, dtype=dtype, local_files_only=True, use_safetensors=True)
+    attach_ip_adapter(pipe, spec)
     pipe.set_progress_bar_config(disable=True)
     if options.cpu_offload and device.startswith("cuda"):
         pipe.enable_model_cpu_offload(device=device)
