@@ -1,14 +1,12 @@
-"""Aliyun OSS over its REST API with signature V1 (HMAC-SHA1): uploads, existence checks and
-presigned GET links, plus the artifact publisher and the keyframe links built on them.
+"""Aliyun OSS through Alibaba's SDK (``alibabacloud-oss-v2``): uploads, existence checks and presigned
+GET links, plus the artifact publisher and the keyframe links built on them.
 
-    Authorization: OSS <AccessKeyId>:base64(hmac_sha1(secret, VERB \\n Content-MD5 \\n Content-Type \\n
-                   Date \\n CanonicalizedOSSHeaders CanonicalizedResource))
-    presigned:     ?OSSAccessKeyId=..&Expires=<unix time>&Signature=.. signed over the same string with
-                   Expires in place of Date
-
-Buckets are addressed virtual-host style (``https://<bucket>.<endpoint>/<object>``); an endpoint
-that is an IP address or localhost is addressed path style (``http://<ip>/<bucket>/<object>``),
-as the official SDK does.
+Requests and links are signed with V4 (OSS4-HMAC-SHA256, scoped to the bucket's region) unless
+OSS_SIGNATURE_VERSION=v1; OSS refuses V1 for accounts made since 2025-03-01 and buckets made since
+2025-09-01 (403, EC 0002-00000080). The SDK is synchronous: each call runs in a thread, and is retried
+by the project's RetryPolicy (the SDK's own retries are off, so there is one policy and one log line
+per retry). Buckets are addressed virtual-host style; an endpoint that is an IP address is addressed
+path style, OSS_BASE_URL (a domain bound to the bucket) as a CNAME.
 """
 
 from __future__ import annotations
@@ -16,27 +14,39 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import hmac
-import ipaddress
-import math
-import re
-import time
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Callable
-from urllib.parse import quote, urlsplit
+from types import ModuleType
+from typing import Callable, TypeVar
 
-import httpx
+from loguru import logger
 
 from story2video.config import Settings
-from story2video.errors import BackendError, BackendUnavailable, describe_exception
-from story2video.providers.retry import RetryPolicy, send_with_retries
+from story2video.errors import BackendError, BackendUnavailable, ConfigurationError, describe_exception
+from story2video.providers.retry import RetryPolicy, is_retryable
 from story2video.storage.records import ArtifactRecord
 
 BACKEND = "oss"
-EXPIRY_STEP_S = 60  # links made within one minute are identical (cacheable), and valid >= the expiry
 PUBLISHED_KINDS = frozenset({"keyframe", "clip", "segment", "video"})
+SDK_PACKAGE = "alibabacloud-oss-v2"
+MAX_LINK_EXPIRY = timedelta(days=7)  # the longest a V4 link may be valid
+V1_REFUSED_EC = "0002-00000080"  # OSS's error code for a request signed with V1 where V1 is off
+
+T = TypeVar("T")
+
+
+def load_sdk() -> ModuleType:
+    """The OSS SDK, imported only once OSS is configured."""
+    try:
+        import alibabacloud_oss_v2
+    except ImportError as error:
+        raise ConfigurationError(
+            f"OSS_* settings are set but Alibaba's OSS SDK is not installed ({error}): "
+            f"pip install {SDK_PACKAGE} (it is in requirements-api.txt), or unset the OSS_* settings"
+        ) from error
+    return alibabacloud_oss_v2
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class OssConfig:
     bucket: str
     access_key_id: str
     access_key_secret: str = field(repr=False)
+    region: str = ""
+    signature_version: str = "v4"
     base_url: str = ""
     url_expires: int = 3600
     prefix: str = ""
@@ -56,116 +68,132 @@ class OssConfig:
             settings.oss_bucket,
             settings.oss_access_key_id,
             settings.oss_access_key_secret,
+            settings.oss_signing_region,
+            settings.oss_signature_version,
             settings.oss_base_url,
             settings.oss_url_expires,
             settings.oss_prefix,
         )
 
 
-def string_to_sign(verb: str, content_md5: str, content_type: str, date: str, headers: dict[str, str], resource: str) -> str:
-    oss_headers = sorted((k.lower().strip(), v.strip()) for k, v in headers.items() if k.lower().startswith("x-oss-"))
-    canonical = "".join(f"{name}:{value}\n" for name, value in oss_headers)
-    return f"{verb}\n{content_md5}\n{content_type}\n{date}\n{canonical}{resource}"
-
-
-def signature(secret: str, text: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha1).digest()).decode()
-
-
 class OssClient:
-    def __init__(self, config: OssConfig, retry: RetryPolicy, timeout: float = 120.0, clock: Callable[[], float] = time.time):
+    def __init__(self, config: OssConfig, retry: RetryPolicy, timeout: float = 120.0):
         self.config = config
         self.retry = retry
         self.timeout = timeout
-        self._clock = clock
-        self._tls = httpx.create_ssl_context()
-        parts = urlsplit(config.endpoint if "://" in config.endpoint else f"https://{config.endpoint}")
-        self._scheme, self._host = parts.scheme, parts.netloc
-        self._path_style = _is_ip_or_localhost(parts.hostname or "")
+        self.sdk = load_sdk()
 
     def object_name(self, relative: str) -> str:
         return f"{self.config.prefix}{relative}"
 
-    def bucket_url(self, bucket: str | None = None) -> str:
-        bucket = bucket or self.config.bucket
-        if self._path_style:
-            return f"{self._scheme}://{self._host}/{bucket}"
-        return f"{self._scheme}://{bucket}.{self._host}"
+    @cached_property
+    def _client(self):
+        return self._sdk_client(self.config.endpoint, cname=False)
+
+    @cached_property
+    def _link_client(self):
+        """Signs links: on OSS_BASE_URL as the bucket's CNAME when set, else on the endpoint."""
+        if not self.config.base_url:
+            return self._client
+        return self._sdk_client(self.config.base_url.rstrip("/"), cname=True)
+
+    def _sdk_client(self, endpoint: str, cname: bool):
+        sdk = self.sdk
+        config = sdk.config.Config(
+            region=self.config.region,
+            endpoint=endpoint,
+            signature_version=self.config.signature_version,
+            credentials_provider=sdk.credentials.StaticCredentialsProvider(self.config.access_key_id, self.config.access_key_secret),
+            retryer=sdk.retry.NopRetryer(),
+            connect_timeout=self.timeout,
+            readwrite_timeout=self.timeout,
+            use_cname=cname,
+        )
+        return sdk.Client(config)
 
     async def put(self, name: str, data: bytes, content_type: str) -> str:
         """Upload ``data`` as object ``name``; its ETag."""
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        headers = {"Content-MD5": md5, "Content-Type": content_type}
-        response = await self._send("PUT", name, headers, content=data)
-        if response.status_code != 200:
-            raise self._failure("upload of", name, response)
-        return response.headers.get("ETag", "").strip('"')
+        request = self.sdk.PutObjectRequest(
+            bucket=self.config.bucket, key=name, body=data, content_type=content_type, content_md5=md5
+        )
+        result = await self._call("upload of", name, lambda: self._client.put_object(request))
+        return (result.etag or "").strip('"')
 
     async def exists(self, name: str) -> bool:
-        response = await self._send("HEAD", name, {})
-        if response.status_code == 404:
-            return False
-        if response.status_code != 200:
-            raise self._failure("check of", name, response)
-        return True
+        request = self.sdk.HeadObjectRequest(bucket=self.config.bucket, key=name)
+
+        def head() -> bool:
+            try:
+                self._client.head_object(request)
+            except self.sdk.exceptions.OperationError as wrapped:
+                error = wrapped.unwrap()
+                if isinstance(error, self.sdk.exceptions.ServiceError) and error.status_code == 404:
+                    return False
+                raise
+            return True
+
+        return await self._call("check of", name, head)
 
     def presigned_get(self, name: str, bucket: str | None = None) -> str:
-        bucket = bucket or self.config.bucket
-        expires = math.ceil((self._clock() + self.config.url_expires) / EXPIRY_STEP_S) * EXPIRY_STEP_S
-        signed = signature(self.config.access_key_secret, string_to_sign("GET", "", "", str(expires), {}, f"/{bucket}/{name}"))
-        base = self.config.base_url.rstrip("/") or self.bucket_url(bucket)
-        query = f"OSSAccessKeyId={quote(self.config.access_key_id, safe='')}&Expires={expires}&Signature={quote(signed, safe='')}"
-        return f"{base}/{quote(name)}?{query}"
+        """A GET link valid for OSS_URL_EXPIRES seconds from now."""
+        request = self.sdk.GetObjectRequest(bucket=bucket or self.config.bucket, key=name)
+        # The SDK counts whole seconds from its own "now", a moment later: ask for just under one more.
+        expires = min(timedelta(seconds=self.config.url_expires + 0.999), MAX_LINK_EXPIRY)
+        return self._link_client.presign(request, expires=expires).url
 
-    async def _send(self, verb: str, name: str, headers: dict[str, str], content: bytes | None = None) -> httpx.Response:
-        date = formatdate(self._clock(), usegmt=True)
-        resource = f"/{self.config.bucket}/{name}"
-        text = string_to_sign(verb, headers.get("Content-MD5", ""), headers.get("Content-Type", ""), date, headers, resource)
-        auth = f"OSS {self.config.access_key_id}:{signature(self.config.access_key_secret, text)}"
-        url = f"{self.bucket_url()}/{quote(name)}"
-        what = f"OSS {verb} {name} in bucket '{self.config.bucket}'"
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http:
-                return await send_with_retries(
-                    lambda: http.request(verb, url, headers={**headers, "Date": date, "Authorization": auth}, content=content),
-                    self.retry,
-                    what,
-                )
-        except httpx.TransportError as error:
-            problem = f"cannot reach {what} at {self.config.endpoint}: {describe_exception(error, with_type=True)}; check OSS_ENDPOINT"
-            raise BackendUnavailable(problem, backend=BACKEND) from error
+    async def _call(self, action: str, name: str, operation: Callable[[], T]) -> T:
+        what = f"OSS {action} {name} in bucket '{self.config.bucket}'"
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return await asyncio.to_thread(operation)
+            except self.sdk.exceptions.OperationError as wrapped:
+                error = wrapped.unwrap()
+            last = attempt == self.retry.attempts
+            if isinstance(error, self.sdk.exceptions.ServiceError):
+                if last or not is_retryable(error.status_code):
+                    raise self._failure(what, error)
+                problem = f"HTTP {error.status_code} {error.code}"
+            elif isinstance(error, (self.sdk.exceptions.RequestError, self.sdk.exceptions.ResponseError)):
+                if last:
+                    cause = describe_exception(error.unwrap() or error, with_type=True)
+                    problem = f"cannot reach {what} at {self.config.endpoint}: {cause}; check OSS_ENDPOINT"
+                    raise BackendUnavailable(problem, backend=BACKEND) from error
+                problem = describe_exception(error, with_type=True)
+            else:
+                raise BackendError(f"{what} failed: {describe_exception(error, with_type=True)}", backend=BACKEND) from error
+            wait = self.retry.delay(attempt)
+            logger.warning("{} failed ({}); try {}/{} in {:.2f} s", what, problem, attempt + 1, self.retry.attempts, wait)
+            await self.retry.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _failure(self, action: str, name: str, response: httpx.Response) -> BackendError:
-        code, message = _xml_field(response.text, "Code"), _xml_field(response.text, "Message")
-        detail = f"{response.status_code} {code or 'no code'}: {message or 'no message'}"
-        text = f"OSS {action} {name} in bucket '{self.config.bucket}' failed ({detail}); {_hint(response.status_code, code)}"
-        error_class = BackendUnavailable if response.status_code >= 500 or response.status_code == 429 else BackendError
+    def _failure(self, what: str, error) -> BackendError:
+        detail = f"{error.status_code} {error.code or 'no code'}"
+        if error.ec:
+            detail += f", EC {error.ec}"
+        text = f"{what} failed ({detail}: {error.message or 'no message'}); {_hint(error.status_code, error.code or '', error.ec or '', self.config)}"
+        error_class = BackendUnavailable if error.status_code >= 500 or error.status_code == 429 else BackendError
         return error_class(text, backend=BACKEND)
 
 
-def _hint(status: int, code: str) -> str:
+def _hint(status: int, code: str, ec: str, config: OssConfig) -> str:
+    if ec == V1_REFUSED_EC:
+        return (
+            "this bucket or account refuses signature V1 (Alibaba Cloud turned V1 off for new accounts and buckets); "
+            "set OSS_SIGNATURE_VERSION=v4 (the default) and OSS_REGION to the bucket's region. The keys are not the problem"
+        )
     if code == "RequestTimeTooSkewed":
         return "this machine's clock is off by more than 15 minutes: synchronise it"
+    if code == "SignatureDoesNotMatch" and config.signature_version == "v4":
+        return (
+            f"check OSS_ACCESS_KEY_SECRET, and that OSS_REGION ({config.region}) is the bucket's region "
+            "(V4 signatures are scoped to the region)"
+        )
     if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId") or status == 403:
         return "check OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET and that the key may write to this bucket"
     if code == "NoSuchBucket" or status == 404:
         return "check OSS_BUCKET and that OSS_ENDPOINT is the bucket's region"
     return "check OSS_ENDPOINT and the bucket; try again later"
-
-
-def _xml_field(text: str, name: str) -> str:
-    match = re.search(rf"<{name}>(.*?)</{name}>", text, flags=re.DOTALL)
-    return match.group(1).strip() if match else ""
-
-
-def _is_ip_or_localhost(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class OssPublisher:

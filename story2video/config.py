@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 _OSS_REQUIRED = ("oss_endpoint", "oss_bucket", "oss_access_key_id", "oss_access_key_secret")
+_OSS_ENDPOINT_REGION = re.compile(r"(?:^|[/.])oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com", re.IGNORECASE)
 _TTS_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)  # what CosyVoice on DashScope offers
 
 
@@ -147,7 +149,15 @@ class Settings(BaseSettings):
     dashscope_chat_model: str = "qwen-plus"
     dashscope_image_model: str = "qwen-image-plus"
     dashscope_video_model: str = "wan2.2-i2v-flash"
-    dashscope_video_resolution: str = Field("", description="480P/720P/1080P; empty = the model's nearest to the render size")
+    dashscope_video_resolution: Literal["", "480P", "720P", "1080P"] = Field(
+        "", description="One of the model's tiers (docs/configuration.md); empty = its nearest to the render size"
+    )
+    dashscope_region: Literal["auto", "beijing", "singapore"] = Field(
+        "auto", description="Whose model table applies; auto = dashscope-intl.aliyuncs.com is Singapore, any other host Beijing"
+    )
+    dashscope_allow_unknown_models: bool = Field(
+        False, description="Let image/video model names missing from the region's table through (docs/configuration.md)"
+    )
     dashscope_tts_model: str = "cosyvoice-v2"
     dashscope_tts_voice: str = Field("longxiaochun_v2", description="Used when a render names no voice")
     dashscope_tts_format: Literal["pcm", "wav", "mp3"] = "pcm"
@@ -178,6 +188,12 @@ class Settings(BaseSettings):
     oss_base_url: str = Field("", description="A domain bound to the bucket for the links; empty = the bucket's endpoint")
     oss_url_expires: int = Field(3600, ge=60, le=7 * 24 * 3600, description="Seconds a presigned link stays valid")
     oss_prefix: str = Field("story2video/", description="Object name prefix inside the bucket")
+    oss_region: str = Field(
+        "", description="The bucket's region ID (cn-hangzhou, ap-southeast-1, ...), which V4 signatures name; empty = read from OSS_ENDPOINT"
+    )
+    oss_signature_version: Literal["v4", "v1"] = Field(
+        "v4", description="v4 = OSS4-HMAC-SHA256; v1 only for old buckets or OSS-compatible servers that lack V4"
+    )
 
     # --- ComfyUI (local mode: keyframes and clips on the COMFY_HOSTS pool; see comfy_workflows/README.md)
     # Each workflow is an API-format JSON; its binding is the file beside it named <stem>.binding.json.
@@ -283,6 +299,24 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _oss_region_known(self) -> "Settings":
+        if not self.oss_configured:
+            return self
+        from_endpoint = oss_endpoint_region(self.oss_endpoint)
+        if self.oss_region and not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.oss_region):
+            raise ValueError(f"OSS_REGION={self.oss_region!r} is not a region ID such as cn-hangzhou or ap-southeast-1")
+        if self.oss_region and from_endpoint and self.oss_region != from_endpoint:
+            raise ValueError(
+                f"OSS_REGION={self.oss_region} but OSS_ENDPOINT is in {from_endpoint}: set the bucket's region in both"
+            )
+        if self.oss_signature_version == "v4" and not self.oss_signing_region:
+            raise ValueError(
+                "OSS signs with V4, which names the bucket's region: set OSS_REGION (e.g. cn-hangzhou); "
+                "it cannot be read from OSS_ENDPOINT unless that is an oss-<region>.aliyuncs.com address"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _pixverse_options_fit(self) -> "Settings":
         if self.pixverse_quality == "1080p" and (self.pixverse_duration == 8 or self.pixverse_motion_mode == "fast"):
             raise ValueError("PixVerse draws 1080p clips only 5 s long and in motion mode normal: change PIXVERSE_QUALITY, PIXVERSE_DURATION or PIXVERSE_MOTION_MODE")
@@ -312,6 +346,10 @@ class Settings(BaseSettings):
     def oss_configured(self) -> bool:
         return all(getattr(self, name) for name in _OSS_REQUIRED)
 
+    @property
+    def oss_signing_region(self) -> str:
+        return self.oss_region or oss_endpoint_region(self.oss_endpoint)
+
     @cached_property
     def artifacts_dir(self) -> Path:
         return self.output_dir / "artifacts"
@@ -319,3 +357,10 @@ class Settings(BaseSettings):
     @cached_property
     def comfy_host_list(self) -> list[str]:
         return [host.strip().rstrip("/") for host in self.comfy_hosts.split(",") if host.strip()]
+
+
+def oss_endpoint_region(endpoint: str) -> str:
+    """The region named by an OSS endpoint (``https://oss-cn-hangzhou.aliyuncs.com`` -> cn-hangzhou), else ""."""
+    found = _OSS_ENDPOINT_REGION.search(endpoint)
+    region = found.group(1).lower() if found else ""
+    return "" if region.startswith("accelerate") else region  # global acceleration endpoints name no region

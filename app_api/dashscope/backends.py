@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from app_api.dashscope.catalog import image_model, video_model
 from app_api.dashscope.chat import DashScopeChat, DashScopeStoryboardWriter, PromptSoftener
 from app_api.dashscope.errors import Endpoint
 from app_api.dashscope.http import DashScopeClient
@@ -77,15 +78,17 @@ class DashScopeKit:
         endpoint = _endpoint("image synthesis", s.dashscope_image_model, "IMAGE", "IMAGE")
         options = ImageOptions(s.dashscope_prompt_extend, s.dashscope_watermark, s.dashscope_negative_prompt)
         slots = asyncio.Semaphore(s.dashscope_image_concurrency)
-        return DashScopeImageGenerator(self.client, self.tasks, endpoint, options, PromptSoftener(self.chat), slots, self.probe)
+        entry = image_model(s)  # refuses at start-up a model the region's table lacks
+        return DashScopeImageGenerator(self.client, self.tasks, endpoint, entry, options, PromptSoftener(self.chat), slots, self.probe)
 
     def video(self) -> DashScopeVideoGenerator:
         s = self.settings
         endpoint = _endpoint("image-to-video", s.dashscope_video_model, "VIDEO", "VIDEO")
         options = VideoOptions(s.dashscope_video_resolution, s.dashscope_prompt_extend, s.dashscope_watermark, s.dashscope_negative_prompt)
         slots = asyncio.Semaphore(s.dashscope_video_concurrency)
+        entry = video_model(s)  # refuses at start-up a model or resolution the region's table lacks
         return DashScopeVideoGenerator(
-            self.client, self.tasks, endpoint, options, self._keyframe_links(), PromptSoftener(self.chat), self.ffmpeg, slots, self.probe
+            self.client, self.tasks, endpoint, entry, options, self._keyframe_links(), PromptSoftener(self.chat), self.ffmpeg, slots, self.probe
         )
 
     def speech(self) -> DashScopeSpeechSynthesizer:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
 
+from app_api.dashscope.catalog import VideoModel
 from app_api.dashscope.chat import PromptSoftener
 from app_api.dashscope.errors import BACKEND, Endpoint
 from app_api.dashscope.http import DashScopeClient
@@ -91,6 +91,7 @@ class DashScopeVideoGenerator:
         client: DashScopeClient,
         tasks: TaskRunner,
         endpoint: Endpoint,
+        model: VideoModel,
         options: VideoOptions,
         links: KeyframeLinks,
         softener: PromptSoftener,
@@ -100,7 +101,7 @@ class DashScopeVideoGenerator:
     ):
         self.client, self.tasks, self.endpoint, self.options, self.links = client, tasks, endpoint, options, links
         self.softener, self.ffmpeg, self._slots, self.probe = softener, ffmpeg, slots, probe
-        self.model = endpoint.model
+        self.model, self.entry = endpoint.model, model
 
     async def animate(self, request: ClipRequest, dest: Path, ctx: StageContext) -> ClipFile:
         with work_folder("wan-input-") as folder:
@@ -140,18 +141,13 @@ class DashScopeVideoGenerator:
         if self.options.negative_prompt:
             body_input["negative_prompt"] = self.options.negative_prompt
         parameters = {
-            "resolution": self.options.resolution or video_resolution(self.model, request.width, request.height),
-            "duration": video_duration(self.model, request.duration),
+            "resolution": self.options.resolution or video_resolution(self.entry, request.width, request.height),
+            "duration": video_duration(self.entry, request.duration),
             "prompt_extend": self.options.prompt_extend,
             "watermark": self.options.watermark,
             "seed": request.seed % 2**31,
         }
-        if makes_sound(self.model):
+        if self.entry.makes_sound:
             parameters["audio"] = False  # the clip's sound is dropped in composition: do not pay for it
         return {"model": self.model, "input": body_input, "parameters": parameters}
 
-
-def makes_sound(model: str) -> bool:
-    """Wan 2.5 and later add generated sound unless told not to."""
-    found = re.match(r"wanx?(\d+)\.(\d+)", model)
-    return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 5)

@@ -94,7 +94,7 @@ def test_with_oss_artifacts_are_uploaded_and_linked_by_presigned_urls(make_clien
     for shot in final["shots"]:
         image = shot["artifacts"]["image"]
         assert shot["image_url"] == image["url"] and image["url"].startswith(f"{oss.endpoint}/{oss.bucket}/s2v/")
-        assert "Signature=" in image["url"] and image["local_url"].startswith("http://testserver/api/v1/artifacts/")
+        assert "x-oss-signature=" in image["url"] and image["local_url"].startswith("http://testserver/api/v1/artifacts/")
         assert httpx.get(image["url"]).content == client.get(image["local_url"]).content
         assert shot["video_url"].startswith(oss.endpoint)
     assert rendered["video_url"].startswith(oss.endpoint) and final["video_url"].startswith(oss.endpoint)

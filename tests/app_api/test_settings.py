@@ -15,7 +15,7 @@ def test_oss_partly_configured_stops_with_the_missing_names():
 
 
 def test_oss_is_configured_only_with_all_four():
-    values = dict(oss_bucket="b", oss_endpoint="e", oss_access_key_id="i", oss_access_key_secret="s")
+    values = dict(oss_bucket="b", oss_endpoint="e", oss_access_key_id="i", oss_access_key_secret="s", oss_region="cn-hangzhou")
     assert Settings(_env_file=None, **values).oss_configured
     assert not Settings(_env_file=None).oss_configured
 
@@ -29,7 +29,7 @@ def test_sample_rate_from_the_environment_is_checked(monkeypatch):
 
 
 def test_secrets_are_neither_in_repr_nor_in_validation_errors():
-    oss = dict(oss_bucket="b", oss_endpoint="e", oss_access_key_id="i")
+    oss = dict(oss_bucket="b", oss_endpoint="e", oss_access_key_id="i", oss_region="cn-hangzhou")
     settings = Settings(_env_file=None, dashscope_api_key="sk-hidden-1", oss_access_key_secret="oss-hidden-2", **oss)
     assert "sk-hidden-1" not in repr(settings) and "oss-hidden-2" not in repr(settings)
     with pytest.raises(ValidationError) as caught:

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from app_api.dashscope.backends import DashScopeKit
+from app_api.dashscope.catalog import IMAGE_MODELS, VIDEO_MODELS
 from app_api.dashscope.sizes import image_size, video_duration, video_resolution
-from app_api.dashscope.video import makes_sound, wan_input_picture
+from app_api.dashscope.video import wan_input_picture
 from story2video.errors import BackendError, InvalidRequest
 from story2video.providers.base import ClipFile, ClipRequest, StageContext
 from tests.fakes.dashscope import MARKER
@@ -50,7 +51,7 @@ def test_with_oss_the_keyframe_goes_as_a_presigned_link(cloud_settings, dashscop
     kit = DashScopeKit(cloud_settings(**oss.settings()))
     animate(kit, tmp_path)
     link = dashscope.paths("/api/v1/services/aigc/video-generation")[0].body["input"]["img_url"]
-    assert link.startswith(f"{oss.endpoint}/{oss.bucket}/s2v/ab/ab000") and "Signature=" in link
+    assert link.startswith(f"{oss.endpoint}/{oss.bucket}/s2v/ab/ab000") and "x-oss-signature=" in link
     assert dashscope.fetched_images == [link]  # DashScope could fetch it: the fake OSS checked the signature
     assert [entry[0] for entry in oss.log] == ["HEAD", "PUT", "GET"]
 
@@ -81,13 +82,16 @@ def test_a_failed_task_names_the_providers_code(kit, dashscope, tmp_path):
         ("wan2.2-i2v-flash", (1280, 720), 3.0, "720P", 5),
         ("wan2.2-i2v-plus", (1280, 720), 3.0, "1080P", 5),
         ("wan2.5-i2v-preview", (720, 1280), 7.5, "720P", 10),
-        ("wan2.1-i2v-turbo", (320, 180), 3.4, "480P", 4),
-        ("wan2.1-i2v-turbo", (1920, 1080), 12.0, "720P", 5),
+        ("wanx2.1-i2v-turbo", (320, 180), 3.4, "480P", 4),
+        ("wanx2.1-i2v-turbo", (1920, 1080), 12.0, "720P", 5),
+        ("wan2.6-i2v", (320, 180), 3.0, "720P", 5),
+        ("wan2.6-i2v", (1920, 1080), 12.0, "1080P", 15),
     ],
 )
 def test_video_resolution_and_duration_choices(model, size, seconds, resolution, duration):
-    assert video_resolution(model, *size) == resolution
-    assert video_duration(model, seconds) == duration
+    entry = VIDEO_MODELS["beijing"][model]
+    assert video_resolution(entry, *size) == resolution
+    assert video_duration(entry, seconds) == duration
 
 
 @pytest.mark.parametrize(
@@ -97,10 +101,12 @@ def test_video_resolution_and_duration_choices(model, size, seconds, resolution,
         ("qwen-image", (1080, 1440), (1140, 1472)),
         ("wan2.2-t2i-flash", (720, 1280), (720, 1280)),
         ("wanx-v1", (720, 720), (1024, 1024)),
+        ("qwen-image-max", (1080, 1440), (1104, 1472)),
+        ("qwen-image-2.0", (720, 1280), (720, 1280)),
     ],
 )
 def test_image_size_choices(model, size, asked):
-    assert image_size(model, *size) == asked
+    assert image_size(IMAGE_MODELS["beijing"][model], *size) == asked
 
 
 @pytest.mark.parametrize(
@@ -127,7 +133,8 @@ def test_a_frame_too_narrow_for_wan_is_refused_with_what_to_change(tmp_path):
 
 
 def test_wan_2_5_and_later_are_told_not_to_make_sound(cloud_settings, dashscope, tmp_path):
-    assert [makes_sound(m) for m in ("wan2.2-i2v-flash", "wanx2.1-i2v-turbo", "wan2.5-i2v-preview", "wan2.6-i2v", "wan3.0-i2v")] == [False, False, True, True, True]
+    table = VIDEO_MODELS["beijing"]
+    assert [table[m].makes_sound for m in ("wan2.2-i2v-flash", "wanx2.1-i2v-turbo", "wan2.5-i2v-preview", "wan2.6-i2v")] == [False, False, True, True]
     animate(DashScopeKit(cloud_settings(dashscope_video_model="wan2.5-i2v-preview")), tmp_path)
     animate(DashScopeKit(cloud_settings()), tmp_path)
     first, second = (r.body["parameters"] for r in dashscope.paths("/api/v1/services/aigc/video-generation"))

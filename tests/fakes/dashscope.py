@@ -3,6 +3,10 @@
 - ``POST /compatible-mode/v1/chat/completions`` (OpenAI shape) and ``GET /compatible-mode/v1/models``
 - ``POST /api/v1/services/aigc/text2image/image-synthesis`` and ``.../video-generation/video-synthesis``
   (only with ``X-DashScope-Async: enable``) → ``{"output": {"task_id", "task_status": "PENDING"}}``
+- ``POST /api/v1/services/aigc/multimodal-generation/generation`` (synchronous only, for qwen-image-max and
+  Qwen-Image 2.x) → ``{"output": {"choices": [{"message": {"content": [{"image": url}]}}]}}``
+- Models are those of the fake's region (``region="beijing"`` or ``"singapore"``, the documented names of
+  each); another region's name, an unknown name, a resolution tier or duration the model lacks is a 400
 - ``GET /api/v1/tasks/{id}``: PENDING → RUNNING → SUCCEEDED (or a scripted FAILED/UNKNOWN/...); an id it
   never issued is UNKNOWN. A task is done after ``polls_until_done`` polls and, for a kind listed in
   ``task_seconds``, that many seconds after its submission (a slow task a test can kill a worker during).
@@ -54,9 +58,34 @@ from tests.fakes.asgi_thread import ServerThread
 
 KEY = "sk-test-9f8e7d6c5b4a-NEVER-LOG-ME"
 MARKER = "FORBIDDEN"
-IMAGE_MODELS = {"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash"}
 QWEN_SIZES = {"1664*928", "1472*1140", "1328*1328", "1140*1472", "928*1664"}
-VIDEO_MODELS = {"wan2.2-i2v-flash": {"480P", "720P", "1080P"}, "wan2.5-i2v-preview": {"480P", "720P", "1080P"}}
+QWEN_MAX_SIZES = {"1664*928", "1472*1104", "1328*1328", "1104*1472", "928*1664"}
+# region -> async text2image models, synchronous multimodal-generation image models, image-to-video
+# models with (resolution tiers, durations)
+TASK_IMAGE_MODELS = {
+    "beijing": {"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash", "wanx2.1-t2i-turbo", "wanx-v1"},
+    "singapore": {"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash", "wan2.1-t2i-turbo"},
+}
+SYNC_IMAGE_MODELS = {"beijing": {"qwen-image-max", "qwen-image-2.0", "qwen-image-2.0-pro"}, "singapore": {"qwen-image-max"}}
+_WAN_BOTH = {
+    "wan2.6-i2v": ({"720P", "1080P"}, {5, 10, 15}),
+    "wan2.5-i2v-preview": ({"480P", "720P", "1080P"}, {5, 10}),
+    "wan2.2-i2v-plus": ({"480P", "1080P"}, {5}),
+}
+VIDEO_MODELS = {
+    "beijing": {
+        **_WAN_BOTH,
+        "wan2.2-i2v-flash": ({"480P", "720P", "1080P"}, {5}),
+        "wanx2.1-i2v-turbo": ({"480P", "720P"}, {3, 4, 5}),
+        "wanx2.1-i2v-plus": ({"720P"}, {5}),
+    },
+    "singapore": {
+        **_WAN_BOTH,
+        "wan2.2-i2v-flash": ({"480P", "720P"}, {5}),
+        "wan2.1-i2v-turbo": ({"480P", "720P"}, {3, 4, 5}),
+        "wan2.1-i2v-plus": ({"720P"}, {5}),
+    },
+}
 TIERS = {"480P": 480, "720P": 720, "1080P": 1080}
 VOICES = {"longxiaochun_v2", "longwan_v2"}
 SECONDS_PER_CHAR = 0.05
@@ -97,9 +126,10 @@ def error_body(code: str, message: str) -> dict:
 
 
 class FakeDashScope:
-    def __init__(self, ffmpeg: Path, api_key: str = KEY, port: int = 0):
+    def __init__(self, ffmpeg: Path, api_key: str = KEY, port: int = 0, region: str = "beijing"):
         self.ffmpeg = ffmpeg
         self.api_key = api_key
+        self.region = region
         self.requests: list[Recorded] = []
         self.chat_replies: list[str] = []  # served before the built-in storyboard writer
         self.canned: dict[str, list[Canned]] = defaultdict(list)  # route -> answers to serve first
@@ -144,6 +174,7 @@ class FakeDashScope:
         return {
             "dashscope_api_key": self.api_key,
             "dashscope_base_url": self.url,
+            "dashscope_region": self.region,
             "api_retry_attempts": 3,
             "api_retry_base_delay": 0.001,
             "api_retry_max_delay": 0.01,
@@ -163,6 +194,7 @@ class FakeDashScope:
                 Route("/compatible-mode/v1/models", self._models, methods=["GET"]),
                 Route("/api/v1/services/aigc/text2image/image-synthesis", self._submit_image, methods=["POST"]),
                 Route("/api/v1/services/aigc/video-generation/video-synthesis", self._submit_video, methods=["POST"]),
+                Route("/api/v1/services/aigc/multimodal-generation/generation", self._generate_image, methods=["POST"]),
                 Route("/api/v1/tasks/{task_id}", self._task, methods=["GET"]),
                 Route("/results/{name}", self._result, methods=["GET"]),
                 WebSocketRoute("/api-ws/v1/inference", self._tts),
@@ -219,7 +251,10 @@ class FakeDashScope:
         body, refusal = await self._admit(request, "image")
         if refusal:
             return refusal
-        problem = self._async_refusal(request) or self._model_refusal(body["model"], IMAGE_MODELS)
+        problem = self._async_refusal(request)
+        if not problem and body["model"] in SYNC_IMAGE_MODELS[self.region]:
+            problem = JSONResponse(error_body("InvalidParameter", f"Model {body['model']} does not support asynchronous calls"), status_code=400)
+        problem = problem or self._model_refusal(body["model"], TASK_IMAGE_MODELS[self.region])
         problem = problem or _moderation(body["input"]["prompt"])
         size = body.get("parameters", {}).get("size", "")
         if not problem and body["model"].startswith("qwen-image") and size not in QWEN_SIZES:
@@ -230,16 +265,44 @@ class FakeDashScope:
         body, refusal = await self._admit(request, "video")
         if refusal:
             return refusal
-        problem = self._async_refusal(request) or self._model_refusal(body["model"], set(VIDEO_MODELS))
+        models = VIDEO_MODELS[self.region]
+        problem = self._async_refusal(request) or self._model_refusal(body["model"], set(models))
         problem = problem or _moderation(body["input"]["prompt"])
-        if not problem and body["parameters"]["resolution"] not in VIDEO_MODELS[body["model"]]:
+        if not problem and body["parameters"]["resolution"] not in models[body["model"]][0]:
             problem = JSONResponse(error_body("InvalidParameter", "resolution is not supported"), status_code=400)
+        if not problem and body["parameters"]["duration"] not in models[body["model"]][1]:
+            problem = JSONResponse(error_body("InvalidParameter", "duration is not supported"), status_code=400)
         if not problem:
             body["keyframe_size"] = await self._keyframe_size(body["input"]["img_url"])
             if not all(360 <= side <= 2000 for side in body["keyframe_size"]):
                 message = f"The image size {body['keyframe_size']} is invalid: width and height must be in [360, 2000]"
                 problem = JSONResponse(error_body("InvalidParameter", message), status_code=400)
         return problem or self._new_task("video", body)
+
+    async def _generate_image(self, request: Request) -> Response:
+        """The synchronous image call: the image is drawn before the answer."""
+        body, refusal = await self._admit(request, "image")
+        if refusal:
+            return refusal
+        if request.headers.get("x-dashscope-async") == "enable":
+            return JSONResponse(error_body("AccessDenied", "current user api does not support asynchronous calls"), status_code=403)
+        problem = self._model_refusal(body["model"], SYNC_IMAGE_MODELS[self.region])
+        messages = body["input"]["messages"]
+        prompt = "".join(part.get("text", "") for part in messages[0]["content"]) if not problem else ""
+        problem = problem or _moderation(prompt)
+        size = body.get("parameters", {}).get("size", "1664*928")
+        width, height = (int(side) for side in size.split("*"))
+        if not problem and body["model"] == "qwen-image-max" and size not in QWEN_MAX_SIZES:
+            problem = JSONResponse(error_body("InvalidParameter", f"size {size} is not supported"), status_code=400)
+        if not problem and not 512 * 512 <= width * height <= 2048 * 2048:
+            problem = JSONResponse(error_body("InvalidParameter", f"size {size} is out of range"), status_code=400)
+        if problem:
+            return problem
+        self.submissions["image"] += 1
+        name = self._store(f"{uuid.uuid4()}.png", _png(width, height, prompt), "image/png")
+        message = {"role": "assistant", "content": [{"image": self._signed(name)}]}
+        usage = {"width": width, "height": height, "image_count": 1}
+        return JSONResponse({"request_id": uuid.uuid4().hex, "output": {"choices": [{"finish_reason": "stop", "message": message}]}, "usage": usage})
 
     def _async_refusal(self, request: Request) -> Response | None:
         if request.headers.get("x-dashscope-async") != "enable":
@@ -481,9 +544,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-seconds", type=float, default=0.0, help="least seconds an image task runs")
     parser.add_argument("--polls-until-done", type=int, default=2, help="polls a task answers PENDING/RUNNING to")
     parser.add_argument("--api-key", default=KEY, help="the only key it accepts")
+    parser.add_argument("--region", default="beijing", choices=sorted(VIDEO_MODELS), help="whose model names it offers")
     parser.add_argument("--ffmpeg", default="", help="FFmpeg binary for the result videos (default: found as the service finds it)")
     args = parser.parse_args(argv)
-    fake = FakeDashScope(locate_ffmpeg(args.ffmpeg), api_key=args.api_key, port=args.port)
+    fake = FakeDashScope(locate_ffmpeg(args.ffmpeg), api_key=args.api_key, port=args.port, region=args.region)
     fake.task_seconds.update(image=args.image_seconds, video=args.video_seconds)
     fake.polls_until_done = args.polls_until_done
     stop = threading.Event()
