@@ -4,6 +4,11 @@ A shot's stored keyframe is drawn for the story's own frame, as a render with th
 (subtitles on) shows it. A title card (the preview painter's) lays its text out for one frame size
 and subtitle setting, and is cheap to draw, so a render with other options gets a card drawn for its
 own frame instead of a crop of the stored one (``keyframe_for_frame``).
+
+A shot with characters is drawn with their looks and reference pictures (``pipeline.portraits``);
+where a consistency scorer is configured, it is scored against the references and drawn again with
+derived seeds below ``CONSISTENCY_THRESHOLD``, up to ``CONSISTENCY_TAKES``; the best take is kept and
+annotated (``consistency``, ``takes``, ``consistency_flagged``).
 """
 
 from __future__ import annotations
