@@ -73,8 +73,20 @@ def build_registry() -> BackendRegistry:
 
 def build_providers(settings: Settings) -> Providers:
     providers = build_registry().build(settings, PREFERRED)
+    _add_consistency_scorer(providers, settings)
     if settings.prompt_refiner_backend == "ollama":
         from app_local.ollama import OllamaPromptRefiner
 
         providers.refiner = OllamaPromptRefiner(settings)
     return providers
+
+
+def _add_consistency_scorer(providers: Providers, settings: Settings) -> None:
+    """The CLIP drift check when the model manifest names a consistency model (read without torch)."""
+    from app_local.inprocess.manifest import consistency_folder
+
+    folder = consistency_folder(settings)
+    if folder is not None:
+        from app_local.likeness import ClipLikenessScorer
+
+        providers.scorer = ClipLikenessScorer(folder)

@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     clip_timeout_s: float = Field(1800.0, gt=0, description="One clip call to its backend")
     narration_timeout_s: float = Field(300.0, gt=0, description="One narration call to its backend")
 
+    # --- drift check of keyframes with characters
+    consistency_threshold: float = Field(
+        0.0, ge=0, le=1, description="A keyframe whose likeness to its characters' references scores below this is drawn again (0: score only)"
+    )
+    consistency_takes: int = Field(
+        3, ge=1, le=16, description="Most keyframes drawn for one shot by the drift check; the most alike is kept"
+    )
+
     # --- storyboard limits
     max_script_chars: int = Field(20000, ge=1)
     default_min_shots: int = Field(1, ge=1, description="Fewest shots when the request gives no shot_count")

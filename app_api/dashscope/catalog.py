@@ -34,6 +34,7 @@ class ImageModel:
     sizes: tuple[tuple[int, int], ...] = ()  # the sizes it takes; () = any size within min_side..max_side
     min_side: int = 512
     max_side: int = 1440
+    references: int = 0  # reference pictures one synchronous call may carry as image parts (0: text only)
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ _QWEN_IMAGE = (
     ImageModel("qwen-image-max", SYNC, QWEN_IMAGE_MAX_SIZES),
 )
 _QWEN_IMAGE_2 = (
-    ImageModel("qwen-image-2.0", SYNC, min_side=512, max_side=2048),
-    ImageModel("qwen-image-2.0-pro", SYNC, min_side=512, max_side=2048),
+    ImageModel("qwen-image-2.0", SYNC, min_side=512, max_side=2048, references=3),
+    ImageModel("qwen-image-2.0-pro", SYNC, min_side=512, max_side=2048, references=3),
 )
 _WAN_LATEST = (
     VideoModel("wan2.6-i2v", ("720P", "1080P"), (5, 10, 15), makes_sound=True),

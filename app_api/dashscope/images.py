@@ -5,6 +5,7 @@ text2image tasks, or, for the models the region's table marks synchronous (qwen-
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,8 @@ class DashScopeImageGenerator:
         """One synchronous multimodal-generation call; like a task submission it is billed, so it is not
         sent again once it may have reached DashScope. It leaves no task to resume after a takeover."""
         ctx.raise_if_cancelled()
-        message = {"role": "user", "content": [{"text": prompt}]}
+        pictures = await asyncio.to_thread(_data_uris, request.references[: self.entry.references])
+        message = {"role": "user", "content": [*({"image": picture} for picture in pictures), {"text": prompt}]}
         parameters = {**self._parameters(size, request), **({"negative_prompt": negative} if negative else {})}
         body = {"model": self.model, "input": {"messages": [message]}, "parameters": parameters}
         answer = await self.client.post_json(f"{self.tasks.base_url}{SYNC_IMAGE_PATH}", body, self.endpoint, creates=True)
@@ -111,6 +113,11 @@ class DashScopeImageGenerator:
             "prompt_extend": self.options.prompt_extend,
             "watermark": self.options.watermark,
         }
+
+
+def _data_uris(paths) -> list[str]:
+    """Reference pictures as the ``data:<type>;base64,...`` image parts of a multimodal-generation call."""
+    return [f"data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}" for path in paths]
 
 
 def sync_image_url(answer: dict, endpoint: Endpoint) -> str:

@@ -39,7 +39,11 @@ class ComfyImageGenerator:
         values: dict[str, object] = {"prompt": prompt, "seed": request.seed % SEED_RANGE, "width": width, "height": height}
         if negative:
             values["negative_prompt"] = negative
-        job = WorkflowJob(self._workflow, values, pick=still_image)
+        uploads = {}
+        if self._workflow.binds("reference_images"):
+            # the characters' pictures, as many as the workflow has slots; the rest reach it as text only
+            uploads["reference_images"] = list(request.references[: self._workflow.slots("reference_images")])
+        job = WorkflowJob(self._workflow, values, pick=still_image, uploads=uploads)
         with work_folder("comfy-image-") as folder:
             result = await self._runner.run(job, Path(folder), ctx, lambda share: ctx.progress(_GENERATION_SHARE * share))
             await asyncio.to_thread(write_cover_png, result, dest, request.width, request.height, _unreadable(result))

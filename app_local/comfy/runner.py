@@ -14,7 +14,7 @@ stopping), so that the run taking over finds it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +41,8 @@ class WorkflowJob:
     workflow: BoundWorkflow
     values: Mapping[str, Any]  # parameter -> value written to its bound inputs
     pick: OutputPicker
-    uploads: Mapping[str, Path] = field(default_factory=dict)  # parameter -> image uploaded to the host first
+    # parameter -> image uploaded to the host first (a list parameter: the images, in order)
+    uploads: Mapping[str, Path | Sequence[Path]] = field(default_factory=dict)
 
 
 class WorkflowRunner:
@@ -58,8 +59,11 @@ class WorkflowRunner:
 
         async def on_host(client: ComfyClient) -> Path:
             values = dict(job.values)
-            for parameter, path in job.uploads.items():
-                values[parameter] = await client.upload_image(path)
+            for parameter, paths in job.uploads.items():
+                if isinstance(paths, Path):
+                    values[parameter] = await client.upload_image(paths)
+                else:
+                    values[parameter] = [await client.upload_image(path) for path in paths]
             graph = job.workflow.fill(values)
 
             def note(prompt_id: str) -> None:

@@ -24,9 +24,12 @@ Graph = dict[str, dict[str, Any]]
 
 # The request values a binding may route into a workflow, per kind; the required ones must be bound.
 PARAMETERS: dict[str, tuple[str, ...]] = {
-    "image": ("prompt", "negative_prompt", "seed", "width", "height"),
+    "image": ("prompt", "negative_prompt", "seed", "width", "height", "reference_images"),
     "video": ("image", "prompt", "negative_prompt", "seed", "width", "height", "frames", "fps"),
 }
+# Parameters that carry a list: the n-th value goes to the n-th target, and a target left without a
+# value (fewer references than slots) is cut out of the graph with every link to its node.
+LIST_PARAMETERS = frozenset({"reference_images"})
 REQUIRED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "image": ("prompt", "width", "height"),
     "video": ("image",),
@@ -103,9 +106,30 @@ class BoundWorkflow:
         """
         graph = copy.deepcopy(self.graph)
         for parameter, value in values.items():
-            for target in self.binding.inputs.get(parameter, ()):
+            targets = self.binding.inputs.get(parameter, ())
+            if parameter in LIST_PARAMETERS:
+                for target, item in zip(targets, value):
+                    graph[target.node]["inputs"][target.input] = item
+                for target in targets[len(value):]:
+                    _cut_out(graph, target.node)
+                continue
+            for target in targets:
                 graph[target.node]["inputs"][target.input] = value
         return graph
+
+    def slots(self, parameter: str) -> int:
+        """How many values a list parameter takes (its targets)."""
+        return len(self.binding.inputs.get(parameter, ()))
+
+
+def _cut_out(graph: Graph, node_id: str) -> None:
+    """Remove a node and every input linked to it (such inputs must be optional, e.g. ``image2`` of
+    TextEncodeQwenImageEditPlus or ImageStitch)."""
+    graph.pop(node_id, None)
+    for node in graph.values():
+        inputs = node["inputs"]
+        for name in [name for name, value in inputs.items() if is_link(value) and value[0] == node_id]:
+            del inputs[name]
 
 
 def nodes_needed(graph: Graph, output_node: str) -> set[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app_local.inprocess.adapters import reference_arguments
 from app_local.inprocess.batching import StepCallback, Work
 from app_local.inprocess.libraries import GpuLibraries
 from app_local.inprocess.loading import LoadOptions, call_arguments, pipeline_class
@@ -32,6 +33,7 @@ class ImageCall:
     prompt: str
     negative_prompt: str
     seed: int
+    references: tuple[Path, ...] = ()  # reference pictures for the model's IP-Adapter
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class ImageBatch:
             arguments["negative_prompt"] = [call.negative_prompt for call in calls]
         if "guidance_scale" in accepted and self.model.guidance is not None:
             arguments["guidance_scale"] = self.model.guidance
+        if self.model.ip_adapter is not None:  # one call per batch (the adapter's images are per call)
+            arguments.update(reference_arguments(pipe, self.model, calls[0].references))
         return list(pipe(**arguments, **self.model.call_kwargs).images)
 
 
@@ -78,7 +82,8 @@ class DiffusersImageGenerator:
     async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> ImageResult:
         ctx.raise_if_cancelled()
         prompt, negative = picture_prompt(request, self._spec.negative_prompt).for_backend(self._takes_negative)
-        call = ImageCall(prompt=prompt, negative_prompt=negative, seed=request.seed % SEED_RANGE)
+        references = request.references if self._spec.ip_adapter is not None else ()
+        call = ImageCall(prompt=prompt, negative_prompt=negative, seed=request.seed % SEED_RANGE, references=references)
         work = self._work(call, request.width, request.height)
         picture = await self._pool.run(work, ctx, lambda share: ctx.progress(GENERATION_SHARE * share))
         await asyncio.to_thread(save_cover_png, picture, dest, request.width, request.height)
@@ -100,7 +105,7 @@ class DiffusersImageGenerator:
             run=ImageBatch(self._libraries, spec, width, height),
             payload=call,
             steps=spec.steps,
-            batch_limit=self._batch_limit,
+            batch_limit=1 if spec.ip_adapter is not None else self._batch_limit,
             window_s=self._window_s,
         )
 

@@ -19,6 +19,8 @@ from typing import Any
 from loguru import logger
 
 from app_local.inprocess.compiling import compile_denoiser
+
+from app_local.inprocess.adapters import attach_ip_adapter
 from app_local.inprocess.libraries import GpuLibraries
 from app_local.inprocess.manifest import ModelSpec, Stage
 from story2video.config import Settings
@@ -97,6 +99,7 @@ def load_pipeline(libraries: GpuLibraries, spec: ModelSpec, device: str, options
                 f", variant {spec.variant}" if spec.variant else "")
     with _FROM_PRETRAINED_LOCK:
         pipe = cls.from_pretrained(spec.path, dtype=dtype, variant=spec.variant, local_files_only=True, use_safetensors=True)
+    attach_ip_adapter(pipe, spec)
     pipe.set_progress_bar_config(disable=True)
     if options.cpu_offload and device.startswith("cuda"):
         pipe.enable_model_cpu_offload(device=device)

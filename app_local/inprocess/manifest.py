@@ -25,6 +25,28 @@ _DEFAULT_MAX_BATCH: dict[Stage, int | None] = {"image": None, "video": 1}  # Non
 
 
 @dataclass(frozen=True)
+class IpAdapterSpec:
+    """An IP-Adapter the image pipeline loads beside its weights, so keyframes follow reference pictures.
+
+    ``folder`` (relative to the manifest) holds ``subfolder/weight_name`` (safetensors with the
+    ``image_proj.*`` and ``ip_adapter.*`` keys) and the CLIP vision encoder in ``image_encoder_folder``
+    (a ``CLIPVisionModelWithProjection`` saved with ``save_pretrained``; a bare name is looked up under
+    ``subfolder``, a path with a "/" under ``folder``), as diffusers' ``load_ip_adapter`` reads them.
+    """
+
+    folder: Path
+    weight_name: str
+    subfolder: str = ""
+    image_encoder_folder: str = "image_encoder"
+    scale: float = 0.6  # how strongly the references steer the picture (0: not at all)
+
+    @property
+    def encoder_path(self) -> Path:
+        where = self.image_encoder_folder if "/" in self.image_encoder_folder else Path(self.subfolder, self.image_encoder_folder)
+        return self.folder / where
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One manifest entry, checked: its folder exists and holds the pipeline it claims."""
 
@@ -45,11 +67,12 @@ class ModelSpec:
     negative_prompt: str = ""
     vae_tiling: bool = False  # decode in overlapping tiles: for sizes whose decode alone does not fit
     call_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the pipeline call as they are
+    ip_adapter: IpAdapterSpec | None = None  # image only: reference pictures steer the keyframe
 
     @property
     def weights_key(self) -> tuple[str, ...]:
         """Entries with equal keys load the same pipeline (they may differ in steps, sizes...)."""
-        return (str(self.path), self.pipeline, self.dtype, self.variant or "", str(self.vae_tiling))
+        return (str(self.path), self.pipeline, self.dtype, self.variant or "", str(self.vae_tiling), repr(self.ip_adapter))
 
     @property
     def entry_key(self) -> str:
@@ -62,6 +85,7 @@ class Manifest:
     path: Path
     defaults: dict[Stage, str]
     entries: dict[str, dict[str, Any]]
+    consistency: Path | None = None  # the CLIP-type model folder of the drift check (``"consistency": {"path": ...}``)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -75,7 +99,27 @@ def read_manifest(path: Path) -> Manifest:
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ConfigurationError(f"DIFFUSERS_MANIFEST={path} must be an object with a \"models\" object")
     defaults = {stage: data[stage] for stage in STAGES if isinstance(data.get(stage), str) and data[stage]}
-    return Manifest(path=path, defaults=defaults, entries=data["models"])
+    return Manifest(path=path, defaults=defaults, entries=data["models"], consistency=_consistency_folder(path, data.get("consistency")))
+
+
+def _consistency_folder(path: Path, entry: Any) -> Path | None:
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or set(entry) - {"path"}:
+        raise ConfigurationError(f'DIFFUSERS_MANIFEST={path}: "consistency" must be {{"path": "<CLIP model folder>"}}')
+    folder = (path.parent / entry["path"]).resolve()
+    if not (folder / "config.json").is_file():
+        raise ConfigurationError(
+            f'DIFFUSERS_MANIFEST={path}: "consistency" names {folder}, which holds no config.json (a CLIP model saved with save_pretrained)'
+        )
+    return folder
+
+
+def consistency_folder(settings: Settings) -> Path | None:
+    """The drift check's CLIP model folder named in the manifest; None without a manifest or the entry. No torch."""
+    if not settings.diffusers_manifest.is_file():
+        return None
+    return read_manifest(settings.diffusers_manifest).consistency
 
 
 def chosen_name(settings: Settings, stage: Stage, manifest: Manifest | None) -> str:
@@ -127,10 +171,31 @@ def _spec_from_entry(manifest: Manifest, name: str, stage: Stage, entry: dict[st
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
     if not isinstance(entry.get("pipeline"), str) or not isinstance(entry.get("path"), str):
         raise TypeError('"pipeline" and "path" must be strings')
-    values = {key: value for key, value in entry.items() if key not in ("stage", "path", "name")}
+    values = {key: value for key, value in entry.items() if key not in ("stage", "path", "name", "ip_adapter")}
     values.setdefault("max_batch", _DEFAULT_MAX_BATCH[stage])
+    if entry.get("ip_adapter") is not None:
+        if stage != "image":
+            raise ValueError('"ip_adapter" is for image models only')
+        values["ip_adapter"] = _ip_adapter(manifest, entry["ip_adapter"])
     spec = ModelSpec(name=name, stage=stage, path=(manifest.path.parent / entry["path"]).resolve(), **values)
     _check_values(spec)
+    return spec
+
+
+def _ip_adapter(manifest: Manifest, entry: Any) -> IpAdapterSpec:
+    if not isinstance(entry, dict) or not isinstance(entry.get("folder"), str) or not isinstance(entry.get("weight_name"), str):
+        raise TypeError('"ip_adapter" must be an object with "folder" and "weight_name" strings')
+    unknown = set(entry) - set(IpAdapterSpec.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown ip_adapter field(s) {', '.join(sorted(unknown))}")
+    spec = IpAdapterSpec(**{**entry, "folder": (manifest.path.parent / entry["folder"]).resolve()})
+    if isinstance(spec.scale, bool) or not isinstance(spec.scale, (int, float)) or spec.scale < 0:
+        raise ValueError(f"ip_adapter scale must be a number >= 0, not {spec.scale!r}")
+    weights = spec.folder / spec.subfolder / spec.weight_name
+    if not weights.is_file() or not spec.weight_name.endswith(".safetensors"):
+        raise ValueError(f"ip_adapter weights {weights} do not exist (a .safetensors file is needed)")
+    if not (spec.encoder_path / "config.json").is_file():
+        raise ValueError(f"ip_adapter image encoder {spec.encoder_path} holds no config.json")
     return spec
 
 

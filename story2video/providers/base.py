@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Literal, Protocol, runtime_checkable
+from typing import Collection, Protocol, Sequence, runtime_checkable
 
 from story2video.castfields import NARRATOR
 from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, Clip, ClipFile, ClipFit, ClipRequest, StillMotion
@@ -112,6 +112,8 @@ class ImageRequest:
     subtitled: bool = False  # burned-in subtitles will show the narration: text drawn in the picture must not
     # repeat it, and must stay clear of the subtitles' band
     characters: tuple[CharacterLook, ...] = ()  # who is in the shot, described the same in every shot
+    references: tuple[Path, ...] = ()  # the characters' reference pictures (PNG), in the order of ``characters``;
+    # a backend that can condition on pictures uses them, any other draws from the text alone
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,21 @@ class ImageGenerator(Protocol):
         ...
 
     async def status(self) -> BackendStatus: ...
+
+
+# ---------------------------------------------------------------- drift check
+
+
+@runtime_checkable
+class ConsistencyScorer(Protocol):
+    """How much a keyframe looks like its characters' reference pictures."""
+
+    backend: str
+    model: str
+
+    async def score(self, picture: Path, references: Sequence[Path], ctx: StageContext) -> float:
+        """0..1 (1: alike); with several references, the likeness of the least alike one."""
+        ...
 
 
 # ---------------------------------------------------------------- clips
@@ -226,6 +243,7 @@ class Providers:
     video: VideoGenerator
     speech: SpeechSynthesizer
     refiner: PromptRefiner | None = None
+    scorer: ConsistencyScorer | None = None  # the drift check of keyframes with characters; None: not scored
     extras: dict[str, object] = field(default_factory=dict)
 
     def by_stage(self) -> dict[str, object]:

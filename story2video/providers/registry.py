@@ -59,7 +59,12 @@ class BackendRegistry:
         for stage, name in chosen.items():
             logger.info("{} stage uses backend '{}'", stage, name)
         built = {stage: self.entries[(stage, name)].factory(settings) for stage, name in chosen.items()}
-        return Providers(storyboard=built["storyboard"], image=built["image"], video=built["video"], speech=built["speech"])
+        providers = Providers(storyboard=built["storyboard"], image=built["image"], video=built["video"], speech=built["speech"])
+        if chosen["image"] == "preview":
+            from story2video.providers.preview.likeness import ColourLikenessScorer
+
+            providers.scorer = ColourLikenessScorer()  # title cards get the stand-in drift check
+        return providers
 
 
 def preview_registry() -> BackendRegistry:

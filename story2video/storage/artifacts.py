@@ -103,6 +103,16 @@ class ArtifactStore:
                 return await self._published_late(existing)
             return await self._produce(key, kind, ext, producer, validator)
 
+    async def annotate(self, key: str, **meta: object) -> ArtifactRecord:
+        """Add ``meta`` to an existing artifact's record (what was decided about it after it was made)."""
+        async with self._locks.hold(key):
+            record = self.get(key)
+            if record is None:
+                raise FileNotFoundError(f"artifact {key} is gone; nothing to annotate")
+            record.meta.update(meta)
+            self._insert(record)
+            return record
+
     async def discard(self, key: str) -> None:
         """Forget an artifact and delete its file (e.g. the upload it held was deleted)."""
         async with self._locks.hold(key):

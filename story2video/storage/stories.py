@@ -133,6 +133,14 @@ class StoryRepository:
                 (character.updated_at, character.user_id, character.story_id),
             )
 
+    def set_drawn_reference(self, character: CharacterRecord, reference_key: str) -> None:
+        """Note the portrait drawn for ``character``, unless a person has uploaded one meanwhile."""
+        character.reference_key = reference_key
+        self.db.execute(
+            "UPDATE characters SET reference_key=? WHERE user_id=? AND story_id=? AND character_id=? AND reference_upload_id IS NULL",
+            (reference_key, character.user_id, character.story_id, character.character_id),
+        )
+
     @staticmethod
     def _shots_showing(conn, character: CharacterRecord) -> list[str]:
         rows = conn.execute(

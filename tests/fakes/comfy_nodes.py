@@ -225,6 +225,29 @@ def image_blend(_: Folders, v: dict) -> RunResult:
     return (blended,), None
 
 
+_SPACING_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+
+
+def image_stitch(_: Folders, v: dict) -> RunResult:
+    """image2 beside image1 (ComfyUI's ImageStitch); without image2, image1 as it is."""
+    if v.get("image2") is None:
+        return (v["image1"],), None
+    stitched = []
+    for first, second in zip(v["image1"], v["image2"], strict=True):
+        across = v["direction"] in ("right", "left")
+        if v["match_image_size"]:
+            scale = first.height / second.height if across else first.width / second.width
+            second = second.resize((max(1, round(second.width * scale)), max(1, round(second.height * scale))))
+        a, b = (first, second) if v["direction"] in ("right", "down") else (second, first)
+        gap = v["spacing_width"]
+        size = (a.width + gap + b.width, max(a.height, b.height)) if across else (max(a.width, b.width), a.height + gap + b.height)
+        sheet = Image.new("RGB", size, _SPACING_COLOURS[v["spacing_color"]])
+        sheet.paste(a, (0, 0))
+        sheet.paste(b, (a.width + gap, 0) if across else (0, a.height + gap))
+        stitched.append(sheet)
+    return (stitched,), None
+
+
 def repeat_image_batch(_: Folders, v: dict) -> RunResult:
     return ([frame.copy() for _ in range(v["amount"]) for frame in v["image"]],), None
 
@@ -330,6 +353,11 @@ def node_classes(upscale_models: tuple[str, ...]) -> dict[str, NodeClass]:
             {"image1": image, "image2": image, "blend_factor": Input("FLOAT", 0.0, 1.0),
              "blend_mode": Input(("normal", *_BLENDS))},
             ("IMAGE",), image_blend,
+        ),
+        "ImageStitch": NodeClass(
+            {"image1": image, "direction": Input(("right", "down", "left", "up")), "match_image_size": Input("BOOLEAN"),
+             "spacing_width": Input("INT", 0, 1024), "spacing_color": Input(tuple(_SPACING_COLOURS))},
+            ("IMAGE",), image_stitch, optional={"image2": image},
         ),
         "RepeatImageBatch": NodeClass({"image": image, "amount": Input("INT", 1, 4096)}, ("IMAGE",), repeat_image_batch),
         "ImageAddNoise": NodeClass(

@@ -19,6 +19,7 @@ TEXT_TO_IMAGE = WORKFLOWS / "fake_text_to_image.json"
 IMAGE_TO_WEBP = WORKFLOWS / "fake_image_to_webp.json"
 IMAGE_TO_MP4 = WORKFLOWS / "fake_image_to_mp4.json"
 MISSING_MODEL = WORKFLOWS / "fake_upscale_missing_model.json"
+REFERENCE_TO_IMAGE = WORKFLOWS / "fake_reference_to_image.json"
 
 ComfyFactory = Callable[..., FakeComfyUI]
 

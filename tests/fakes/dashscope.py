@@ -3,7 +3,8 @@
 - ``POST /compatible-mode/v1/chat/completions`` (OpenAI shape) and ``GET /compatible-mode/v1/models``
 - ``POST /api/v1/services/aigc/text2image/image-synthesis`` and ``.../video-generation/video-synthesis``
   (only with ``X-DashScope-Async: enable``) → ``{"output": {"task_id", "task_status": "PENDING"}}``
-- ``POST /api/v1/services/aigc/multimodal-generation/generation`` (synchronous only, for qwen-image-max and
+- ``POST /api/v1/services/aigc/multimodal-generation/generation`` (synchronous only; Qwen-Image 2.x also takes up
+  to three ``{"image": "data:image/png;base64,..."}`` parts before the text; for qwen-image-max and
   Qwen-Image 2.x) → ``{"output": {"choices": [{"message": {"content": [{"image": url}]}}]}}``
 - Models are those of the fake's region (``region="beijing"`` or ``"singapore"``, the documented names of
   each); another region's name, an unknown name, a resolution tier or duration the model lacks is a 400
@@ -144,6 +145,7 @@ class FakeDashScope:
         self.suspended = False  # True: the polls after the first answer SUSPENDED (held back) instead of RUNNING
         self.task_seconds: dict[str, float] = {"image": 0.0, "video": 0.0}  # least time from submission to the outcome
         self.submissions: Counter[str] = Counter()  # accepted tasks by kind: "image", "video"
+        self.input_pictures: list[list[bytes]] = []  # the decoded image parts of each accepted synchronous image call
         self.expire_downloads = 0  # the next N result downloads answer 403 "expired"
         self.soften_keeps_marker = False
         self.denied_models: set[str] = set()
@@ -296,6 +298,8 @@ class FakeDashScope:
         messages = body["input"]["messages"]
         prompt = "".join(part.get("text", "") for part in messages[0]["content"]) if not problem else ""
         problem = problem or _moderation(prompt)
+        pictures, refusal = ([], None) if problem else _input_pictures(body["model"], messages[0]["content"])
+        problem = problem or refusal
         size = body.get("parameters", {}).get("size", "1664*928")
         width, height = (int(side) for side in size.split("*"))
         if not problem and body["model"] == "qwen-image-max" and size not in QWEN_MAX_SIZES:
@@ -305,6 +309,7 @@ class FakeDashScope:
         if problem:
             return problem
         self.submissions["image"] += 1
+        self.input_pictures.append(pictures)
         name = self._store(f"{uuid.uuid4()}.png", _png(width, height, prompt), "image/png")
         message = {"role": "assistant", "content": [{"image": self._signed(name)}]}
         usage = {"width": width, "height": height, "image_count": 1}
@@ -454,6 +459,31 @@ def storyboard_reply(user_message: str) -> str:
         for i, g in enumerate(groups)
     ]
     return json.dumps({"shots": shots}, ensure_ascii=False)
+
+
+PICTURE_MODELS = {"qwen-image-2.0": 3, "qwen-image-2.0-pro": 3}  # model -> most input pictures in one call
+
+
+def _input_pictures(model: str, content: list[dict]) -> tuple[list[bytes], Response | None]:
+    """The ``image`` parts of a synchronous call, decoded from their data URIs (the fake fetches no URL)."""
+    parts = [part["image"] for part in content if "image" in part]
+    if not parts:
+        return [], None
+    if len(parts) > PICTURE_MODELS.get(model, 0):
+        message = f"Model {model} takes at most {PICTURE_MODELS.get(model, 0)} input images, got {len(parts)}"
+        return [], JSONResponse(error_body("InvalidParameter", message), status_code=400)
+    pictures = []
+    for part in parts:
+        head, _, data = str(part).partition(",")
+        if not (head.startswith("data:image/") and head.endswith(";base64")):
+            return [], JSONResponse(error_body("InvalidParameter", "image must be a data:image/...;base64 URI in this fake"), status_code=400)
+        try:
+            raw = base64.b64decode(data, validate=True)
+            Image.open(io.BytesIO(raw)).verify()
+        except Exception:  # noqa: BLE001 - any undecodable picture is the caller's error
+            return [], JSONResponse(error_body("InvalidParameter", "The input image could not be decoded"), status_code=400)
+        pictures.append(raw)
+    return pictures, None
 
 
 def _moderation(prompt: str) -> Response | None:

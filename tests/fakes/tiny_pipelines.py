@@ -160,3 +160,50 @@ def tiny_models() -> TinyModels:
     root = Path(tempfile.mkdtemp(prefix="tiny-diffusers-"))
     atexit.register(shutil.rmtree, root, True)
     return TinyModels(image=build_text_to_image(root), video=build_image_to_video(root))
+
+
+def build_clip_vision(folder: Path, projection_dim: int = 16) -> Path:
+    """A tiny random CLIPVisionModelWithProjection, saved as a real model folder (config + safetensors)."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(1)
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2, image_size=32, patch_size=8,
+        projection_dim=projection_dim,
+    ))
+    encoder.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_ip_adapter(folder: Path, pipeline_folder: Path, weight_name: str = "ip-adapter_tiny.safetensors") -> Path:
+    """A tiny random IP-Adapter for the tiny UNet in ``pipeline_folder``, in the on-disk layout of
+    h94/IP-Adapter: ``weight_name`` (``image_proj.*`` = ImageProjection of 4 tokens, ``ip_adapter.<n>.to_k_ip``
+    / ``to_v_ip`` for each cross-attention, n = 1, 3, 5, ... in the UNet's processor order) beside its
+    CLIP vision encoder in ``image_encoder/``."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_pretrained(pipeline_folder / "unet")
+    encoder = build_clip_vision(folder / "image_encoder")
+    cross, tokens = unet.config.cross_attention_dim, 4
+    embed = json.loads((encoder / "config.json").read_text())["projection_dim"]
+    generator = torch.Generator().manual_seed(2)
+    tensors = {
+        "image_proj.proj.weight": torch.randn(tokens * cross, embed, generator=generator) * 0.5,
+        "image_proj.proj.bias": torch.zeros(tokens * cross),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        attention = unet.get_submodule(name.removesuffix(".processor"))
+        hidden = attention.to_k.weight.shape[0]
+        for projection in ("to_k_ip", "to_v_ip"):
+            tensors[f"ip_adapter.{key_id}.{projection}.weight"] = torch.randn(hidden, cross, generator=generator) * 0.5
+        key_id += 2
+    save_file({key: value.contiguous() for key, value in tensors.items()}, str(folder / weight_name))
+    return folder
