@@ -214,7 +214,10 @@ class Engine:
         if request.reference_upload_id is not None:
             picture = self.uploads.artifact_for(request.user_id, request.reference_upload_id, "image", "reference_upload_id")
             character.reference_key, character.reference_upload_id = picture.key, request.reference_upload_id
-        elif request.redraw_reference or (
+        elif request.redraw_reference:
+            character.reference_key, character.reference_upload_id = None, None
+            character.portrait_take += 1  # another seed: a new portrait, not the same one again
+        elif (
             character.reference_upload_id is None and looks_before[:2] != (character.name, character.appearance)
         ):
             character.reference_key, character.reference_upload_id = None, None  # a portrait of the new look is drawn

@@ -17,6 +17,7 @@ from fastapi.openapi.models import Example
 USER_ID = "u-001"
 STORY_ID = "story-001"
 SHOT_ID = "shot_01"
+CHARACTER_ID = "character_1"
 SCRIPT = "清晨，少女推开木窗，望见远山的薄雾。她背起画板走向河边。河面上漂着一只纸船。夜里，她终于听见了海浪的声音。"
 
 
@@ -101,3 +102,12 @@ IMPORT_UPLOAD = _named(
 OPERATION_ID = "op-003"
 UPLOAD_ID = "up_5f0c2a9e81d34b7a6c1e0f92"
 ARTIFACT_NAME = "9b3e0f6c2d1a4e8b7c5f3a2d1e0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c.mp4"
+
+UPDATE_CHARACTER = _named(
+    look=(
+        "A new look: the character's shots are drawn again at the next render",
+        {"user_id": USER_ID, "appearance": "十六岁的少女，齐肩黑发，白色连衣裙，背着木画板"},
+    ),
+    voice=("A voice of the speech backend for this character", {"user_id": USER_ID, "voice": "longxiaochun"}),
+    new_portrait=("Draw the character's portrait again", {"user_id": USER_ID, "redraw_reference": True}),
+)

@@ -3,7 +3,7 @@
 A portrait is drawn by the story's image backend from the character's look, worded by the one
 picture-prompt builder like every keyframe, on a square as wide as the story frame's short side. It
 is an artifact of kind "portrait", keyed by the backend, its model and the request (name, appearance,
-style, size, a seed of the look): characters that look the same share one, and shots drawn at once
+style, size, a seed of the look and of its take): characters that look the same share one, and shots drawn at once
 that need it wait for the one drawing (``ArtifactStore.ensure`` serialises producers of a key).
 """
 
@@ -92,7 +92,7 @@ def portrait_request(story: StoryRecord, character: CharacterRecord) -> ImageReq
         style=story.style,
         width=side,
         height=side,
-        seed=derive_seed(0, KIND, character.name, character.appearance),
+        seed=derive_seed(character.portrait_take, KIND, character.name, character.appearance),
         characters=(look_of(character),),
     )
 

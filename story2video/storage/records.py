@@ -58,6 +58,7 @@ class CharacterRecord:
     reference_key: str | None = None  # the artifact of the reference picture (portrait)
     reference_upload_id: str | None = None  # set when the reference is the user's upload, not drawn
     updated_at: float = 0.0
+    portrait_take: int = 0  # raised by each request for a new portrait: its seed changes
 
 
 @dataclass

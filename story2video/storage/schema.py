@@ -109,6 +109,7 @@ _TABLES = (
     reference_key TEXT,
     reference_upload_id TEXT,
     updated_at {REAL} NOT NULL,
+    portrait_take INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, story_id, character_id),
     FOREIGN KEY (user_id, story_id) REFERENCES stories (user_id, story_id) ON DELETE CASCADE
 )""",

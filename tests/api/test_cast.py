@@ -146,3 +146,14 @@ def test_bad_cast_edits_say_what_is_wrong(client, path, body, status, param):
     assert response.status_code == status, response.text
     if param:
         assert response.json()["error"]["param"] == param
+
+
+def test_redraw_reference_draws_a_new_portrait_and_the_characters_shots(client):
+    client.post("/api/v1/storyboard/create", json=create_body(script_content=ENGLISH_SCRIPT, shot_count=4))
+    tom = _cast(client)["Tom"]
+    assert tom["reference_source"] == "drawn" and tom["reference_url"]
+    edited = client.patch(f"/api/v1/stories/story-001/cast/{tom['character_id']}", json={**USER, "redraw_reference": True})
+    assert edited.status_code == 200 and edited.json()["reference_url"] is None
+    assert client.post("/api/v1/video/render", json={"operation_id": "op-r1", "story_id": "story-001", **USER}).status_code == 200
+    redrawn = _cast(client)["Tom"]
+    assert redrawn["reference_source"] == "drawn" and redrawn["reference_url"] not in (None, tom["reference_url"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
@@ -17,7 +19,10 @@ router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
 UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to", openapi_examples=examples.parameter(examples.USER_ID))
 StoryId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.STORY_ID))
 ShotId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.SHOT_ID))
-CharacterId = Path(pattern=ID_PATTERN, description="A character id of the story's cast")
+CharacterId = Path(
+    pattern=ID_PATTERN, description="A character id of the story's cast", openapi_examples=examples.parameter(examples.CHARACTER_ID)
+)
+CharacterBody = Annotated[UpdateCharacterRequest, Body(openapi_examples=examples.UPDATE_CHARACTER)]
 _RESPONSES = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 
@@ -87,7 +92,7 @@ def get_cast(engine: EngineDep, principal: PrincipalDep, links: LinksDep, story_
 
 @router.patch("/{story_id}/cast/{character_id}", response_model=Character, responses={**_RESPONSES, 400: {"model": ErrorResponse}})
 def update_character(
-    request: UpdateCharacterRequest,
+    request: CharacterBody,
     engine: EngineDep,
     principal: PrincipalDep,
     links: LinksDep,
