@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
 from story2video.errors import InvalidRequest, NotFound, OperationCancelled, RemoteError, Story2VideoError, describe_exception
@@ -12,11 +13,12 @@ from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
+from story2video.pipeline.files import FILE_KINDS, StoryFile, story_files
 from story2video.pipeline.handoff import cut_from_wire, cut_to_wire, media_from_wire, media_to_wire
 from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
 from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts, write_storyboard
-from story2video.presenters import shot_view
+from story2video.presenters import shot_view, story_view
 from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest, UpdateCharacterRequest
 from story2video.providers.base import BackendStatus, StoryboardRequest
 from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
@@ -221,6 +223,30 @@ class Engine:
         redraw = looks_before != (character.name, character.appearance, character.reference_key)
         self.deps.stories.save_character(character, redraw_shots=redraw)
         return character
+
+    # ------------------------------------------------------------------ files
+
+    def story_files(self, user_id: str, story_id: str, kind: str | None = None) -> list[StoryFile]:
+        """The story's files (all, or those of one kind), the storyboard as JSON among them."""
+        if kind is not None and kind not in FILE_KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(FILE_KINDS)}", param="kind")
+        story = self.require_story(user_id, story_id)
+        shots, cast = self.deps.stories.list_shots(user_id, story_id), self.deps.stories.list_cast(user_id, story_id)
+        storyboard = json.dumps(story_view(self.deps.store, story, shots, cast), ensure_ascii=False, indent=2).encode("utf-8")
+        files = story_files(self.deps.store, story, shots, cast, storyboard)
+        return [file for file in files if kind is None or file.kind == kind]
+
+    def files_to_download(self, user_id: str, story_id: str, kind: str | None, name: str | None) -> list[StoryFile]:
+        """Seed 001's rule: a named file alone; else every file (of ``kind``), which the caller sends as
+        that one file when there is exactly one and as a zip otherwise."""
+        files = self.story_files(user_id, story_id, kind)
+        if name is not None:
+            files = [file for file in files if file.name == name]
+            if not files:
+                raise NotFound(f"story '{story_id}' has no file '{name}'" + (f" of kind '{kind}'" if kind else ""))
+        elif not files:
+            raise NotFound(f"story '{story_id}' has no {kind or ''} files yet".replace("  ", " "))
+        return files
 
     async def backend_statuses(self) -> list[BackendStatus]:
         providers = self.deps.providers.by_stage()

@@ -232,6 +232,15 @@ class Story(BaseModel):
     updated_at: float
 
 
+class StoryFileInfo(BaseModel):
+    name: str = Field(description="Its path inside the story's zip; give it as `name` to download it alone")
+    kind: Literal["storyboard", "video", "subtitles", "reference", "keyframe", "narration", "clip", "segment"]
+    shot_id: str | None = Field(None, description="The shot it belongs to (keyframe, narration, clip, segment)")
+    size_bytes: int
+    media_type: str
+    url: str | None = Field(None, description="The artifact's own link; null for the storyboard (made for the download)")
+
+
 class StorySummary(BaseModel):
     story_id: str
     display_name: str
