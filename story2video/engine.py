@@ -23,6 +23,7 @@ from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest,
 from story2video.providers.base import BackendStatus, StoryboardRequest
 from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
+from story2video.webhooks.service import WebhookService
 
 CREATE_STAGES = (("storyboard", 0.25), ("keyframes", 0.75))
 REGENERATE_STAGES = (("keyframes", 1.0),)
@@ -37,10 +38,11 @@ _SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
 
 
 class Engine:
-    def __init__(self, deps: PipelineDeps, operations: OperationService, uploads: UploadService):
+    def __init__(self, deps: PipelineDeps, operations: OperationService, uploads: UploadService, webhooks: WebhookService):
         self.deps = deps
         self.operations = operations
         self.uploads = uploads
+        self.webhooks = webhooks
         operations.executor = self.execute
 
     # ------------------------------------------------------------------ create
@@ -56,7 +58,8 @@ class Engine:
             raise InvalidRequest("script_content has no words to narrate (only spaces, punctuation or emoji)", param="script_content")
         if request.shot_count is not None and request.shot_count > settings.max_shots:
             raise InvalidRequest(f"shot_count may be at most {settings.max_shots}", param="shot_count")
-        body = request.model_dump(mode="json")
+        self.webhooks.check_request_callback(request.callback_url)
+        body = _wire_body(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         return self._submit(OperationKind.CREATE_STORYBOARD, request, body, stored_body={**body, "seed": seed})
 
@@ -95,7 +98,8 @@ class Engine:
 
     def regenerate_shot(self, request: RegenerateShotRequest) -> OperationRecord:
         self._regeneration(request)
-        return self._submit(OperationKind.REGENERATE_SHOT, request, request.model_dump(mode="json"))
+        self.webhooks.check_request_callback(request.callback_url)
+        return self._submit(OperationKind.REGENERATE_SHOT, request, _wire_body(request))
 
     def _regeneration(self, request: RegenerateShotRequest) -> tuple[StoryRecord, dict, ArtifactRecord | None]:
         """(story, field changes, uploaded picture): checked when the request comes and again when it runs."""
@@ -135,7 +139,8 @@ class Engine:
 
     def render_video(self, request: RenderVideoRequest) -> OperationRecord:
         self._rendering(request)
-        return self._submit(OperationKind.RENDER_VIDEO, request, request.model_dump(mode="json"))
+        self.webhooks.check_request_callback(request.callback_url)
+        return self._submit(OperationKind.RENDER_VIDEO, request, _wire_body(request))
 
     def _rendering(self, request: RenderVideoRequest) -> tuple[StoryRecord, list[ShotRecord], RenderSpec]:
         """(story, shots, spec): checked when the request comes and again when it runs."""
@@ -347,3 +352,12 @@ class Engine:
             body=body,
             stored_body=stored_body,
         )
+
+
+def _wire_body(request) -> dict:
+    """The request as stored and hashed; without callback_url when it names none, so a request of a
+    client that never sends one is the same operation as before callbacks existed."""
+    body = request.model_dump(mode="json")
+    if body.get("callback_url") is None:
+        body.pop("callback_url", None)
+    return body
