@@ -22,6 +22,7 @@ from story2video.api.openapi import install_openapi
 from story2video.api.routes import (
     artifacts,
     docs,
+    exports,
     files,
     health,
     operations,
@@ -72,7 +73,7 @@ DESCRIPTION = """Turns a written script into a finished short video: storyboard 
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
-ROUTE_MODULES = (storyboard, operations, stories, files, webhooks, uploads, artifacts, health, web, docs)
+ROUTE_MODULES = (storyboard, operations, stories, files, exports, webhooks, uploads, artifacts, health, web, docs)
 
 
 @dataclass

@@ -6,14 +6,16 @@ import asyncio
 import json
 import secrets
 
-from story2video.errors import InvalidRequest, NotFound, OperationCancelled, RemoteError, Story2VideoError, describe_exception
+from story2video.errors import Conflict, InvalidRequest, NotFound, OperationCancelled, RemoteError, Story2VideoError, describe_exception
 from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationKind, ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
+from story2video.pipeline.editors import jianying_draft, otio_export, shot_media_folder
 from story2video.pipeline.files import FILE_KINDS, StoryFile, story_files
+from story2video.pipeline.timeline import RenderTimeline, load_timeline
 from story2video.pipeline.handoff import cut_from_wire, cut_to_wire, media_from_wire, media_to_wire
 from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
@@ -251,6 +253,49 @@ class Engine:
                 raise NotFound(f"story '{story_id}' has no file '{name}'" + (f" of kind '{kind}'" if kind else ""))
         elif not files:
             raise NotFound(f"story '{story_id}' has no {kind or ''} files yet".replace("  ", " "))
+        return files
+
+    # ------------------------------------------------------------------ editor exports
+
+    def render_timeline(self, user_id: str, story_id: str) -> RenderTimeline:
+        """The edit decisions of the story's current final video."""
+        story = self.require_story(user_id, story_id)
+        if not story.video_key:
+            raise NotFound(f"story '{story_id}' has no rendered video yet: render it first")
+        timeline = load_timeline(self.deps.store, story.video_key)
+        if timeline is None:
+            raise Conflict(
+                f"story '{story_id}' was rendered before renders kept their edit decisions; render it again "
+                "(every segment is reused, nothing is redrawn)",
+                code="render_again",
+            )
+        return timeline
+
+    def timeline_export(self, user_id: str, story_id: str, export_format: str, media_root: str) -> str:
+        """An OTIO, FCPXML or EDL timeline of the render; media named as in the story's zip, after ``media_root``."""
+        return otio_export(self.render_timeline(user_id, story_id), story_id, export_format, media_root)
+
+    def jianying_export(self, user_id: str, story_id: str, draft_folder: str) -> list[StoryFile]:
+        """The files of a Jianying draft folder named after the story: its two JSON files and its media."""
+        timeline = self.render_timeline(user_id, story_id)
+        store = self.deps.store
+        media: dict[str, str] = {}  # name in the zip -> artifact key
+        for shot in timeline.shots:
+            media[f"{shot_media_folder(shot)}/segment.mp4"] = shot.segment
+            media[f"{shot_media_folder(shot)}/narration.wav"] = shot.narration
+        records = {}
+        for name, key in media.items():
+            record = store.get(key)
+            if record is None:
+                raise Conflict(f"a file of story '{story_id}''s render is gone ({name}); render it again", code="render_again")
+            records[name] = record
+        draft = jianying_draft(store, timeline, {name: store.path_of(record) for name, record in records.items()}, story_id, draft_folder)
+        files = [
+            StoryFile(f"{story_id}/{name}", "draft", None, len(data), "application/json", data=data)
+            for name, data in ((name, json.dumps(value, ensure_ascii=False).encode("utf-8")) for name, value in draft.items())
+        ]
+        for name, record in records.items():
+            files.append(StoryFile(f"{story_id}/materials/{name.replace('/', '_')}", "media", None, record.size_bytes, record.media_type, artifact=record))
         return files
 
     async def backend_statuses(self) -> list[BackendStatus]:
