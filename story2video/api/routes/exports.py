@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response, StreamingResponse
@@ -21,12 +21,14 @@ MediaRoot = Query(
     "",
     max_length=500,
     description="Put before every media name (the names of the story's zip), e.g. file:///Users/me/story-001/; empty: relative names",
+    examples=["file:///Users/me/story-001/"],
 )
 DraftFolder = Query(
     "",
     max_length=500,
     description="Your Jianying drafts folder (e.g. C:/Users/me/AppData/Local/JianyingPro/User Data/Projects/com.lveditor.draft): "
     "Jianying takes absolute media paths only; unzip the draft there. Empty: relative paths (Jianying asks to relink)",
+    examples=["C:/Users/me/AppData/Local/JianyingPro/User Data/Projects/com.lveditor.draft"],
 )
 _TYPES = {"otio": ("application/json", "otio"), "fcpxml": ("application/xml", "fcpxml"), "edl": ("text/plain; charset=utf-8", "edl")}
 _RESPONSES = {401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
@@ -46,7 +48,7 @@ def export_jianying(engine: EngineDep, principal: PrincipalDep, story_id: str = 
 def export_timeline(
     engine: EngineDep,
     principal: PrincipalDep,
-    export_format: Literal["otio", "fcpxml", "edl"],
+    export_format: Annotated[Literal["otio", "fcpxml", "edl"], Path(description="The timeline format", examples=["otio"])],
     story_id: str = StoryId,
     user_id: str = UserId,
     media_root: str = MediaRoot,

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/stories", tags=["files"])
 UserId = Query(pattern=ID_PATTERN, description="The user the story belongs to", openapi_examples=examples.parameter(examples.USER_ID))
 StoryId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.STORY_ID))
 FileKind = Literal["storyboard", "video", "subtitles", "reference", "keyframe", "narration", "clip", "segment"]
-KindQuery = Query(None, description="Only the files of this kind")
+KindQuery = Query(None, description="Only the files of this kind", examples=["keyframe"])
 NameQuery = Query(None, max_length=200, description="One file, by the `name` the list gives", examples=["shots/001-s1/keyframe.png"])
 _RESPONSES = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 

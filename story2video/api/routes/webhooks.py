@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Response
 
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
@@ -13,6 +15,18 @@ from story2video.protocol import ID_PATTERN, CallbackDelivery, ErrorResponse, We
 from story2video.storage.webhooks import PENDING, WebhookDelivery, WebhookRegistration
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+RegistrationBody = Annotated[
+    WebhookRegistrationRequest,
+    Body(
+        openapi_examples={
+            "generated secret": {"summary": "The service makes the secret", "value": {"url": "https://hooks.example.com/story2video"}},
+            "own secret": {
+                "summary": "Your own secret",
+                "value": {"url": "https://hooks.example.com/story2video", "secret": "a-long-random-secret-of-yours"},
+            },
+        }
+    ),
+]
 UserId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.USER_ID))
 _RESPONSES = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
@@ -42,7 +56,7 @@ def _delivery(delivery: WebhookDelivery) -> dict:
 
 
 @router.put("/users/{user_id}/webhook", response_model=WebhookRegistrationInfo, responses=_RESPONSES)
-def register_webhook(body: WebhookRegistrationRequest, engine: EngineDep, principal: PrincipalDep, user_id: str = UserId):
+def register_webhook(body: RegistrationBody, engine: EngineDep, principal: PrincipalDep, user_id: str = UserId):
     """Call `url` when any operation of the user ends (unless its request names its own `callback_url`).
     The answer carries the signing secret; later reads do not."""
     principal.require(user_id)
