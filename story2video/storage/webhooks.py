@@ -102,6 +102,10 @@ class WebhookRepository:
             ).fetchall()
         return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.next_attempt_at)
 
+    def release(self, delivery_id: int) -> None:
+        """Give up a claim without an attempt (the sender stopped): the delivery is due again at once."""
+        self.db.execute("UPDATE webhook_deliveries SET claimed_until=0 WHERE delivery_id=?", (delivery_id,))
+
     def fix_body(self, delivery_id: int, body: str) -> None:
         self.db.execute("UPDATE webhook_deliveries SET body=? WHERE delivery_id=? AND body IS NULL", (body, delivery_id))
 

@@ -79,6 +79,12 @@ class WebhookSender:
             error = f"could not reach the receiver: {describe_exception(exc, with_type=True)}"
         except Story2VideoError as exc:  # resolving the host failed: it may resolve later
             error = exc.message
+        except asyncio.CancelledError:
+            # Stopped mid-attempt: nothing is recorded and the claim is released, so the next sender (this
+            # service restarted, or another replica) sends it again at once. The receiver may have got it:
+            # deliveries are at least once (X-Story2Video-Delivery tells a repeat).
+            self.service.repo.release(delivery.delivery_id)
+            raise
         attempt = WebhookAttempt(number, started, round(time.time() - started, 4), status_code, error)
         status, next_at = self._outcome(delivery, attempt, permanent)
         await asyncio.to_thread(self.service.repo.record_attempt, delivery, attempt, status, next_at)

@@ -170,4 +170,6 @@ def test_a_pending_callback_survives_a_restart(make_client, receiver, tmp_path):
     second = make_client(tmp_path, **_settings())
     [delivery] = _callbacks(second, "op-001", "delivered")
     assert [attempt["status_code"] for attempt in delivery["attempts"]][-1] == 200
-    assert len(delivery["attempts"]) == len(hook.received) > len(pending) >= 1
+    # At least once: an attempt cut short by the stop may have reached the receiver without being recorded.
+    assert len(hook.received) >= len(delivery["attempts"]) >= 1 and len(hook.received) > len(pending) >= 1
+    assert len({call["headers"]["x-story2video-delivery"] for call in hook.received}) == 1
