@@ -22,14 +22,17 @@ from story2video.api.openapi import install_openapi
 from story2video.api.routes import (
     artifacts,
     docs,
+    exports,
+    files,
     health,
     operations,
     stories,
     storyboard,
     uploads,
     web,
+    webhooks,
 )
-from story2video.api.urls import ArtifactSigner
+from story2video.api.urls import ArtifactSigner, Links
 from story2video.config import Settings
 from story2video.engine import STAGE_PLANS, Engine
 from story2video.errors import ConfigurationError
@@ -44,6 +47,7 @@ from story2video.jobs.states import UNFINISHED_STATUSES
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import resolve_cjk_font
 from story2video.pipeline.deps import PipelineDeps
+from story2video.protocol import Operation
 from story2video.providers.base import Providers
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.datalock import holder_note, lock_data
@@ -57,16 +61,19 @@ from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.retention import RetentionPolicy, RetentionSweeper
 from story2video.storage.stories import StoryRepository
 from story2video.storage.uploads import UploadRepository
+from story2video.storage.webhooks import WebhookRepository
 from story2video.storage.workers import WorkerRepository
 from story2video.uploads.service import UploadService
 from story2video.util.heap import glibc_heap
 from story2video.util.workdirs import sweep_stale_work_folders
+from story2video.webhooks.sender import WebhookSender
+from story2video.webhooks.service import WebhookService
 
 DESCRIPTION = """Turns a written script into a finished short video: storyboard (LLM) → keyframes (T2I) →
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
-ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, health, web, docs)
+ROUTE_MODULES = (storyboard, operations, stories, files, exports, webhooks, uploads, artifacts, health, web, docs)
 
 
 @dataclass
@@ -130,8 +137,20 @@ def build_engine(settings: Settings, providers: Providers) -> Assembly:
     events = EventLog(EventRepository(db), hub, assembly.relay)
     operations = OperationService(OperationRepository(db), events, runner, LeaseKeeper(leases, worker_id, settings.lease_ttl_s), STAGE_PLANS)
     upload_service = UploadService(settings, deps.store, UploadRepository(db), deps.ffmpeg)
-    assembly.engine = Engine(deps, operations, upload_service)
+    webhooks = WebhookService(settings, WebhookRepository(db), operations.repo)
+    events.listeners.append(webhooks.on_event)  # whichever process ends an operation queues its callback
+    assembly.engine = Engine(deps, operations, upload_service, webhooks)
     return assembly
+
+
+def webhook_sender(settings: Settings, engine: Engine) -> WebhookSender:
+    """The sender of queued callbacks; the operation's links as a response has them (PUBLIC_BASE_URL, signed)."""
+    links = Links(settings.public_base_url.rstrip("/"), ArtifactSigner.from_settings(settings))
+
+    def present(view: dict) -> dict:
+        return Operation.model_validate(links.absolutize(view)).model_dump(mode="json")
+
+    return WebhookSender(engine.webhooks, present)
 
 
 def _heap_trim(settings: Settings) -> Callable[[], bool] | None:
@@ -192,7 +211,10 @@ async def _single_process(settings: Settings, assembly: Assembly):
             )
         await check_backends(engine)
         async with _background(
-            ("retention", _retention_sweeper(settings, engine).run()), ("heartbeat", assembly.heartbeat().run()), ("leases", sweeper.run())
+            ("retention", _retention_sweeper(settings, engine).run()),
+            ("heartbeat", assembly.heartbeat().run()),
+            ("leases", sweeper.run()),
+            ("webhooks", webhook_sender(settings, engine).run()),
         ):
             yield
     finally:
@@ -204,7 +226,11 @@ async def _api_replica(settings: Settings, assembly: Assembly):
     """SERVICE_ROLE=api: serves and enqueues; other replicas and the workers share the database, the
     broker and OUTPUT_DIR, so nothing here repairs or sweeps what they may be using."""
     await check_backends(assembly.engine)
-    async with _background(("retention", _retention_sweeper(settings, assembly.engine).run()), ("events", assembly.relay.listen())):
+    async with _background(
+        ("retention", _retention_sweeper(settings, assembly.engine).run()),
+        ("events", assembly.relay.listen()),
+        ("webhooks", webhook_sender(settings, assembly.engine).run()),
+    ):
         yield
     assembly.relay.close()
 
@@ -259,7 +285,7 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     if settings.cors_origins:
         origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
         app.add_middleware(
-            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"], expose_headers=["Location", "Retry-After"]
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["*"], expose_headers=["Location", "Retry-After"]
         )
     for module in ROUTE_MODULES:
         app.include_router(module.router)

@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     )
     upload_url_timeout_s: float = Field(30.0, gt=0, description="One URL import: connect, redirects and download")
 
+    # --- webhooks (callbacks when an operation ends)
+    webhook_url_hosts: str = Field(
+        "", description="Hosts callback URLs may name, comma-separated; '*.example.com' allows its subdomains; empty = callbacks off"
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Let callbacks reach loopback, private and link-local addresses (a trusted intranet receiver)"
+    )
+    webhook_secret: str = Field(
+        "", repr=False, description="Signs callbacks to a request's callback_url; empty = requests may not name one"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="One callback attempt: connect, send, answer")
+    webhook_retry_window_s: float = Field(3600.0, ge=0, description="How long after an operation ends its callback is retried")
+    webhook_retry_base_s: float = Field(5.0, gt=0, description="Wait before the first retry; doubled after each failed attempt")
+    webhook_retry_max_s: float = Field(600.0, gt=0, description="Longest wait between two attempts")
+    webhook_poll_interval_s: float = Field(1.0, gt=0, description="How often a sender looks for callbacks that are due")
+
     # --- storage
     output_dir: Path = PROJECT_ROOT / "data" / "output"
     database_path: Path = PROJECT_ROOT / "data" / "story2video.sqlite3"

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
-from story2video.errors import InvalidRequest, NotFound, OperationCancelled, RemoteError, Story2VideoError, describe_exception
+from story2video.errors import Conflict, InvalidRequest, NotFound, OperationCancelled, RemoteError, Story2VideoError, describe_exception
 from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationKind, ShotState
 from story2video.jobs.tracker import OperationTracker
 from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url, public_url
+from story2video.pipeline.editors import jianying_draft, otio_export, shot_media_folder
+from story2video.pipeline.files import FILE_KINDS, StoryFile, story_files
+from story2video.pipeline.timeline import RenderTimeline, load_timeline
 from story2video.pipeline.handoff import cut_from_wire, cut_to_wire, media_from_wire, media_to_wire
 from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
 from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts, write_storyboard
-from story2video.presenters import shot_view
+from story2video.presenters import shot_view, story_view
 from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest, UpdateCharacterRequest
 from story2video.providers.base import BackendStatus, StoryboardRequest
 from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
+from story2video.webhooks.service import WebhookService
 
 CREATE_STAGES = (("storyboard", 0.25), ("keyframes", 0.75))
 REGENERATE_STAGES = (("keyframes", 1.0),)
@@ -35,10 +40,11 @@ _SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
 
 
 class Engine:
-    def __init__(self, deps: PipelineDeps, operations: OperationService, uploads: UploadService):
+    def __init__(self, deps: PipelineDeps, operations: OperationService, uploads: UploadService, webhooks: WebhookService):
         self.deps = deps
         self.operations = operations
         self.uploads = uploads
+        self.webhooks = webhooks
         operations.executor = self.execute
 
     # ------------------------------------------------------------------ create
@@ -54,7 +60,8 @@ class Engine:
             raise InvalidRequest("script_content has no words to narrate (only spaces, punctuation or emoji)", param="script_content")
         if request.shot_count is not None and request.shot_count > settings.max_shots:
             raise InvalidRequest(f"shot_count may be at most {settings.max_shots}", param="shot_count")
-        body = request.model_dump(mode="json")
+        self.webhooks.check_request_callback(request.callback_url)
+        body = _wire_body(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         return self._submit(OperationKind.CREATE_STORYBOARD, request, body, stored_body={**body, "seed": seed})
 
@@ -93,7 +100,8 @@ class Engine:
 
     def regenerate_shot(self, request: RegenerateShotRequest) -> OperationRecord:
         self._regeneration(request)
-        return self._submit(OperationKind.REGENERATE_SHOT, request, request.model_dump(mode="json"))
+        self.webhooks.check_request_callback(request.callback_url)
+        return self._submit(OperationKind.REGENERATE_SHOT, request, _wire_body(request))
 
     def _regeneration(self, request: RegenerateShotRequest) -> tuple[StoryRecord, dict, ArtifactRecord | None]:
         """(story, field changes, uploaded picture): checked when the request comes and again when it runs."""
@@ -133,7 +141,8 @@ class Engine:
 
     def render_video(self, request: RenderVideoRequest) -> OperationRecord:
         self._rendering(request)
-        return self._submit(OperationKind.RENDER_VIDEO, request, request.model_dump(mode="json"))
+        self.webhooks.check_request_callback(request.callback_url)
+        return self._submit(OperationKind.RENDER_VIDEO, request, _wire_body(request))
 
     def _rendering(self, request: RenderVideoRequest) -> tuple[StoryRecord, list[ShotRecord], RenderSpec]:
         """(story, shots, spec): checked when the request comes and again when it runs."""
@@ -224,6 +233,73 @@ class Engine:
         redraw = looks_before != (character.name, character.appearance, character.reference_key)
         self.deps.stories.save_character(character, redraw_shots=redraw)
         return character
+
+    # ------------------------------------------------------------------ files
+
+    def story_files(self, user_id: str, story_id: str, kind: str | None = None) -> list[StoryFile]:
+        """The story's files (all, or those of one kind), the storyboard as JSON among them."""
+        if kind is not None and kind not in FILE_KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(FILE_KINDS)}", param="kind")
+        story = self.require_story(user_id, story_id)
+        shots, cast = self.deps.stories.list_shots(user_id, story_id), self.deps.stories.list_cast(user_id, story_id)
+        storyboard = json.dumps(story_view(self.deps.store, story, shots, cast), ensure_ascii=False, indent=2).encode("utf-8")
+        files = story_files(self.deps.store, story, shots, cast, storyboard)
+        return [file for file in files if kind is None or file.kind == kind]
+
+    def files_to_download(self, user_id: str, story_id: str, kind: str | None, name: str | None) -> list[StoryFile]:
+        """Seed 001's rule: a named file alone; else every file (of ``kind``), which the caller sends as
+        that one file when there is exactly one and as a zip otherwise."""
+        files = self.story_files(user_id, story_id, kind)
+        if name is not None:
+            files = [file for file in files if file.name == name]
+            if not files:
+                raise NotFound(f"story '{story_id}' has no file '{name}'" + (f" of kind '{kind}'" if kind else ""))
+        elif not files:
+            raise NotFound(f"story '{story_id}' has no {kind or ''} files yet".replace("  ", " "))
+        return files
+
+    # ------------------------------------------------------------------ editor exports
+
+    def render_timeline(self, user_id: str, story_id: str) -> RenderTimeline:
+        """The edit decisions of the story's current final video."""
+        story = self.require_story(user_id, story_id)
+        if not story.video_key:
+            raise NotFound(f"story '{story_id}' has no rendered video yet: render it first")
+        timeline = load_timeline(self.deps.store, story.video_key)
+        if timeline is None:
+            raise Conflict(
+                f"story '{story_id}' was rendered before renders kept their edit decisions; render it again "
+                "(every segment is reused, nothing is redrawn)",
+                code="render_again",
+            )
+        return timeline
+
+    def timeline_export(self, user_id: str, story_id: str, export_format: str, media_root: str) -> str:
+        """An OTIO, FCPXML or EDL timeline of the render; media named as in the story's zip, after ``media_root``."""
+        return otio_export(self.render_timeline(user_id, story_id), story_id, export_format, media_root)
+
+    def jianying_export(self, user_id: str, story_id: str, draft_folder: str) -> list[StoryFile]:
+        """The files of a Jianying draft folder named after the story: its two JSON files and its media."""
+        timeline = self.render_timeline(user_id, story_id)
+        store = self.deps.store
+        media: dict[str, str] = {}  # name in the zip -> artifact key
+        for shot in timeline.shots:
+            media[f"{shot_media_folder(shot)}/segment.mp4"] = shot.segment
+            media[f"{shot_media_folder(shot)}/narration.wav"] = shot.narration
+        records = {}
+        for name, key in media.items():
+            record = store.get(key)
+            if record is None:
+                raise Conflict(f"a file of story '{story_id}''s render is gone ({name}); render it again", code="render_again")
+            records[name] = record
+        draft = jianying_draft(store, timeline, {name: store.path_of(record) for name, record in records.items()}, story_id, draft_folder)
+        files = [
+            StoryFile(f"{story_id}/{name}", "draft", None, len(data), "application/json", data=data)
+            for name, data in ((name, json.dumps(value, ensure_ascii=False).encode("utf-8")) for name, value in draft.items())
+        ]
+        for name, record in records.items():
+            files.append(StoryFile(f"{story_id}/materials/{name.replace('/', '_')}", "media", None, record.size_bytes, record.media_type, artifact=record))
+        return files
 
     async def backend_statuses(self) -> list[BackendStatus]:
         providers = self.deps.providers.by_stage()
@@ -324,3 +400,12 @@ class Engine:
             body=body,
             stored_body=stored_body,
         )
+
+
+def _wire_body(request) -> dict:
+    """The request as stored and hashed; without callback_url when it names none, so a request of a
+    client that never sends one is the same operation as before callbacks existed."""
+    body = request.model_dump(mode="json")
+    if body.get("callback_url") is None:
+        body.pop("callback_url", None)
+    return body

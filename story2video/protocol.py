@@ -21,6 +21,14 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
+CallbackUrl = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+CALLBACK_URL = Field(
+    None,
+    description="Optional: POSTed the operation (HMAC-SHA256 signed) when it ends; its host must be in WEBHOOK_URL_HOSTS. "
+    "Without it, the user's registered webhook (if any) is called",
+)
+
+
 # ------------------------------------------------------------------ requests
 
 
@@ -37,6 +45,7 @@ class CreateStoryboardRequest(_Request):
     aspect_ratio: AspectRatio | None = Field(None, description="Keyframe aspect; default DEFAULT_ASPECT_RATIO")
     resolution: int | None = Field(None, ge=144, le=2160, description="Short side of keyframes in pixels")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed; shot seeds derive from it")
+    callback_url: CallbackUrl | None = CALLBACK_URL
 
 
 class RegenerateShotRequest(_Request):
@@ -53,6 +62,7 @@ class RegenerateShotRequest(_Request):
     image_upload_id: Identifier | None = Field(
         None, description="Use this uploaded picture (POST /api/v1/uploads) as the keyframe instead of drawing one"
     )
+    callback_url: CallbackUrl | None = CALLBACK_URL
 
 
 class RenderVideoRequest(_Request):
@@ -68,6 +78,7 @@ class RenderVideoRequest(_Request):
     music_upload_id: Identifier | None = Field(None, description="Uploaded audio to use as the music (turns music on)")
     voice: Annotated[str, StringConstraints(max_length=100)] | None = None
     speed: float = Field(1.0, ge=0.5, le=2.0)
+    callback_url: CallbackUrl | None = CALLBACK_URL
 
 
 class UpdateCharacterRequest(_Request):
@@ -230,6 +241,52 @@ class Story(BaseModel):
     artifacts: dict[str, ArtifactInfo] = Field(default_factory=dict, description="The final video and subtitles, with both links")
     created_at: float
     updated_at: float
+
+
+class WebhookRegistrationRequest(_Request):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="http(s) URL on a host in WEBHOOK_URL_HOSTS, called when any of the user's operations ends"
+    )
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = Field(
+        None, description="The HMAC-SHA256 key of the signatures; omitted: one is generated and returned once"
+    )
+
+
+class WebhookRegistrationInfo(BaseModel):
+    user_id: str
+    url: str
+    secret: str | None = Field(None, description="Only in the answer to PUT: keep it to check the signatures")
+    created_at: float
+    updated_at: float
+
+
+class CallbackAttempt(BaseModel):
+    attempt: int
+    started_at: float
+    duration_s: float
+    status_code: int | None = Field(None, description="The receiver's HTTP status; null when it was not reached")
+    error: str | None = None
+
+
+class CallbackDelivery(BaseModel):
+    delivery_id: int
+    event: Literal["operation.completed", "operation.failed", "operation.cancelled"]
+    url: str
+    target: Literal["request", "user"] = Field(description="The request's callback_url, or the user's registered webhook")
+    status: Literal["pending", "delivered", "failed"]
+    attempts: list[CallbackAttempt]
+    next_attempt_at: float | None = Field(None, description="While pending: when the next attempt is due")
+    deadline_at: float = Field(description="No attempt is made after this (WEBHOOK_RETRY_WINDOW_S after the end)")
+    created_at: float
+
+
+class StoryFileInfo(BaseModel):
+    name: str = Field(description="Its path inside the story's zip; give it as `name` to download it alone")
+    kind: Literal["storyboard", "video", "subtitles", "reference", "keyframe", "narration", "clip", "segment"]
+    shot_id: str | None = Field(None, description="The shot it belongs to (keyframe, narration, clip, segment)")
+    size_bytes: int
+    media_type: str
+    url: str | None = Field(None, description="The artifact's own link; null for the storyboard (made for the download)")
 
 
 class StorySummary(BaseModel):

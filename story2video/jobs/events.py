@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
+
+from loguru import logger
 
 from story2video.jobs.keys import OperationKey
 from story2video.storage.events import EventRepository
@@ -80,12 +82,18 @@ class EventLog:
         self.repo = repo
         self.hub = hub
         self.relay = relay
+        self.listeners: list[Callable[[OperationKey, str], None]] = []  # told of each stored event (e.g. webhooks)
 
     def publish(self, key: OperationKey, event_type: str, data: dict) -> Event:
         event = Event(seq=self.repo.append(key.user_id, key.operation_id, event_type, data), type=event_type, data=data)
         self.hub.publish(key, event)
         if self.relay is not None:
             self.relay.send(key, event)
+        for listener in self.listeners:
+            try:
+                listener(key, event_type)
+            except Exception:  # noqa: BLE001 - a listener's failure must not undo the event; it is logged in full
+                logger.exception("a listener of operation events failed on {} of {}", event_type, key)
         return event
 
     def last_id(self, key: OperationKey) -> int:

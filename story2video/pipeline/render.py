@@ -23,6 +23,7 @@ from story2video.pipeline.narration import cast_voices, ensure_narration
 from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_for_frame
 from story2video.pipeline.progress import Progress, ShotState
 from story2video.pipeline.shots import run_per_shot
+from story2video.pipeline.timeline import RenderTimeline, shot_timeline, store_timeline
 from story2video.pipeline.validate import mp4_validator, validate_srt
 from story2video.providers.base import Clip, ClipFile, ClipRequest, StageContext, StillMotion
 from story2video.storage.artifacts import Produced
@@ -277,7 +278,28 @@ async def join_story(deps: PipelineDeps, progress: Progress, cuts: list[ShotCut]
     with stage_errors("final", "ffmpeg"):
         video = await deps.store.ensure(key, "video", "mp4", produce_video, mp4_validator(deps.ffmpeg, require_audio=True))
         srt = await deps.store.ensure(artifact_key("subtitles", video=key), "subtitles", "srt", produce_srt, validate_srt)
+        await store_timeline(deps.store, video, render_timeline(cuts, spec, profile, video, srt))
     return RenderOutcome(video=video, subtitles=srt, duration=float(video.duration or 0.0), cuts=cuts)
+
+
+def render_timeline(cuts: list[ShotCut], spec: RenderSpec, profile: RenderProfile, video: ArtifactRecord, srt: ArtifactRecord) -> RenderTimeline:
+    """The edit decisions of the join: frames per segment and of the crossfade, as join_segments counts them."""
+    shots = tuple(
+        shot_timeline(
+            shot_id=cut.shot.shot_id,
+            sequence=cut.shot.sequence,
+            segment=cut.segment,
+            frames=profile.frames(cut.duration),
+            narration=cut.narration,
+            narration_start=spec.lead_in,
+            cues=[(cue.start, cue.end, cue.text) for cue in cut.cues],
+        )
+        for cut in cuts
+    )
+    fade = profile.fade_frames(spec.crossfade) if len(cuts) > 1 else 0
+    return RenderTimeline(
+        video=video.key, subtitles=srt.key, fps=spec.fps, width=spec.width, height=spec.height, fade_frames=fade, burned_subtitles=spec.subtitles, shots=shots
+    )
 
 
 def timeline_cues(cuts: list[ShotCut], crossfade: float) -> list[Cue]:

@@ -30,6 +30,7 @@ MEDIA_TYPES = {
     "mp4": "video/mp4",
     "srt": "application/x-subrip",
     "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
 }
 TEMP_MARKER = ".tmp."
 
@@ -135,6 +136,11 @@ class ArtifactStore:
             self.db.execute("DELETE FROM artifacts WHERE key=?", (key,))
             (self.root / row["rel_path"]).unlink(missing_ok=True)
             return int(row["size_bytes"])
+
+    def annotate(self, record: ArtifactRecord, **meta: object) -> None:
+        """Add entries to a stored artifact's metadata (e.g. the key of a file made from it)."""
+        record.meta.update(meta)
+        self._insert(record)
 
     def forget_uses_before(self, moment: float) -> None:
         """Drop use times older than ``moment``: no later ``expire`` asks about anything that old."""

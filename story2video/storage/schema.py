@@ -1,4 +1,4 @@
-"""The tables of schema 4, written once and spelled for SQLite or PostgreSQL.
+"""The tables of schema 5, written once and spelled for SQLite or PostgreSQL.
 
 Column types differ only where the two disagree: PostgreSQL's REAL is a 4-byte float, so every
 floating column (timestamps above all) is DOUBLE PRECISION there; counters that may pass 2**31 are
@@ -7,10 +7,11 @@ BIGINT; the event id is an autoincrementing key. JSON is stored as TEXT on both.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # 2: operations are identified by (operation_id, user_id), no longer by operation_id alone
 # 3: operations.attempt and .cancel_requested; operation_leases, operation_events, provider_jobs, workers
 # 4: a story's cast (characters); shots.characters, .lines, .consistency, .takes
+# 5 (webhooks): webhook_registrations, webhook_deliveries, webhook_attempts (new tables only)
 
 _TYPES = {
     "sqlite": {"REAL": "REAL", "BIGINT": "INTEGER", "SERIAL_KEY": "INTEGER PRIMARY KEY AUTOINCREMENT"},
@@ -176,6 +177,43 @@ _TABLES = (
     concurrency INTEGER NOT NULL,
     started_at {REAL} NOT NULL,
     heartbeat_at {REAL} NOT NULL
+)""",
+    # Webhooks: a user's registered callback, and one delivery per finished operation that has a callback
+    # (its request's callback_url, else its user's registration) with every attempt to send it.
+    """CREATE TABLE IF NOT EXISTS webhook_registrations (
+    user_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at {REAL} NOT NULL,
+    updated_at {REAL} NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id {SERIAL_KEY},
+    user_id TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    body TEXT,
+    last_error TEXT,
+    next_attempt_at {REAL} NOT NULL,
+    deadline_at {REAL} NOT NULL,
+    claimed_until {REAL} NOT NULL DEFAULT 0,
+    created_at {REAL} NOT NULL,
+    updated_at {REAL} NOT NULL,
+    UNIQUE (user_id, operation_id)
+)""",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)",
+    """CREATE TABLE IF NOT EXISTS webhook_attempts (
+    delivery_id {BIGINT} NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at {REAL} NOT NULL,
+    duration_s {REAL} NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (delivery_id, attempt)
 )""",
     """CREATE TABLE IF NOT EXISTS shared_folder (
     slot INTEGER PRIMARY KEY CHECK (slot = 1),

@@ -152,15 +152,23 @@ def _host_of(parts: SplitResult) -> str:
 
 @dataclass(frozen=True)
 class UrlPolicy:
+    """Which URLs the service may send a request to. The same rules serve URL imports (the defaults) and
+    webhook callbacks (``for_callbacks``); only the names in the messages differ."""
+
     hosts: tuple[str, ...]
     allow_private: bool = False
+    purpose: str = "URL imports"  # "URL imports reach only public addresses"
+    hosts_setting: str = "UPLOAD_URL_HOSTS"
+    private_setting: str = "UPLOAD_URL_ALLOW_PRIVATE"
+    param: str = "url"
+    alternative: str = "upload the file itself"
 
     def __post_init__(self) -> None:
         hosts = tuple(_normalize_host(entry) for entry in self.hosts)
         for entry in hosts:
             if not _valid_entry(entry):
                 raise ConfigurationError(
-                    f"UPLOAD_URL_HOSTS entry {entry!r} is not a host name; "
+                    f"{self.hosts_setting} entry {entry!r} is not a host name; "
                     "write host names like 'media.example.com' or '*.example.com', without scheme, port or path"
                 )
         object.__setattr__(self, "hosts", hosts)
@@ -169,9 +177,25 @@ class UrlPolicy:
     def from_settings(cls, hosts: str, allow_private: bool) -> "UrlPolicy":
         return cls(tuple(entry for entry in hosts.split(",") if entry.strip()), allow_private)
 
+    @classmethod
+    def for_callbacks(cls, hosts: str, allow_private: bool) -> "UrlPolicy":
+        """The policy of webhook callback URLs (WEBHOOK_URL_HOSTS, WEBHOOK_ALLOW_PRIVATE)."""
+        return cls(
+            tuple(entry for entry in hosts.split(",") if entry.strip()),
+            allow_private,
+            purpose="webhook callbacks",
+            hosts_setting="WEBHOOK_URL_HOSTS",
+            private_setting="WEBHOOK_ALLOW_PRIVATE",
+            param="callback_url",
+            alternative="poll the operation instead",
+        )
+
     @property
     def enabled(self) -> bool:
         return bool(self.hosts)
+
+    def refused(self, message: str) -> InvalidRequest:
+        return InvalidRequest(message, param=self.param, code=NOT_ALLOWED)
 
     def allows_host(self, host: str) -> bool:
         host = _normalize_host(host)
@@ -189,24 +213,24 @@ class UrlPolicy:
             parts = urlsplit(url)
             _ = parts.port  # raises ValueError for a port that is not a number in range
         except ValueError:
-            raise _not_allowed("the URL is not valid (or has an invalid port); give an http:// or https:// URL") from None
+            raise self.refused("the URL is not valid (or has an invalid port); give an http:// or https:// URL") from None
         if parts.scheme not in DEFAULT_PORTS:
             shown = f"'{parts.scheme}:'" if parts.scheme else "a URL without a scheme"
-            raise _not_allowed(f"only http:// and https:// URLs can be imported, not {shown}")
+            raise self.refused(f"only http:// and https:// URLs are accepted for {self.purpose}, not {shown}")
         if "@" in parts.netloc:
-            raise _not_allowed(
+            raise self.refused(
                 "URLs with a user name or password (user:password@host) are not accepted; "
                 "give a URL that needs no credentials"
             )
         host = _host_of(parts)
         if not host:
-            raise _not_allowed("the URL has no host")
+            raise self.refused("the URL has no host")
         if _as_ip(host) is None and not _is_host_name(host):
-            raise _not_allowed(f"host {host!r} is not a valid host name; write it in its ASCII (punycode) form")
+            raise self.refused(f"host {host!r} is not a valid host name; write it in its ASCII (punycode) form")
         if not self.allows_host(host):
-            raise _not_allowed(
-                f"host {host!r} is not allowed for URL imports; add it to the server's UPLOAD_URL_HOSTS "
-                "setting, or upload the file itself"
+            raise self.refused(
+                f"host {host!r} is not allowed for {self.purpose}; add it to the server's {self.hosts_setting} "
+                f"setting, or {self.alternative}"
             )
         return parts
 
@@ -216,15 +240,49 @@ class UrlPolicy:
         ip = _as_ip(address)
         kind = _address_kind(ip) if ip is not None else "an unparsable"
         subject = f"host {host!r} is" if _normalize_host(host) == _normalize_host(address) else f"host {host!r} resolves to"
-        raise _not_allowed(
-            f"{subject} {kind} address, and URL imports only reach public addresses; "
-            "set UPLOAD_URL_ALLOW_PRIVATE=true on the server if this host is a trusted intranet server"
+        raise self.refused(
+            f"{subject} {kind} address, and {self.purpose} only reach public addresses; "
+            f"set {self.private_setting}=true on the server if this host is a trusted intranet server"
         )
+
+    def check_literal_address(self, url: str) -> None:
+        """``check_url``, and for a URL whose host is an IP address, ``check_address`` too (no lookup needed)."""
+        host = _host_of(self.check_url(url))
+        if _as_ip(host) is not None:
+            self.check_address(host, host)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+# --- resolving and pinning
+
+
+async def checked_target(policy: UrlPolicy, resolver: Resolver, url: str) -> tuple[SplitResult, str, str]:
+    """(parts, host, address) of ``url`` once it passed ``policy`` and every address its host resolves to
+    is allowed: the request goes to ``address``, never to a second lookup of the name."""
+    parts = policy.check_url(url)
+    host = _host_of(parts)
+    addresses = await _resolve(resolver, host, parts.port or DEFAULT_PORTS[parts.scheme])
+    for address in addresses:
+        policy.check_address(host, address)
+    return parts, host, addresses[0]
+
+
+async def _resolve(resolver: Resolver, host: str, port: int) -> list[str]:
+    if _as_ip(host) is not None:
+        return [host]
+    try:
+        addresses = await resolver(host, port)
+    except OSError as exc:
+        raise _fetch_failed(f"could not resolve host {host!r} ({type(exc).__name__})") from exc
+    if not addresses:
+        raise _fetch_failed(f"host {host!r} resolves to no address")
+    if any(_as_ip(address) is None for address in addresses):
+        raise _fetch_failed(f"the resolver answered for host {host!r} with something that is not an IP address")
+    return addresses
 
 
 # --- fetching
@@ -246,7 +304,11 @@ class _Hop:
     request: httpx.Request
 
 
-def _pinned_request(parts: SplitResult, host: str, address: str) -> httpx.Request:
+def pinned_request(
+    parts: SplitResult, host: str, address: str, method: str = "GET", content: bytes | None = None, headers: dict[str, str] | None = None
+) -> httpx.Request:
+    """A request for the URL ``parts`` sent to ``address`` (checked), with the real host name in ``Host``
+    and, for https, in TLS SNI and the certificate check."""
     port = parts.port or DEFAULT_PORTS[parts.scheme]
     ip = ipaddress.ip_address(address)
     netloc = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
@@ -254,9 +316,9 @@ def _pinned_request(parts: SplitResult, host: str, address: str) -> httpx.Reques
     host_header = f"[{host}]" if ":" in host else host
     if parts.port is not None and parts.port != DEFAULT_PORTS[parts.scheme]:
         host_header += f":{parts.port}"
-    headers = {"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
+    sent = {"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", **(headers or {})}
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return httpx.Request("GET", pinned_url, headers=headers, extensions=extensions)
+    return httpx.Request(method, pinned_url, headers=sent, content=content, extensions=extensions)
 
 
 def _redirect_location(response: httpx.Response) -> str | None:
@@ -369,27 +431,10 @@ class SafeFetcher:
             raise _not_allowed(f"host {hop.host!r} redirected to a refused URL: {exc.message}") from exc
 
     async def _checked_hop(self, url: str) -> _Hop:
-        parts = self.policy.check_url(url)
-        host = _host_of(parts)
-        addresses = await self._resolve(host, parts.port or DEFAULT_PORTS[parts.scheme])
-        for address in addresses:
-            self.policy.check_address(host, address)
+        parts, host, address = await checked_target(self.policy, self._resolver, url)
         with _transport_errors(host):
-            request = _pinned_request(parts, host, addresses[0])
+            request = pinned_request(parts, host, address)
         return _Hop(url=url, host=host, request=request)
-
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        if _as_ip(host) is not None:
-            return [host]
-        try:
-            addresses = await self._resolver(host, port)
-        except OSError as exc:
-            raise _fetch_failed(f"could not resolve host {host!r} ({type(exc).__name__})") from exc
-        if not addresses:
-            raise _fetch_failed(f"host {host!r} resolves to no address")
-        if any(_as_ip(address) is None for address in addresses):
-            raise _fetch_failed(f"the resolver answered for host {host!r} with something that is not an IP address")
-        return addresses
 
     async def _save(self, response: httpx.Response, hop: _Hop, dest: Path) -> FetchedFile:
         if not 200 <= response.status_code < 300:

@@ -131,7 +131,7 @@ def test_regenerate_after_render_redoes_only_that_segment(seeded):
     rows_before = {r["key"] for r in engine.deps.stories.db.fetch_all("SELECT key FROM artifacts")}
     assert client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-006"}).status_code == 200
     new_rows = engine.deps.stories.db.fetch_all("SELECT kind FROM artifacts WHERE key NOT IN (%s)" % ",".join("?" * len(rows_before)), tuple(rows_before))
-    assert sorted(row["kind"] for row in new_rows) == ["narration", "segment", "subtitles", "video"]
+    assert sorted(row["kind"] for row in new_rows) == ["narration", "segment", "subtitles", "timeline", "video"]
     after = {shot["id"]: shot for shot in _story(client)["shots"]}
     for shot_id in before:
         if shot_id != "shot_01":

@@ -132,6 +132,7 @@ INSERT INTO uploads VALUES ('up-1', 'u-a', 'image', 'png', 'k1', 100, 64, 64, NU
 PRAGMA user_version=2;
 """
 V3_TABLES = {"operation_leases", "operation_events", "provider_jobs", "workers"}
+WEBHOOK_TABLES = {"webhook_registrations", "webhook_deliveries", "webhook_attempts"}  # schema 5
 
 
 def _rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
@@ -148,7 +149,7 @@ def test_a_schema_2_file_keeps_every_row_and_gains_the_new_columns_and_tables(tm
     SqliteDatabase(path).close()
 
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     for table in ("stories", "artifacts", "uploads"):
         assert _rows(conn, table) == before[table], table
     # Shots keep every value and gain the cast columns of schema 4: no characters, the narrator reads all.
@@ -159,6 +160,7 @@ def test_a_schema_2_file_keeps_every_row_and_gains_the_new_columns_and_tables(tm
     assert [row[-2:] for row in _rows(conn, "operations")] == [(0, 0), (0, 0)]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert V3_TABLES <= tables
+    assert WEBHOOK_TABLES <= tables
     conn.close()
 
     db = SqliteDatabase(path)
