@@ -1,7 +1,9 @@
 """Encode one shot's segment, then join the segments into the final MP4.
 
-Segments: one FFmpeg run per shot with one filter graph (still + pan/zoom or fitted clip, burned-in
-ASS subtitles, narration delayed by the lead-in and padded to the segment length). Every segment is
+Segments: one FFmpeg run per shot with one filter graph (the picture, burned-in ASS subtitles,
+narration delayed by the lead-in and padded to the segment length). The picture is a fitted clip, a
+still, or a still under a pan/zoom: the moving frames are resized here (``stillframes``) and piped
+into that FFmpeg run as raw frames. Every segment is
 H.264 High yuv420p at the profile's constant fps + AAC 48 kHz stereo in MP4, a whole number of
 frames long, with exactly ``frames * rate / fps`` audio samples, so all segments share one set of
 stream parameters and their video can be joined without re-encoding.
@@ -19,6 +21,7 @@ re-encoded (see ``transitions``) and the audio is crossfaded and re-encoded.
 from __future__ import annotations
 
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +31,9 @@ from ffmpeg.nodes import FilterableStream
 from story2video.errors import InvalidArtifact, InvalidRequest
 from story2video.media.encoding import RenderProfile, audio_args, confirmed_duration, render, video_args
 from story2video.media.fonts import FontInfo
-from story2video.media.motion import camera_move, cover_fit
+from story2video.media.motion import cover_fit
 from story2video.media.music import duck_under, music_bed
+from story2video.media.stillframes import fitted_still, moving_frames, raw_frames_input
 from story2video.media.subtitles import Cue, write_ass
 from story2video.media.transitions import crossfade_keyframes, crossfaded_audio, crossfaded_video, cut_for_crossfade
 from story2video.media.cliptypes import ClipFile, StillMotion
@@ -71,18 +75,27 @@ async def encode_segment(
     seconds = frames / profile.fps
     keyframes = crossfade_keyframes(frames, profile.fade_frames(spec.crossfade))
     with work_folder("segment-") as tmp:
-        video = _segment_video(spec, profile, frames, Path(tmp))
+        picture, stdin = await _segment_picture(ffmpeg, spec, profile, frames, Path(tmp), ctx)
+        video = _with_subtitles(picture, spec, profile, Path(tmp))
         audio = _segment_audio(spec, profile, frames)
         output = ff.output(video, audio, str(dest), **video_args(profile, keyframes), **audio_args(profile), f="mp4")
-        await render(ffmpeg, output.get_args(), [dest], ctx, seconds)
+        await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
     return await confirmed_duration(ffmpeg, dest, seconds)
 
 
-def _segment_video(spec: SegmentSpec, profile: RenderProfile, frames: int, tmp: Path) -> FilterableStream:
+async def _segment_picture(
+    ffmpeg: Path, spec: SegmentSpec, profile: RenderProfile, frames: int, tmp: Path, ctx: StageContext
+) -> tuple[FilterableStream, Iterator[bytes] | None]:
+    """The picture's stream in the segment graph, and the raw frames to feed it (a moving still) or None."""
     if isinstance(spec.clip, ClipFile):
-        video = _fitted_clip(spec.clip, profile, frames)
-    else:
-        video = _moving_still(spec.keyframe, spec.clip, profile, frames)
+        return _fitted_clip(spec.clip, profile, frames), None
+    if spec.clip.move == "static" or frames < 2 or spec.clip.zoom <= 1.0:
+        return _held_still(spec.keyframe, profile, frames), None
+    still = await fitted_still(ffmpeg, spec.keyframe, profile.width, profile.height, tmp / "still.yuv", ctx)
+    return raw_frames_input(profile.width, profile.height, profile.fps), moving_frames(still, spec.clip, frames)
+
+
+def _with_subtitles(video: FilterableStream, spec: SegmentSpec, profile: RenderProfile, tmp: Path) -> FilterableStream:
     if spec.cues:
         subtitles = tmp / "subtitles.ass"
         write_ass(spec.cues, subtitles, font=spec.font, width=profile.width, height=profile.height)
@@ -102,15 +115,14 @@ def _font_folder(font: FontInfo, folder: Path) -> Path:
     return folder
 
 
-def _moving_still(keyframe: Path, motion: StillMotion, profile: RenderProfile, frames: int) -> FilterableStream:
-    """The keyframe decoded and scaled once, repeated ``frames`` times, then moved per frame."""
+def _held_still(keyframe: Path, profile: RenderProfile, frames: int) -> FilterableStream:
+    """The keyframe decoded and scaled once, repeated ``frames`` times."""
     still = cover_fit(ff.input(str(keyframe)).video, profile.width, profile.height, flags="lanczos")
-    repeated = (
+    return (
         still.filter("loop", loop=frames - 1, size=1, start=0)
         .filter("settb", f"1/{profile.fps}")
         .filter("setpts", "N")
     )
-    return camera_move(repeated, motion, frames)
 
 
 def _fitted_clip(clip: ClipFile, profile: RenderProfile, frames: int) -> FilterableStream:
