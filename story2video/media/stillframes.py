@@ -24,7 +24,7 @@ from PIL import Image
 from story2video.errors import MediaError
 from story2video.media.cliptypes import StillMotion
 from story2video.media.encoding import render
-from story2video.media.motion import cover_fit, window
+from story2video.media.motion import Box, cover_fit, window
 from story2video.stagecontext import StageContext
 
 _RESAMPLING = Image.Resampling.BILINEAR
@@ -62,13 +62,32 @@ async def fitted_still(ffmpeg: Path, keyframe: Path, width: int, height: int, de
 
 def moving_frames(still: Still, motion: StillMotion, frames: int) -> Iterator[bytes]:
     """The planes of each of ``frames`` frames in order (Y, U, V, Y, ...): the window of ``motion``
-    at progress 0 on the first frame and 1 on the last, resampled to the still's size."""
+    at progress 0 on the first frame and 1 on the last, resampled to the still's size.
+
+    A pan keeps the window's top and bottom, a tilt its left and right: that axis is resampled once,
+    up front, and each frame resamples only the other one (Pillow skips an axis whose box spans the
+    whole picture at its own size)."""
+    first, last = window(motion, 0.0), window(motion, 1.0)
+    rows_held = (first.top, first.bottom) == (last.top, last.bottom)
+    columns_held = (first.left, first.right) == (last.left, last.right)
+    planes = [_held_axis(plane, first, rows_held, columns_held) for plane in still.planes]
     for index in range(frames):
         box = window(motion, index / (frames - 1) if frames > 1 else 0.0)
-        for plane in still.planes:
+        for plane in planes:
             width, height = plane.size
-            edges = (box.left * width, box.top * height, box.right * width, box.bottom * height)
-            yield plane.resize((width, height), _RESAMPLING, box=edges).tobytes()
+            left, right = (0, width) if columns_held else (box.left * width, box.right * width)
+            top, bottom = (0, height) if rows_held else (box.top * height, box.bottom * height)
+            yield plane.resize((width, height), _RESAMPLING, box=(left, top, right, bottom)).tobytes()
+
+
+def _held_axis(plane: Image.Image, box: Box, rows_held: bool, columns_held: bool) -> Image.Image:
+    """``plane`` with the axis that the move holds already resampled to ``box`` (the other one as is)."""
+    width, height = plane.size
+    if rows_held and not columns_held:
+        return plane.resize((width, height), _RESAMPLING, box=(0, box.top * height, width, box.bottom * height))
+    if columns_held and not rows_held:
+        return plane.resize((width, height), _RESAMPLING, box=(box.left * width, 0, box.right * width, height))
+    return plane
 
 
 def raw_frames_input(width: int, height: int, fps: int) -> FilterableStream:
