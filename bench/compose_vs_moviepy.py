@@ -8,8 +8,9 @@ and one encode of our own output's frames (the encoder's cost for exactly this c
 The spec: N shots of 4 s, each a pan/zoom over its keyframe, narration (a tone, after a 0.2 s lead-in),
 two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 veryfast crf 20 + AAC.
 
-- ours: ``encode_segment`` for every shot (told the crossfade, as the pipeline does), COMPOSE_WORKERS
-  (= cores) at once as the pipeline does, then ``join_segments(crossfade=...)``;
+- ours: what the pipeline does: ``encode_segment`` for every shot (told the crossfade), COMPOSE_WORKERS
+  (= cores) at once, longest first, with ``encode_soundtrack`` beside them, then
+  ``join_segments(crossfade=..., soundtrack=...)`` (video and audio copied, transitions encoded);
 - moviepy: ImageClip + resized(lambda) zoom, AudioFileClip, TextClip with the CJK font,
   CompositeVideoClip, CrossFadeIn/CrossFadeOut + AudioFadeIn/AudioFadeOut,
   concatenate_videoclips(method="compose", padding=-crossfade), write_videofile(libx264, aac);
@@ -36,6 +37,7 @@ import asyncio
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from story2video.media.compose import SegmentSpec, encode_segment, join_segments  # noqa: E402
+from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments  # noqa: E402
 from story2video.media.encoding import RenderProfile, audio_args, video_args  # noqa: E402
 from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg  # noqa: E402
 from story2video.media.fonts import resolve_cjk_font  # noqa: E402
@@ -134,19 +136,30 @@ def run_ours(spec: dict, fps: int, out: Path) -> None:
 
     async def go() -> None:
         slots = asyncio.Semaphore(workers)
-
-        async def one(i: int, shot: dict) -> float:
-            segment = SegmentSpec(
+        segments = []
+        for i, shot in enumerate(spec["shots"]):
+            segments.append(SegmentSpec(
                 keyframe=Path(shot["keyframe"]), clip=StillMotion(shot["move"], zoom=ZOOM), narration=Path(shot["narration"]),
                 narration_duration=shot["narration_s"], lead_in=LEAD_IN, tail=TAIL,
                 cues=[Cue(*c) for c in shot["cues"]], font=font, crossfade=CROSSFADE,
-            )
+            ))
+
+        async def one(i: int, segment: SegmentSpec) -> float:
             async with slots:
                 return await encode_segment(ffmpeg, segment, profile, out.parent / f"seg{i}.mp4", StageContext())
 
-        durations = await asyncio.gather(*(one(i, s) for i, s in enumerate(spec["shots"])))
-        paths = [out.parent / f"seg{i}.mp4" for i in range(len(durations))]
-        await join_segments(ffmpeg, paths, list(durations), out, crossfade=CROSSFADE, profile=profile, ctx=StageContext())
+        # as the pipeline does: the soundtrack is encoded from the narrations beside the segments
+        # (longest first), and the join copies both
+        parts = [SoundPart(segment.narration, LEAD_IN, segment.duration) for segment in segments]
+        track = out.parent / "soundtrack.m4a"
+        soundtrack = asyncio.ensure_future(
+            encode_soundtrack(ffmpeg, parts, track, crossfade=CROSSFADE, profile=profile, ctx=StageContext()))
+        longest_first = sorted(range(len(segments)), key=lambda i: -segments[i].duration)
+        durations = dict(zip(longest_first, await asyncio.gather(*(one(i, segments[i]) for i in longest_first))))
+        await soundtrack
+        paths = [out.parent / f"seg{i}.mp4" for i in range(len(segments))]
+        await join_segments(ffmpeg, paths, [durations[i] for i in range(len(segments))], out, crossfade=CROSSFADE,
+                            soundtrack=track, profile=profile, ctx=StageContext())
 
     asyncio.run(go())
 
@@ -253,9 +266,12 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def measure(variant: str, spec_path: Path, fps: int, out: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes of the process tree) of one variant in a child process."""
+def measure(variant: str, spec_path: Path, fps: int, out: Path) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS bytes, CPU seconds) of one variant's process tree, run in a child process.
+    The CPU time (user + system of the child and every process it waited for) is what the variant
+    costs whatever else the machine runs; the wall time is what a user waits."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, __file__, "--variant", variant, "--spec", str(spec_path), "--fps", str(fps), "--out", str(out),
                               "--crossfade", str(CROSSFADE)])
@@ -273,11 +289,13 @@ def measure(variant: str, spec_path: Path, fps: int, out: Path) -> tuple[float, 
     sampler.start()
     code = child.wait()
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     sampler.join()
     if code != 0 or not out.exists():
         raise SystemExit(f"{variant} failed with exit code {code}")
-    return wall, peak
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, peak, cpu
 
 
 def frames_of(path: Path) -> str:
@@ -288,14 +306,15 @@ def frames_of(path: Path) -> str:
 
 
 def run_variant(variant: str, round_: int, folder: Path, spec_path: Path, spec: dict, fps: int,
-                walls: dict[str, list[float]], peaks: dict[str, int]) -> None:
+                walls: dict[str, list[float]], peaks: dict[str, int], cpus: dict[str, list[float]]) -> None:
     out = folder / f"{variant}-{round_}" / f"{variant}.mp4"
-    wall, peak = measure(variant, spec_path, fps, out)
+    wall, peak, cpu = measure(variant, spec_path, fps, out)
+    cpus[variant].append(cpu)
     if variant == "ours":  # encode-only encodes this round's own output
         decode_to_raw(out, Path(spec["raw"]))
     walls[variant].append(wall)
     peaks[variant] = max(peak, peaks.get(variant, 0))
-    print(f"  round {round_ + 1} {variant:11s} {wall:7.2f} s  peak RSS {peak / 2**20:7.1f} MiB  {frames_of(out)}", file=sys.stderr)
+    print(f"  round {round_ + 1} {variant:11s} {wall:7.2f} s  cpu {cpu:7.2f} s  peak RSS {peak / 2**20:7.1f} MiB  {frames_of(out)}", file=sys.stderr)
 
 
 def ratio(numerators: list[float], denominators: list[float]) -> str:
@@ -333,15 +352,16 @@ def main() -> int:
         spec_path.write_text(json.dumps(spec, ensure_ascii=False))
         load_before = os.getloadavg()
         walls: dict[str, list[float]] = {variant: [] for variant in variants}
+        cpus: dict[str, list[float]] = {variant: [] for variant in variants}
         peaks: dict[str, int] = {}
         for round_ in range(rounds):
             # every variant in every round, the order reversed each round; ratios are taken within a round
             for variant in variants if round_ % 2 == 0 else variants[::-1]:
                 if variant == "encode-only" and not Path(spec["raw"]).with_suffix(".yuv").exists():
                     continue  # needs ours from this round first: measured after it (see below)
-                run_variant(variant, round_, folder, spec_path, spec, args.fps, walls, peaks)
+                run_variant(variant, round_, folder, spec_path, spec, args.fps, walls, peaks, cpus)
             if len(walls["encode-only"]) <= round_:
-                run_variant("encode-only", round_, folder, spec_path, spec, args.fps, walls, peaks)
+                run_variant("encode-only", round_, folder, spec_path, spec, args.fps, walls, peaks, cpus)
     load_after = os.getloadavg()
     per_round = {variant: walls[variant] for variant in variants}
     ours = per_round["ours"]
@@ -353,6 +373,8 @@ def main() -> int:
         parts.append(f"moviepy {statistics.median(per_round['moviepy']):.2f} s / {peaks['moviepy'] / 2**20:.0f} MiB")
     parts.append(f"encode-only {statistics.median(per_round['encode-only']):.2f} s "
                  f"floor {statistics.median(per_round['floor']):.2f} s / {peaks['floor'] / 2**20:.0f} MiB;")
+    parts.append(f"CPU ours {statistics.median(cpus['ours']):.2f} s floor {statistics.median(cpus['floor']):.2f} s, "
+                 f"ours/floor CPU {ratio(cpus['ours'], cpus['floor'])};")
     if "moviepy" in per_round:
         parts.append(f"moviepy/ours {ratio(per_round['moviepy'], ours)} (target >= 5), memory x{peaks['moviepy'] / peaks['ours']:.2f};")
     parts.append(f"ours/encode-only {ratio(ours, per_round['encode-only'])}, ours/floor {ratio(ours, per_round['floor'])} (target <= 1.3)")

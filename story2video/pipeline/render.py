@@ -108,24 +108,23 @@ async def render_story(
     first_come = time.time() if first_come is None else first_come
     progress.enter_stage("shots", [shot.shot_id for shot in shots])
     loop = asyncio.get_running_loop()
-    narrations: list[asyncio.Future[ArtifactRecord]] = [loop.create_future() for _ in shots]
+    narrations: dict[str, asyncio.Future[ArtifactRecord]] = {shot.shot_id: loop.create_future() for shot in shots}
 
-    async def one(shot: ShotRecord, narrated: asyncio.Future[ArtifactRecord]) -> ShotCut:
-        media = await shot_media(deps, progress, story, shot, spec, narrated=narrated.set_result)
+    async def one(shot: ShotRecord) -> ShotCut:
+        media = await shot_media(deps, progress, story, shot, spec, narrated=narrations[shot.shot_id].set_result)
         cut = await shot_segment(deps, progress, shot, media, spec, first_come=first_come)
         await record_shot_done(deps, progress, cut)
         return cut
 
-    jobs = dict(zip((shot.shot_id for shot in shots), narrations))
     with work_folder("soundtrack-") as folder:
 
         async def soundtrack() -> Path:
-            narrated = await asyncio.gather(*narrations)
+            narrated = await asyncio.gather(*narrations.values())
             return await make_soundtrack(deps, narrated, spec, Path(folder) / "soundtrack.m4a", progress.context())
 
         early = asyncio.ensure_future(soundtrack())
         try:
-            cuts = await run_per_shot(progress, shots, lambda shot: one(shot, jobs[shot.shot_id]), deps.settings.shot_concurrency)
+            cuts = await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)
             progress.enter_stage("final")
             return await join_story(deps, progress, cuts, spec, first_come=first_come, soundtrack=early)
         finally:
