@@ -12,8 +12,9 @@ four stories created beforehand. Each round, side by side:
 - arrival order: the same, with the compose slots replaced by a plain semaphore (any waiting segment
   of any render gets the next free slot, the scheduling before ``RankedSlots``).
 
-Every render uses a fresh output folder (nothing cached). The whole benchmark runs at the service's
-FFmpeg niceness. Prints the first render's time over its time alone (median and [min-max] over the
+Every render uses a fresh output folder (nothing cached). The service runs as deployed: its own
+Python code (here also the preview backends' eSpeak and card painting) at the niceness it was started
+with, its FFmpeg runs at ``FFMPEG_NICENESS``; all modes alike. Prints the first render's time over its time alone (median and [min-max] over the
 rounds) in both modes, and the last render's, with the load average at the start and end.
 """
 
@@ -107,7 +108,6 @@ def main() -> int:
     parser.add_argument("--renders", type=int, default=4)
     args = parser.parse_args()
     renders, shots, resolution, rounds = (3, 2, 240, 1) if args.quick else (args.renders, 4, 480, args.rounds)
-    os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS))
     configure_logging("WARNING")
     load_before = os.getloadavg()
     first = {"ranked": [], "arrival": []}
@@ -127,7 +127,7 @@ def main() -> int:
                       + " ".join(f"{t:.2f}" for t in times), file=sys.stderr)
     load_after = os.getloadavg()
     print(f"concurrent_renders {renders} renders x {shots} shots {resolution}p, submitted {STAGGER_S:g} s apart, "
-          f"niceness {FFMPEG_NICENESS} for all, median [min-max] of {rounds} rounds, {os.cpu_count()} cores, "
+          f"FFmpeg at niceness {FFMPEG_NICENESS}, median [min-max] of {rounds} rounds, {os.cpu_count()} cores, "
           f"load {load_before[0]:.2f} -> {load_after[0]:.2f}: alone {statistics.median(alone_times):.2f} s; "
           f"first/alone ranked {spread(first['ranked'])}, arrival order {spread(first['arrival'])}; "
           f"last/alone ranked {spread(last['ranked'])}, arrival order {spread(last['arrival'])}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,8 +48,14 @@ SCRIPT = ("清晨，小镇的钟声响起，少女推开木窗，望见远山的
           "她穿过稻田，越过石桥，天色渐渐暗了下来。夜里，萤火虫照亮了河岸，她听见了海浪的声音。")
 
 
-def render_once(root: Path, shots: int, resolution: int, fps: int, crossfade: float) -> tuple[float, Path]:
-    """(seconds the render request took, the MP4 it wrote) with a fresh service under ``root``."""
+def cpu_seconds() -> float:
+    """CPU time of this process (the service's threads) and of the children it waited for (FFmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def render_once(root: Path, shots: int, resolution: int, fps: int, crossfade: float) -> tuple[float, float, Path]:
+    """(seconds the render request took, CPU seconds it used, the MP4 it wrote) with a fresh service under ``root``."""
     settings = small_settings(root, default_resolution=resolution, default_fps=fps, compose_workers=0)
     with TestClient(create_app(settings, build_providers(settings))) as client:
         created = client.post("/api/v1/storyboard/create", json={
@@ -56,11 +63,11 @@ def render_once(root: Path, shots: int, resolution: int, fps: int, crossfade: fl
             "script_content": SCRIPT, "shot_count": shots})
         if created.status_code != 200 or len(created.json()["shots"]) != shots:
             raise SystemExit(f"storyboard failed: {created.text[:500]}")
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), cpu_seconds()
         rendered = client.post("/api/v1/video/render", json={
             "operation_id": "op-r", "story_id": "story-1", "user_id": "u-1", "aspect_ratio": "16:9",
             "resolution": resolution, "fps": fps, "crossfade": crossfade})
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu_began
         if rendered.status_code != 200:
             raise SystemExit(f"render failed: {rendered.text[:500]}")
         video = client.get(rendered.json()["video_url"])
@@ -68,11 +75,11 @@ def render_once(root: Path, shots: int, resolution: int, fps: int, crossfade: fl
             raise SystemExit(f"could not fetch the video: {video.status_code}")
     out = root / "final.mp4"
     out.write_bytes(video.content)
-    return seconds, out
+    return seconds, cpu, out
 
 
-def floor_once(video: Path, profile: RenderProfile, folder: Path) -> float:
-    """Seconds one ffmpeg takes to encode ``video``'s own frames and sound, decoded beforehand."""
+def floor_once(video: Path, profile: RenderProfile, folder: Path) -> tuple[float, float]:
+    """(seconds, CPU seconds) one ffmpeg takes to encode ``video``'s own frames and sound, decoded beforehand."""
     ffmpeg = str(locate_ffmpeg())
     raw, wav = folder / "frames.yuv", folder / "sound.wav"
     subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "yuv420p", str(raw),
@@ -81,11 +88,11 @@ def floor_once(video: Path, profile: RenderProfile, folder: Path) -> float:
             "-framerate", str(profile.fps), "-i", str(raw), "-i", str(wav)]
     for key, value in {**video_args(profile), **audio_args(profile)}.items():
         args += [f"-{key}", str(value)]
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), cpu_seconds()
     subprocess.run([*args, str(folder / "floor.mp4")], check=True)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu_began
     raw.unlink()
-    return seconds
+    return seconds, cpu
 
 
 def spread(values: list[float]) -> str:
@@ -109,24 +116,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="s2v-bench-e2e-") as tmp:
         render_once(Path(tmp) / "warm-up", 2, 180, 12, 0.0)  # imports, fonts, eSpeak: not part of any round
         for resolution in resolutions:
-            ratios, per_second, renders, floors = [], [], [], []
+            ratios, cpu_ratios, per_second, renders, floors = [], [], [], [], []
             for round_ in range(rounds):
                 folder = Path(tmp) / f"{resolution}-{round_}"
-                render_s, video = render_once(folder, shots, resolution, args.fps, args.crossfade)
+                render_s, render_cpu, video = render_once(folder, shots, resolution, args.fps, args.crossfade)
                 info = probe(locate_ffmpeg(), video)
                 assert info.video is not None
                 profile = RenderProfile(width=info.video.width, height=info.video.height, fps=args.fps)
-                floor_s = floor_once(video, profile, folder)
+                floor_s, floor_cpu = floor_once(video, profile, folder)
                 ratios.append(render_s / floor_s)
+                cpu_ratios.append(render_cpu / floor_cpu)
                 per_second.append(render_s / info.duration)
                 renders.append(render_s)
                 floors.append(floor_s)
                 print(f"  {resolution}p round {round_ + 1}: render {render_s:.2f} s, floor {floor_s:.2f} s, "
-                      f"output {info.duration:.2f} s, render/floor x{render_s / floor_s:.2f}", file=sys.stderr)
+                      f"output {info.duration:.2f} s, render/floor x{render_s / floor_s:.2f}; "
+                      f"CPU render {render_cpu:.2f} s floor {floor_cpu:.2f} s", file=sys.stderr)
             target = " (target <= 1.4)" if resolution == 720 else ""
             parts.append(f"{resolution}p {info.video.width}x{info.video.height} {info.duration:.1f} s: "
                          f"render {statistics.median(renders):.2f} s floor {statistics.median(floors):.2f} s, "
-                         f"render/floor {spread(ratios)}{target}, "
+                         f"render/floor {spread(ratios)}{target}, CPU render/floor {spread(cpu_ratios)}, "
                          f"{statistics.median(per_second):.3f} s per output s")
     load_after = os.getloadavg()
     print(f"render_e2e {shots} shots @{args.fps} crossfade {args.crossfade:g} s, niceness {FFMPEG_NICENESS} for all, "
