@@ -47,6 +47,7 @@ from story2video.jobs.states import UNFINISHED_STATUSES
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import resolve_cjk_font
 from story2video.pipeline.deps import PipelineDeps
+from story2video.pipeline.slots import RankedSlots
 from story2video.protocol import Operation
 from story2video.providers.base import Providers
 from story2video.storage.artifacts import ArtifactStore
@@ -111,7 +112,7 @@ def build_engine(settings: Settings, providers: Providers) -> Assembly:
         store=ArtifactStore(settings.artifacts_dir, db, publisher=_publisher(providers)),
         ffmpeg=locate_ffmpeg(settings.ffmpeg_binary),
         font=resolve_cjk_font(settings.font_path),
-        compose_slots=asyncio.Semaphore(settings.compose_workers or os.cpu_count() or 1),
+        compose_slots=RankedSlots(settings.compose_workers or os.cpu_count() or 1),
         provider_jobs=ProviderJobRepository(db),
     )
     hub = EventHub()

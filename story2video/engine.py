@@ -179,7 +179,7 @@ class Engine:
         story, shots, spec = await asyncio.to_thread(self._rendering, request)
         for shot in shots:
             tracker.set_shot(shot.shot_id, ShotState.WAITING)
-        return await self._published(story, await render_story(self.deps, tracker, story, shots, spec))
+        return await self._published(story, await render_story(self.deps, tracker, story, shots, spec, first_come=tracker.record.created_at))
 
     async def _published(self, story: StoryRecord, outcome: RenderOutcome) -> dict:
         await asyncio.to_thread(
@@ -348,7 +348,9 @@ class Engine:
             return media  # the media step failed, was cancelled or had nothing to do: pass its report on
 
         async def step(story: StoryRecord, shot: ShotRecord, spec: RenderSpec) -> dict:
-            cut = await shot_segment(self.deps, tracker, shot, media_from_wire(self.deps, media["media"]), spec)
+            cut = await shot_segment(
+                self.deps, tracker, shot, media_from_wire(self.deps, media["media"]), spec, first_come=tracker.record.created_at
+            )
             await record_shot_done(self.deps, tracker, cut)
             return {"cut": cut_to_wire(cut)}
 
@@ -368,7 +370,7 @@ class Engine:
         if len(cuts) != len(shots):
             raise InvalidRequest(f"story '{story.story_id}' changed its shots while it was rendering; render it again", param="story_id")
         tracker.enter_stage("final")
-        return await self._published(story, await join_story(self.deps, tracker, cuts, spec))
+        return await self._published(story, await join_story(self.deps, tracker, cuts, spec, first_come=tracker.record.created_at))
 
     async def _shot_step(self, tracker: OperationTracker, shot_id: str, step) -> dict:
         report: dict = {"shot_id": shot_id}

@@ -73,7 +73,7 @@ class RenderVideoRequest(_Request):
     resolution: int | None = Field(None, ge=144, le=2160, description="Short side in pixels; default DEFAULT_RESOLUTION")
     fps: int | None = Field(None, ge=1, le=60)
     subtitles: bool = True
-    crossfade: float = Field(0.0, ge=0.0, le=2.0, description="Seconds of crossfade between shots (re-encodes the join)")
+    crossfade: float = Field(0.0, ge=0.0, le=2.0, description="Seconds of crossfade between shots (only the dissolving frames are re-encoded)")
     music: bool = Field(False, description="Background music ducked under the narration")
     music_upload_id: Identifier | None = Field(None, description="Uploaded audio to use as the music (turns music on)")
     voice: Annotated[str, StringConstraints(max_length=100)] | None = None

@@ -1,24 +1,27 @@
 """Encode one shot's segment, then join the segments into the final MP4.
 
-Segments: one FFmpeg run per shot with one filter graph (still + pan/zoom or fitted clip, burned-in
-ASS subtitles, narration delayed by the lead-in and padded to the segment length). Every segment is
+Segments: one FFmpeg run per shot with one filter graph (the picture, burned-in ASS subtitles,
+narration delayed by the lead-in and padded to the segment length). The picture is a fitted clip, a
+still, or a still under a pan/zoom: the moving frames are resized here (``stillframes``) and piped
+into that FFmpeg run as raw frames. Every segment is
 H.264 High yuv420p at the profile's constant fps + AAC 48 kHz stereo in MP4, a whole number of
 frames long, with exactly ``frames * rate / fps`` audio samples, so all segments share one set of
 stream parameters and their video can be joined without re-encoding.
 
-Joining: the concat demuxer copies the video packets bit for bit. The audio is decoded and re-encoded
-(about 1 s per minute of video on 2 cores, against ~20 s per minute to encode 720p segments):
-copying AAC across MP4 segments replays each segment's 1024-sample encoder priming and its padded
-last frame, which we measured as a drift of +21 ms per segment (+258 ms by the 8th segment).
-Decoding honours each segment's edit list, ``-copyts`` keeps the segments' own timestamps, and
-``aresample=async`` pads or drops samples wherever they stray more than 10 ms from those timestamps,
-so the audio stays on the video's timeline. With a crossfade, only the dissolving frames are
-re-encoded (see ``transitions``) and the audio is crossfaded and re-encoded.
+Joining: the concat demuxer copies the video packets bit for bit (with a crossfade, only the
+dissolving frames are re-encoded first, see ``transitions``). The audio is copied too, from a
+soundtrack encoded once straight from the narrations (``encode_soundtrack``): the narration timeline is
+known as soon as the narrations are, so the render encodes it while the segments encode. Copying the
+segments' own AAC instead would replay each segment's 1024-sample encoder priming and padded last
+frame (we measured a drift of +21 ms per segment, +258 ms by the 8th). Without a soundtrack,
+``join_segments`` decodes the segments' audio and re-encodes it: ``-copyts`` keeps the segments' own
+timestamps and ``aresample=async`` pads or drops samples wherever they stray more than 10 ms from them.
 """
 
 from __future__ import annotations
 
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +31,16 @@ from ffmpeg.nodes import FilterableStream
 from story2video.errors import InvalidArtifact, InvalidRequest
 from story2video.media.encoding import RenderProfile, audio_args, confirmed_duration, render, video_args
 from story2video.media.fonts import FontInfo
-from story2video.media.motion import camera_move, cover_fit
+from story2video.media.motion import cover_fit
 from story2video.media.music import duck_under, music_bed
+from story2video.media.stillframes import fitted_still, moving_frames, raw_frames_input
 from story2video.media.subtitles import Cue, write_ass
 from story2video.media.transitions import crossfade_keyframes, crossfaded_audio, crossfaded_video, cut_for_crossfade
 from story2video.media.cliptypes import ClipFile, StillMotion
 from story2video.stagecontext import StageContext
 from story2video.util.workdirs import work_folder
 
+AAC_FRAME_SAMPLES = 1024
 MAX_SLOWDOWN = 3.0  # a "slow" clip plays at most this many times slower; beyond, its last frame is held
 
 
@@ -71,18 +76,27 @@ async def encode_segment(
     seconds = frames / profile.fps
     keyframes = crossfade_keyframes(frames, profile.fade_frames(spec.crossfade))
     with work_folder("segment-") as tmp:
-        video = _segment_video(spec, profile, frames, Path(tmp))
+        picture, stdin = await _segment_picture(ffmpeg, spec, profile, frames, Path(tmp), ctx)
+        video = _with_subtitles(picture, spec, profile, Path(tmp))
         audio = _segment_audio(spec, profile, frames)
         output = ff.output(video, audio, str(dest), **video_args(profile, keyframes), **audio_args(profile), f="mp4")
-        await render(ffmpeg, output.get_args(), [dest], ctx, seconds)
+        await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
     return await confirmed_duration(ffmpeg, dest, seconds)
 
 
-def _segment_video(spec: SegmentSpec, profile: RenderProfile, frames: int, tmp: Path) -> FilterableStream:
+async def _segment_picture(
+    ffmpeg: Path, spec: SegmentSpec, profile: RenderProfile, frames: int, tmp: Path, ctx: StageContext
+) -> tuple[FilterableStream, Iterator[bytes] | None]:
+    """The picture's stream in the segment graph, and the raw frames to feed it (a moving still) or None."""
     if isinstance(spec.clip, ClipFile):
-        video = _fitted_clip(spec.clip, profile, frames)
-    else:
-        video = _moving_still(spec.keyframe, spec.clip, profile, frames)
+        return _fitted_clip(spec.clip, profile, frames), None
+    if spec.clip.move == "static" or frames < 2 or spec.clip.zoom <= 1.0:
+        return _held_still(spec.keyframe, profile, frames), None
+    still = await fitted_still(ffmpeg, spec.keyframe, profile.width, profile.height, tmp / "still.yuv", ctx)
+    return raw_frames_input(profile.width, profile.height, profile.fps), moving_frames(still, spec.clip, frames)
+
+
+def _with_subtitles(video: FilterableStream, spec: SegmentSpec, profile: RenderProfile, tmp: Path) -> FilterableStream:
     if spec.cues:
         subtitles = tmp / "subtitles.ass"
         write_ass(spec.cues, subtitles, font=spec.font, width=profile.width, height=profile.height)
@@ -102,15 +116,14 @@ def _font_folder(font: FontInfo, folder: Path) -> Path:
     return folder
 
 
-def _moving_still(keyframe: Path, motion: StillMotion, profile: RenderProfile, frames: int) -> FilterableStream:
-    """The keyframe decoded and scaled once, repeated ``frames`` times, then moved per frame."""
+def _held_still(keyframe: Path, profile: RenderProfile, frames: int) -> FilterableStream:
+    """The keyframe decoded and scaled once, repeated ``frames`` times."""
     still = cover_fit(ff.input(str(keyframe)).video, profile.width, profile.height, flags="lanczos")
-    repeated = (
+    return (
         still.filter("loop", loop=frames - 1, size=1, start=0)
         .filter("settb", f"1/{profile.fps}")
         .filter("setpts", "N")
     )
-    return camera_move(repeated, motion, frames)
 
 
 def _fitted_clip(clip: ClipFile, profile: RenderProfile, frames: int) -> FilterableStream:
@@ -138,10 +151,14 @@ def _slowdown(clip: ClipFile, seconds: float) -> float:
 
 
 def _segment_audio(spec: SegmentSpec, profile: RenderProfile, frames: int) -> FilterableStream:
-    """Narration as 48 kHz stereo, after ``lead_in`` of silence, padded/cut to the segment."""
+    return _narration_audio(spec.narration, spec.lead_in, profile, frames)
+
+
+def _narration_audio(wav: Path, lead_in: float, profile: RenderProfile, frames: int) -> FilterableStream:
+    """Narration as 48 kHz stereo, after ``lead_in`` of silence, padded/cut to ``frames`` video frames."""
     samples = profile.samples(frames)
-    delay = round(spec.lead_in * profile.audio_rate)
-    narration = _as_stereo(ff.input(str(spec.narration)).audio, _wav_channels(spec.narration))
+    delay = round(lead_in * profile.audio_rate)
+    narration = _as_stereo(ff.input(str(wav)).audio, _wav_channels(wav))
     return (
         narration.filter("aresample", profile.audio_rate)
         .filter("adelay", delays=f"{delay}S", all=1)
@@ -164,6 +181,63 @@ def _as_stereo(audio: FilterableStream, channels: int) -> FilterableStream:
     return audio.filter("aformat", channel_layouts="stereo")
 
 
+# ------------------------------------------------------------------ the soundtrack
+
+
+@dataclass(frozen=True)
+class SoundPart:
+    """One segment's share of the soundtrack: its narration and where it sits in the segment."""
+
+    narration: Path  # WAV
+    lead_in: float
+    duration: float  # the segment's (lead-in + narration + tail), rounded to whole frames as the segment is
+
+
+async def encode_soundtrack(
+    ffmpeg: Path,
+    parts: list[SoundPart],
+    dest: Path,
+    *,
+    crossfade: float = 0.0,
+    music: Path | None = None,
+    generated_music: bool = False,
+    profile: RenderProfile,
+    ctx: StageContext,
+) -> float:
+    """The joined video's whole audio track (AAC in MP4) in one FFmpeg run, straight from the
+    narrations: each part laid out as its segment's audio is, the parts concatenated (or crossfaded
+    by ``crossfade`` seconds, as ``join_segments`` dissolves the pictures), the music bed ducked under.
+    Returns its duration: exactly the joined video's."""
+    if not parts:
+        raise ValueError("a soundtrack needs at least one part")
+    frames = [profile.frames(part.duration) for part in parts]
+    fade = _fade_frames(crossfade, frames, profile) if len(parts) > 1 else 0
+    seconds = (sum(frames) - fade * (len(frames) - 1)) / profile.fps
+    pieces = [_narration_audio(part.narration, part.lead_in, profile, count) for part, count in zip(parts, frames)]
+    if len(pieces) == 1:
+        audio = pieces[0]
+    elif fade:
+        audio = pieces[0]
+        for piece in pieces[1:]:
+            audio = ff.filter([audio, piece], "acrossfade", duration=f"{fade / profile.fps:.6f}")
+    else:
+        audio = ff.concat(*pieces, v=0, a=1)
+    if music is not None or generated_music:
+        audio = duck_under(audio, music_bed(music, seconds, profile.audio_rate))
+    output = ff.output(audio.filter("atrim", end_sample=_whole_aac_frames(seconds, profile)), str(dest),
+                       **audio_args(profile), vn=None, f="mp4")
+    await render(ffmpeg, output.get_args(), [dest], ctx, seconds, progress=False)
+    return seconds
+
+
+def _whole_aac_frames(seconds: float, profile: RenderProfile) -> int:
+    """The samples of ``seconds`` cut down to whole AAC frames: a stream-copied AAC track keeps its
+    last frame whole (its padding is not trimmed as it is in the file the encoder wrote), so a track
+    of whole frames ends within 21 ms before the video instead of up to 21 ms after it."""
+    samples = round(seconds * profile.audio_rate)
+    return samples - samples % AAC_FRAME_SAMPLES if samples >= AAC_FRAME_SAMPLES else samples
+
+
 # ------------------------------------------------------------------ joining
 
 
@@ -176,6 +250,7 @@ async def join_segments(
     crossfade: float = 0.0,
     music: Path | None = None,
     generated_music: bool = False,
+    soundtrack: Path | None = None,
     profile: RenderProfile,
     ctx: StageContext,
 ) -> float:
@@ -184,15 +259,26 @@ async def join_segments(
     Without crossfade the video is copied; with ``crossfade`` seconds (> 0) neighbouring segments
     dissolve into each other (total = sum - (n-1) * crossfade): segments encoded with the same
     ``crossfade`` have only their transitions re-encoded, others are re-encoded whole.
-    ``music`` (a file) or ``generated_music`` adds a ducked music bed under the narration.
+    ``soundtrack`` (from ``encode_soundtrack`` for the same segments, crossfade and music) is copied
+    as the audio; without it the segments' audio is re-encoded, with a ducked music bed from ``music``
+    (a file) or ``generated_music``.
     """
     if not segments or len(segments) != len(durations):
         raise ValueError("join_segments needs one duration per segment, and at least one segment")
+    if soundtrack is not None and (music is not None or generated_music):
+        raise ValueError("the music of a joined video with a soundtrack is in its soundtrack")
     frames = [profile.frames(duration) for duration in durations]
     fade = _fade_frames(crossfade, frames, profile) if len(segments) > 1 else 0
     seconds = (sum(frames) - fade * (len(frames) - 1)) / profile.fps
     with work_folder("join-") as tmp:
         video, narration, video_options = await _joined_streams(ffmpeg, segments, frames, fade, profile, Path(tmp), ctx)
+        if soundtrack is not None:
+            output = ff.output(video, ff.input(str(soundtrack)).audio, str(dest), **video_options,
+                               **{"c:a": "copy"}, movflags="+faststart", f="mp4")
+            # -copyts: the soundtrack starts at -1024 samples (the encoder's priming, skipped by its edit
+            # list); without it FFmpeg moves that start to 0 and every stream 21 ms later.
+            await render(ffmpeg, ["-copyts", *output.get_args()], [dest], ctx, seconds)
+            return await confirmed_duration(ffmpeg, dest, seconds)
         audio = narration.filter("aresample", **{"async": 1, "min_hard_comp": 0.01, "first_pts": 0})
         if music is not None or generated_music:
             audio = duck_under(audio, music_bed(music, seconds, profile.audio_rate))

@@ -90,12 +90,21 @@ def render_timeout(seconds: float) -> float:
 
 
 async def render(
-    ffmpeg: Path, args: list[str], dests: Iterable[Path], ctx: StageContext, seconds: float, *, progress: bool = True
+    ffmpeg: Path,
+    args: list[str],
+    dests: Iterable[Path],
+    ctx: StageContext,
+    seconds: float,
+    *,
+    progress: bool = True,
+    stdin: Iterable[bytes] | None = None,
 ) -> None:
-    """Run FFmpeg for ``seconds`` of output; a failed or cancelled run leaves none of ``dests``."""
+    """Run FFmpeg for ``seconds`` of output; a failed or cancelled run leaves none of ``dests``.
+    ``stdin``: what to feed its standard input (see ``run_ffmpeg``)."""
     try:
         await run_ffmpeg(
-            ffmpeg, args, ctx=ctx, timeout=render_timeout(seconds), expected_duration=seconds if progress else None
+            ffmpeg, args, ctx=ctx, timeout=render_timeout(seconds), expected_duration=seconds if progress else None,
+            stdin=stdin,
         )
     except BaseException:
         for dest in dests:

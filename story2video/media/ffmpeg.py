@@ -9,6 +9,7 @@ ffmpeg-python only builds argument lists here: every process is started by ``run
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import shutil
@@ -22,16 +23,17 @@ from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, S
 from story2video.stagecontext import StageContext
 
 REQUIRED_ENCODERS = ("libx264", "aac")
-# What ``compose`` uses: libass (``ass``/``subtitles``), the pan/zoom move (``perspective``), clip
+# What ``compose`` uses: libass (``ass``/``subtitles``), tagging the moved frames (``setparams``), clip
 # fitting (``tpad``), transitions (``xfade``/``acrossfade``) and the music bed.
 REQUIRED_FILTERS = (
-    "ass", "subtitles", "perspective", "loop", "tpad", "xfade", "acrossfade", "sidechaincompress", "aevalsrc",
+    "ass", "subtitles", "setparams", "loop", "tpad", "xfade", "acrossfade", "sidechaincompress", "aevalsrc",
 )
 INSTALL_HINT = (
-    "install an FFmpeg build with libx264, AAC, libass and the perspective/xfade filters (e.g. `apt install ffmpeg`), "
+    "install an FFmpeg build with libx264, AAC, libass and the xfade filter (e.g. `apt install ffmpeg`), "
     "or `pip install imageio-ffmpeg`, or set FFMPEG_BINARY to such a binary"
 )
 POLL_INTERVAL_S = 0.1
+PIPE_BYTES = 1 << 20
 # Encodes are batch work: under CPU contention the service's event loop (API, SSE) goes first.
 FFMPEG_NICENESS = 10
 STDERR_TAIL_LINES = 15
@@ -115,10 +117,13 @@ async def run_ffmpeg(
     timeout: float | None = None,
     expected_duration: float | None = None,
     loglevel: str = "warning",
+    stdin: Iterable[bytes] | None = None,
 ) -> list[str]:
     """Run ``ffmpeg args``; raise OperationCancelled, or MediaError on timeout or failure.
 
     ``expected_duration`` (seconds of output) turns on progress reports through ``ctx.progress``.
+    ``stdin``: chunks written to FFmpeg's standard input (``-i pipe:0``) by a worker thread, produced
+    there too, so that producing them (e.g. resizing frames) does not hold up the event loop.
     The process is always reaped, whatever happens to the awaiting task. Returns the last lines
     FFmpeg wrote to stderr at ``loglevel`` (e.g. ``level+error``: only errors, each tagged).
     """
@@ -128,16 +133,29 @@ async def run_ffmpeg(
     command = [str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
     if report:
         command += ["-progress", "pipe:1"]
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE if report else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    feed_from, feed_to = os.pipe() if stdin is not None else (None, None)
+    if feed_to is not None:
+        _widen_pipe(feed_to)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL if feed_from is None else feed_from,
+            stdout=asyncio.subprocess.PIPE if report else asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except BaseException:
+        if feed_to is not None:
+            os.close(feed_to)
+        raise
+    finally:
+        if feed_from is not None:
+            os.close(feed_from)
     _lower_priority(process.pid)
     stderr_lines: deque[str] = deque(maxlen=200)
     readers = {asyncio.create_task(_collect_lines(process.stderr, stderr_lines))}
+    if feed_to is not None and stdin is not None:
+        readers.add(asyncio.ensure_future(asyncio.to_thread(_feed, feed_to, stdin)))
     if report:
         readers.add(asyncio.create_task(_report_progress(process.stdout, ctx, expected_duration)))
     try:
@@ -199,6 +217,27 @@ async def _reap(process: asyncio.subprocess.Process) -> None:
         except ProcessLookupError:
             pass
     await asyncio.shield(process.wait())
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the pipe hold a whole 720p frame (the default 64 KiB costs a wake-up per 64 KiB)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):
+        pass  # not Linux, or above /proc/sys/fs/pipe-max-size: the default size works, a little slower
+
+
+def _feed(fd: int, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to the pipe ``fd``, then close it (FFmpeg's end of input)."""
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        pass  # FFmpeg stopped reading (it failed, or it was stopped): its exit status says which
+    finally:
+        os.close(fd)
 
 
 async def _collect_lines(stream: asyncio.StreamReader | None, sink: deque[str]) -> None:

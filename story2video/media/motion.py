@@ -1,13 +1,10 @@
-"""Picture filters for a segment: cover-fit, and the pan/zoom move over a still.
+"""The geometry of a segment's picture: cover-fit, and the pan/zoom move over a still.
 
-The move is FFmpeg's ``perspective`` filter evaluated per frame, not ``zoompan``: zoompan places its
-crop window on whole input pixels, so slow moves judder unless the still is first upscaled several
-times. ``perspective`` samples the window at 1/256-pixel precision from a still scaled once to the
-output size. Measured on a 4 s 1280x720 24 fps pan (2 cores, libx264 veryfast): both take ~1.4 s,
-but the frame-to-frame displacement varies by 0.005 px with ``perspective``, by 0.25 px with
-zoompan over a 3x upscale and by 1 px with zoompan over the plain still.
+A move is the window of the still each frame shows (``window``), rendered at sub-pixel precision by
+``stillframes`` (FFmpeg's ``zoompan`` places its window on whole input pixels, so slow moves judder
+unless the still is first upscaled several times).
 
-``_PATHS`` is the one description of every move: the FFmpeg expressions and the extent a still's
+``_path`` is the one description of every move: the windows the frames show and the extent a still's
 picture must allow for (``seen_throughout``, ``source_reach``) are both read from it.
 """
 
@@ -39,9 +36,6 @@ class _Linear:
 
     def at(self, progress: float) -> float:
         return self.start + (self.end - self.start) * progress
-
-    def expression(self, progress: str) -> str:
-        return f"({self.start:.6f}+{self.end - self.start:.6f}*{progress})"
 
 
 @dataclass(frozen=True)
@@ -90,30 +84,6 @@ def cover_fit(stream: FilterableStream, width: int, height: int, *, flags: str =
         .filter("setsar", 1)
         .filter("format", "yuv420p")
     )
-
-
-def camera_move(stream: FilterableStream, motion: StillMotion, frames: int) -> FilterableStream:
-    """Apply ``motion`` over ``frames`` frames; the stream is already at the output size."""
-    if motion.move == "static" or frames < 2 or motion.zoom <= 1.0:
-        return stream
-    # ``in`` counts input frames from 1 in the perspective filter: the first frame shows progress 0.
-    x, y, w, h = _window_expressions(motion, f"((in-1)/{frames - 1})")
-    corners = {
-        "x0": x, "y0": y,
-        "x1": f"{x}+{w}", "y1": y,
-        "x2": x, "y2": f"{y}+{h}",
-        "x3": f"{x}+{w}", "y3": f"{y}+{h}",
-    }
-    return stream.filter("perspective", **corners, interpolation="linear", sense="source", eval="frame")
-
-
-def _window_expressions(motion: StillMotion, progress: str) -> tuple[str, str, str, str]:
-    """FFmpeg expressions for the visible window (x, y, width, height) in source pixels;
-    ``progress`` runs linearly from 0 on the first frame to 1 on the last."""
-    path = _path(motion.move, motion.zoom)
-    scale = path.scale.expression(progress)
-    w, h = f"(W/{scale})", f"(H/{scale})"
-    return f"((W-{w})*{path.across.expression(progress)})", f"((H-{h})*{path.down.expression(progress)})", w, h
 
 
 def window(motion: StillMotion, progress: float) -> Box:

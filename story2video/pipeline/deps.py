@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from story2video.config import Settings
 from story2video.media.fonts import FontInfo
+from story2video.pipeline.slots import RankedSlots
 from story2video.providers.base import Providers
 from story2video.stagecontext import StageContext
 from story2video.storage.artifacts import ArtifactStore
@@ -26,7 +26,7 @@ class PipelineDeps:
     store: ArtifactStore
     ffmpeg: Path
     font: FontInfo
-    compose_slots: asyncio.Semaphore
+    compose_slots: RankedSlots
     provider_jobs: ProviderJobRepository | None = None  # where remote jobs are noted before they are awaited
 
     def for_artifact(self, ctx: StageContext, key: str) -> StageContext:

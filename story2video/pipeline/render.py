@@ -2,17 +2,24 @@
 
 Each artifact is keyed by a hash of its inputs, so a second render reuses everything and a changed
 shot redoes only its own segment and the join.
+
+The join copies video and audio: the soundtrack is encoded from the narrations as soon as every shot's
+narration exists, while the segments encode. Segments and joins take compose slots first come, first
+served across operations (``first_come``: when the operation was submitted), longest segment first
+within one (``slots.RankedSlots``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 from story2video.errors import InvalidRequest
-from story2video.media.compose import SegmentSpec, encode_segment, join_segments
+from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments
 from story2video.media.encoding import RenderProfile
 from story2video.media.subtitles import Cue, SubtitleFrame, write_srt
 from story2video.pipeline.cache import artifact_key
@@ -24,10 +31,11 @@ from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_
 from story2video.pipeline.progress import Progress, ShotState
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.timeline import RenderTimeline, shot_timeline, store_timeline
-from story2video.pipeline.validate import mp4_validator, validate_srt
+from story2video.pipeline.validate import composed_mp4, mp4_validator, validate_srt
 from story2video.providers.base import Clip, ClipFile, ClipRequest, StageContext, StillMotion
 from story2video.storage.artifacts import Produced
 from story2video.storage.records import ArtifactRecord, ShotRecord, StoryRecord
+from story2video.util.workdirs import work_folder
 
 # (start, end) of each step within one shot's share of the progress bar
 STEP_SPANS = {"narration": (0.0, 0.15), "keyframe": (0.15, 0.3), "clip": (0.3, 0.6), "segment": (0.6, 1.0)}
@@ -88,20 +96,41 @@ class ShotMedia:
 
 
 async def render_story(
-    deps: PipelineDeps, progress: Progress, story: StoryRecord, shots: Sequence[ShotRecord], spec: RenderSpec
+    deps: PipelineDeps,
+    progress: Progress,
+    story: StoryRecord,
+    shots: Sequence[ShotRecord],
+    spec: RenderSpec,
+    *,
+    first_come: float | None = None,
 ) -> RenderOutcome:
-    """The whole render in this process: every shot (bounded in parallel), then the join."""
+    """The whole render in this process: every shot (bounded in parallel), then the join; the
+    soundtrack is encoded as soon as every narration exists, beside the shots' remaining work."""
+    first_come = time.time() if first_come is None else first_come
     progress.enter_stage("shots", [shot.shot_id for shot in shots])
+    loop = asyncio.get_running_loop()
+    narrations: dict[str, asyncio.Future[ArtifactRecord]] = {shot.shot_id: loop.create_future() for shot in shots}
 
     async def one(shot: ShotRecord) -> ShotCut:
-        media = await shot_media(deps, progress, story, shot, spec)
-        cut = await shot_segment(deps, progress, shot, media, spec)
+        media = await shot_media(deps, progress, story, shot, spec, narrated=narrations[shot.shot_id].set_result)
+        cut = await shot_segment(deps, progress, shot, media, spec, first_come=first_come)
         await record_shot_done(deps, progress, cut)
         return cut
 
-    cuts = await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)
-    progress.enter_stage("final")
-    return await join_story(deps, progress, cuts, spec)
+    with work_folder("soundtrack-") as folder:
+
+        async def soundtrack() -> Path:
+            narrated = await asyncio.gather(*narrations.values())
+            return await make_soundtrack(deps, narrated, spec, Path(folder) / "soundtrack.m4a", progress.context())
+
+        early = asyncio.ensure_future(soundtrack())
+        try:
+            cuts = await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)
+            progress.enter_stage("final")
+            return await join_story(deps, progress, cuts, spec, first_come=first_come, soundtrack=early)
+        finally:
+            early.cancel()  # unused when a shot failed or the video was made before
+            await asyncio.gather(early, return_exceptions=True)
 
 
 def _step(progress: Progress, shot: ShotRecord, name: str) -> StageContext:
@@ -109,11 +138,22 @@ def _step(progress: Progress, shot: ShotRecord, name: str) -> StageContext:
     return progress.context(shot.shot_id, STEP_SPANS[name])
 
 
-async def shot_media(deps: PipelineDeps, progress: Progress, story: StoryRecord, shot: ShotRecord, spec: RenderSpec) -> ShotMedia:
-    """The model work of one shot: narration, keyframe (drawn if missing) and clip."""
+async def shot_media(
+    deps: PipelineDeps,
+    progress: Progress,
+    story: StoryRecord,
+    shot: ShotRecord,
+    spec: RenderSpec,
+    *,
+    narrated: Callable[[ArtifactRecord], object] | None = None,
+) -> ShotMedia:
+    """The model work of one shot: narration (handed to ``narrated`` as soon as it exists), keyframe
+    (drawn if missing) and clip."""
     cast = await asyncio.to_thread(deps.stories.list_cast, story.user_id, story.story_id)
     voices = cast_voices(deps.providers.speech, cast, spec.voice)
     narration = await ensure_narration(deps, shot, voices, spec.voice, spec.speed, _step(progress, shot, "narration"))
+    if narrated is not None:
+        narrated(narration)
     ctx = _step(progress, shot, "keyframe")
     stored = (shot.image_key and deps.store.get(shot.image_key)) or await ensure_keyframe(deps, story, shot, ctx)
     if shot.image_key != stored.key:
@@ -125,9 +165,21 @@ async def shot_media(deps: PipelineDeps, progress: Progress, story: StoryRecord,
     return ShotMedia(narration=narration, keyframe=keyframe, clip=clip)
 
 
-async def shot_segment(deps: PipelineDeps, progress: Progress, shot: ShotRecord, media: ShotMedia, spec: RenderSpec) -> ShotCut:
-    """The composition work of one shot: its segment, narration and subtitles burned over the clip."""
-    return await ensure_segment(deps, shot, media.keyframe, media.narration, media.clip, spec, _step(progress, shot, "segment"))
+async def shot_segment(
+    deps: PipelineDeps,
+    progress: Progress,
+    shot: ShotRecord,
+    media: ShotMedia,
+    spec: RenderSpec,
+    *,
+    first_come: float | None = None,
+) -> ShotCut:
+    """The composition work of one shot: its segment, narration and subtitles burned over the clip.
+    ``first_come``: when the operation was submitted (its turn for a compose slot; default now)."""
+    return await ensure_segment(
+        deps, shot, media.keyframe, media.narration, media.clip, spec, _step(progress, shot, "segment"),
+        first_come=time.time() if first_come is None else first_come,
+    )
 
 
 async def record_shot_done(deps: PipelineDeps, progress: Progress, cut: ShotCut) -> None:
@@ -186,6 +238,8 @@ async def ensure_segment(
     clip: Clip,
     spec: RenderSpec,
     ctx: StageContext,
+    *,
+    first_come: float,
 ) -> ShotCut:
     spoken = float(narration.duration or 0.0)
     cast = await asyncio.to_thread(deps.stories.list_cast, shot.user_id, shot.story_id)
@@ -218,7 +272,7 @@ async def ensure_segment(
     )
 
     async def produce(dest: Path) -> Produced:
-        async with deps.compose_slots:
+        async with deps.compose_slots.slot(first_come, segment_spec.duration):
             seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx)
         # The keys of what it was made from: retention keeps them while it keeps the segment.
         inputs = {"keyframe": keyframe.key, "narration": narration.key}
@@ -228,7 +282,7 @@ async def ensure_segment(
         return Produced("ffmpeg", profile.encoder, duration=seconds, meta=meta)
 
     with stage_errors("segments", "ffmpeg", shot.shot_id):
-        record = await deps.store.ensure(key, "segment", "mp4", produce, mp4_validator(deps.ffmpeg, require_audio=True))
+        record = await deps.store.ensure(key, "segment", "mp4", produce, composed_mp4)
     return ShotCut(shot=shot, segment=record, narration=narration, duration=float(record.duration or 0.0), cues=cues)
 
 
@@ -247,9 +301,46 @@ def _music_source(deps: PipelineDeps, spec: RenderSpec) -> tuple[Path | None, di
     return Path(path), {"file": str(path), "size": stat.st_size, "mtime": stat.st_mtime}
 
 
-async def join_story(deps: PipelineDeps, progress: Progress, cuts: list[ShotCut], spec: RenderSpec) -> RenderOutcome:
-    profile = _profile(deps, spec)
+def sound_parts(deps: PipelineDeps, narrations: Sequence[ArtifactRecord], spec: RenderSpec) -> list[SoundPart]:
+    """Each shot's share of the soundtrack: the segment it lies in lasts lead-in + narration + tail."""
+    return [
+        SoundPart(deps.store.path_of(record), spec.lead_in, spec.lead_in + float(record.duration or 0.0) + spec.tail)
+        for record in narrations
+    ]
+
+
+async def make_soundtrack(
+    deps: PipelineDeps, narrations: Sequence[ArtifactRecord], spec: RenderSpec, dest: Path, ctx: StageContext
+) -> Path:
+    """The final video's audio track (narrations, crossfades, music), to be copied by the join."""
     music_path, music_identity = _music_source(deps, spec)
+    await encode_soundtrack(
+        deps.ffmpeg,
+        sound_parts(deps, narrations, spec),
+        dest,
+        crossfade=spec.crossfade,
+        music=music_path,
+        generated_music=music_identity == {"generated": True},
+        profile=_profile(deps, spec),
+        ctx=ctx,
+    )
+    return dest
+
+
+async def join_story(
+    deps: PipelineDeps,
+    progress: Progress,
+    cuts: list[ShotCut],
+    spec: RenderSpec,
+    *,
+    first_come: float | None = None,
+    soundtrack: asyncio.Future[Path] | None = None,
+) -> RenderOutcome:
+    """The final video and its subtitles. ``soundtrack``: the audio track being made from these cuts'
+    narrations (``make_soundtrack``); without it the join makes it first."""
+    first_come = time.time() if first_come is None else first_come
+    profile = _profile(deps, spec)
+    _, music_identity = _music_source(deps, spec)
     segment_keys = [cut.segment.key for cut in cuts]
     key = artifact_key("video", segments=segment_keys, crossfade=spec.crossfade, music=music_identity, profile=asdict(profile))
     paths = [deps.store.path_of(cut.segment) for cut in cuts]
@@ -257,18 +348,15 @@ async def join_story(deps: PipelineDeps, progress: Progress, cuts: list[ShotCut]
     ctx = progress.context()
 
     async def produce_video(dest: Path) -> Produced:
-        async with deps.compose_slots:
-            seconds = await join_segments(
-                deps.ffmpeg,
-                paths,
-                durations,
-                dest,
-                crossfade=spec.crossfade,
-                music=music_path,
-                generated_music=music_identity == {"generated": True},
-                profile=profile,
-                ctx=ctx,
-            )
+        with work_folder("join-soundtrack-") as folder:
+            if soundtrack is not None:
+                track = await soundtrack
+            else:
+                track = await make_soundtrack(deps, [cut.narration for cut in cuts], spec, Path(folder) / "soundtrack.m4a", ctx)
+            async with deps.compose_slots.slot(first_come, sum(durations)):
+                seconds = await join_segments(
+                    deps.ffmpeg, paths, durations, dest, crossfade=spec.crossfade, soundtrack=track, profile=profile, ctx=ctx
+                )
         return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"segments": segment_keys})
 
     async def produce_srt(dest: Path) -> Produced:
@@ -276,7 +364,7 @@ async def join_story(deps: PipelineDeps, progress: Progress, cuts: list[ShotCut]
         return Produced("ffmpeg", "srt", meta={"video": key})
 
     with stage_errors("final", "ffmpeg"):
-        video = await deps.store.ensure(key, "video", "mp4", produce_video, mp4_validator(deps.ffmpeg, require_audio=True))
+        video = await deps.store.ensure(key, "video", "mp4", produce_video, composed_mp4)
         srt = await deps.store.ensure(artifact_key("subtitles", video=key), "subtitles", "srt", produce_srt, validate_srt)
         await store_timeline(deps.store, video, render_timeline(cuts, spec, profile, video, srt))
     return RenderOutcome(video=video, subtitles=srt, duration=float(video.duration or 0.0), cuts=cuts)

@@ -62,6 +62,14 @@ def mp4_validator(ffmpeg: Path, *, require_audio: bool):
     return validate
 
 
+async def composed_mp4(path: Path) -> None:
+    """An MP4 the composer wrote: it already probed the file for its streams and length
+    (``confirmed_duration``), so it is not probed a second time here."""
+    size = await asyncio.to_thread(lambda: path.stat().st_size if path.is_file() else 0)
+    if size == 0:
+        raise InvalidArtifact("the composer wrote no video file")
+
+
 async def validate_srt(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text, "utf-8")
     if "-->" not in text:

@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.bench
 
 SUMMARIES = {
-    "compose_vs_moviepy.py": r"^compose .* ours [\d.]+ s / \d+ MiB .*moviepy/ours x[\d.]+ \(target >= 5\).* ours/floor x[\d.]+ \(target <= 1\.3\)$",
+    "compose_vs_moviepy.py": r"^compose .* niceness \d+ for all, median \[min-max\] of \d+ rounds.* ours [\d.]+ s / \d+ MiB .*moviepy/ours x[\d.]+ \[[\d.]+-[\d.]+\] \(target >= 5\).* ours/floor x[\d.]+ \[[\d.]+-[\d.]+\] \(target <= 1\.3\)$",
+    "concurrent_renders.py": r"^concurrent_renders 3 renders x 2 shots 240p, .*niceness \d+, median \[min-max\] of 1 rounds.*"
+                             r"first/alone ranked x[\d.]+ \[[\d.]+-[\d.]+\], arrival order x[\d.]+ \[[\d.]+-[\d.]+\]; "
+                             r"last/alone ranked x[\d.]+ \[[\d.]+-[\d.]+\], arrival order x[\d.]+ \[[\d.]+-[\d.]+\]$",
+    "render_e2e.py": r"^render_e2e \d+ shots .*niceness \d+ for all, median \[min-max\] of \d+ rounds.*load [\d.]+ -> [\d.]+: "
+                     r"360p 640x360 [\d.]+ s: render [\d.]+ s floor [\d.]+ s, render/floor x[\d.]+ \[[\d.]+-[\d.]+\], CPU render/floor x[\d.]+ \[[\d.]+-[\d.]+\], [\d.]+ s per output s$",
     "orchestration.py": r"^orchestration .* x[\d.]+ \(target <= 1\.10\).* sequential/parallel at \d+ shots x[\d.]+ \(target > 3; .*\)$",
     "api_load.py": r"^api_load .* p50 [\d.]+ ms p99 [\d.]+ ms, p99/50ms x[\d.]+ \(target < 1\);.*$",
     "gpu_keyframes.py": r"^gpu_keyframes (tiny|sdxl) \d+x\d+ \d+ steps \d+ shots, .* ours [\d.e+-]+ img/s \(cold start [\d.]+ s, .*\) "

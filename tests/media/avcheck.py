@@ -93,6 +93,11 @@ def streams(path: Path) -> Streams:
         )
 
 
+def audio_packet_digests(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [hashlib.sha1(bytes(packet)).hexdigest() for packet in container.demux(audio=0) if packet.size]
+
+
 def video_packet_digests(path: Path) -> list[str]:
     with av.open(str(path)) as container:
         return [hashlib.sha1(bytes(packet)).hexdigest() for packet in container.demux(video=0) if packet.size]

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from story2video.media.compose import SegmentSpec, encode_segment, join_segments
+from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments
 from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import FontInfo
 from story2video.providers.base import StageContext, StillMotion
@@ -23,6 +23,7 @@ class Segments:
     paths: list[Path]
     durations: list[float]
     tones: list[float]  # narration tone of each segment, Hz
+    narrations: list[Path]  # WAV
 
     def starts(self, crossfade: float = 0.0) -> list[float]:
         starts, elapsed = [], 0.0
@@ -35,7 +36,7 @@ class Segments:
 def build_segments(
     ffmpeg: Path, folder: Path, font: FontInfo, narrations: list[float], tail: float = TAIL, crossfade: float = 0.0
 ) -> Segments:
-    paths, durations, tones = [], [], []
+    paths, durations, tones, wavs = [], [], [], []
     for index, narration_s in enumerate(narrations):
         tone = 300.0 + 60.0 * index
         spec = SegmentSpec(
@@ -53,12 +54,34 @@ def build_segments(
         durations.append(asyncio.run(encode_segment(ffmpeg, spec, SMALL, dest, StageContext())))
         paths.append(dest)
         tones.append(tone)
-    return Segments(paths, durations, tones)
+        wavs.append(spec.narration)
+    return Segments(paths, durations, tones, wavs)
 
 
-def join(segments: Segments, dest: Path, **options) -> float:
-    return asyncio.run(
-        join_segments(
-            locate_ffmpeg(), segments.paths, segments.durations, dest, profile=SMALL, ctx=StageContext(), **options
-        )
-    )
+def join(
+    segments: Segments,
+    dest: Path,
+    *,
+    soundtrack: bool = True,
+    crossfade: float = 0.0,
+    music: Path | None = None,
+    generated_music: bool = False,
+) -> float:
+    """Join as the render does (the audio copied from a soundtrack encoded from the narrations),
+    or with ``soundtrack=False`` by re-encoding the segments' own audio."""
+    ffmpeg = locate_ffmpeg()
+    if not soundtrack:
+        return asyncio.run(join_segments(
+            ffmpeg, segments.paths, segments.durations, dest, crossfade=crossfade, music=music,
+            generated_music=generated_music, profile=SMALL, ctx=StageContext(),
+        ))
+    track = dest.with_name(dest.stem + "-soundtrack.m4a")
+    parts = [SoundPart(wav, LEAD_IN, duration) for wav, duration in zip(segments.narrations, segments.durations)]
+
+    async def both() -> float:
+        await encode_soundtrack(ffmpeg, parts, track, crossfade=crossfade, music=music, generated_music=generated_music,
+                                profile=SMALL, ctx=StageContext())
+        return await join_segments(ffmpeg, segments.paths, segments.durations, dest, crossfade=crossfade,
+                                   soundtrack=track, profile=SMALL, ctx=StageContext())
+
+    return asyncio.run(both())

@@ -8,6 +8,7 @@ from story2video.errors import InvalidRequest
 from story2video.media.fonts import FontInfo
 from tests.media.avcheck import (
     PALETTE,
+    audio_packet_digests,
     audio_samples,
     colour_distance,
     frame_at,
@@ -57,9 +58,23 @@ def test_segments_keep_their_order(eight: Segments, plain_final: Path) -> None:
         assert nearest_palette_index(mean_colour(picture)) == index
 
 
-def test_narration_stays_in_sync_with_the_pictures(eight: Segments, plain_final: Path) -> None:
-    shown = frames(plain_final)
-    samples = audio_samples(plain_final)
+def test_audio_is_the_soundtrack_copied(plain_final: Path) -> None:
+    soundtrack = plain_final.with_name(plain_final.stem + "-soundtrack.m4a")
+    assert audio_packet_digests(plain_final) == audio_packet_digests(soundtrack)
+
+
+@pytest.fixture(scope="module")
+def re_encoded_final(eight: Segments, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("re-encoded") / "story.mp4"
+    join(eight, dest, soundtrack=False)
+    return dest
+
+
+@pytest.mark.parametrize("joined", ["plain_final", "re_encoded_final"])
+def test_narration_stays_in_sync_with_the_pictures(eight: Segments, joined: str, request: pytest.FixtureRequest) -> None:
+    final = request.getfixturevalue(joined)
+    shown = frames(final)
+    samples = audio_samples(final)
     for index, start in enumerate(eight.starts()):
         # when the picture switches to this segment's card ...
         switch = next(

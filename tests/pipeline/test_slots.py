@@ -1,0 +1,97 @@
+"""The compose slots hand a free slot to the operation that came first, its longest work first."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from story2video.pipeline.slots import RankedSlots
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def test_a_free_slot_goes_to_the_earliest_operation_and_its_longest_segment() -> None:
+    async def scenario() -> list[str]:
+        slots = RankedSlots(1)
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def work(name: str, first_come: float, seconds: float) -> None:
+            async with slots.slot(first_come, seconds):
+                order.append(name)
+                if name == "holder":
+                    await release.wait()
+
+        holder = asyncio.ensure_future(work("holder", 0.0, 1.0))
+        await settle()
+        # arriving in this order while the slot is taken: a later render's segment first
+        waiters = [asyncio.ensure_future(work(name, first_come, seconds)) for name, first_come, seconds in [
+            ("late render, 3 s", 2.0, 3.0), ("early render, 2 s", 1.0, 2.0), ("early render, 6 s", 1.0, 6.0),
+            ("late render, 9 s", 2.0, 9.0), ("early render, 4 s", 1.0, 4.0),
+        ]]
+        await settle()
+        assert slots.waiting() == 5
+        release.set()
+        await asyncio.gather(holder, *waiters)
+        return order
+
+    assert asyncio.run(scenario()) == [
+        "holder", "early render, 6 s", "early render, 4 s", "early render, 2 s", "late render, 9 s", "late render, 3 s",
+    ]
+
+
+def test_a_cancelled_waiter_does_not_keep_a_slot() -> None:
+    async def scenario() -> list[str]:
+        slots = RankedSlots(1)
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def work(name: str, first_come: float) -> None:
+            async with slots.slot(first_come):
+                order.append(name)
+                if name == "holder":
+                    await release.wait()
+
+        holder = asyncio.ensure_future(work("holder", 0.0))
+        await settle()
+        cancelled = asyncio.ensure_future(work("cancelled", 1.0))
+        later = asyncio.ensure_future(work("later", 2.0))
+        await settle()
+        cancelled.cancel()
+        release.set()
+        await asyncio.gather(holder, later)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        async with slots.slot(3.0):  # the slot came back: nothing is left waiting or held
+            order.append("after")
+        return order
+
+    assert asyncio.run(scenario()) == ["holder", "later", "after"]
+
+
+def test_up_to_capacity_run_at_once() -> None:
+    async def scenario() -> int:
+        slots = RankedSlots(2)
+        running, most = 0, 0
+        gate = asyncio.Event()
+
+        async def work(first_come: float) -> None:
+            nonlocal running, most
+            async with slots.slot(first_come):
+                running += 1
+                most = max(most, running)
+                await gate.wait()
+                running -= 1
+
+        tasks = [asyncio.ensure_future(work(float(n))) for n in range(5)]
+        await settle()
+        assert running == 2 and slots.waiting() == 3
+        gate.set()
+        await asyncio.gather(*tasks)
+        return most
+
+    assert asyncio.run(scenario()) == 2
