@@ -55,6 +55,7 @@ from story2video.storage.operations import OperationRepository
 from story2video.storage.provider_jobs import ProviderJobRepository
 from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.retention import RetentionPolicy, RetentionSweeper
+from story2video.storage.scripts import ScriptRepository
 from story2video.storage.stories import StoryRepository
 from story2video.storage.uploads import UploadRepository
 from story2video.storage.workers import WorkerRepository
@@ -106,6 +107,7 @@ def build_engine(settings: Settings, providers: Providers) -> Assembly:
         font=resolve_cjk_font(settings.font_path),
         compose_slots=asyncio.Semaphore(settings.compose_workers or os.cpu_count() or 1),
         provider_jobs=ProviderJobRepository(db),
+        scripts=ScriptRepository(db),
     )
     hub = EventHub()
     worker_id = new_worker_id(settings.worker_id)
