@@ -24,8 +24,10 @@ from story2video.api.routes import (
     docs,
     health,
     operations,
+    scripts,
     stories,
     storyboard,
+    stream_scripts,
     uploads,
     web,
 )
@@ -67,7 +69,7 @@ DESCRIPTION = """Turns a written script into a finished short video: storyboard 
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
-ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, health, web, docs)
+ROUTE_MODULES = (storyboard, scripts, operations, stories, uploads, artifacts, health, web, docs, stream_scripts)
 
 
 @dataclass

@@ -101,3 +101,28 @@ IMPORT_UPLOAD = _named(
 OPERATION_ID = "op-003"
 UPLOAD_ID = "up_5f0c2a9e81d34b7a6c1e0f92"
 ARTIFACT_NAME = "9b3e0f6c2d1a4e8b7c5f3a2d1e0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c.mp4"
+
+SCRIPT_ID = "script-001"
+WRITE_SCRIPT = _named(
+    seed_000=(
+        "Seed 000's example, with an idea: three episodes of an office drama",
+        {
+            "operation_id": "op-script-001",
+            "user_id": USER_ID,
+            "script_id": SCRIPT_ID,
+            "premise": "实习生张明在一次失误后被迫与上司李婷合作，揭开了公司里的秘密",
+            "genre": "都市职场",
+            "duration": "3分钟",
+            "episodes": 3,
+            "characters": ["张明,男,28", "李婷,女,25", "王总,男,45"],
+            "style": "写实",
+        },
+    ),
+    english=(
+        "An English mystery, characters invented",
+        {"operation_id": "op-script-002", "user_id": USER_ID, "script_id": "script-002", "premise": "A lighthouse keeper finds a letter from the future", "genre": "mystery", "episodes": 2},
+    ),
+)
+SCENE_PROMPTS = _named(
+    episode=("The scene prompts of episode 1", {"operation_id": "op-prompts-001", "user_id": USER_ID, "episode": 1}),
+)

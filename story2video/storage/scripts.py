@@ -119,6 +119,17 @@ class ScriptRepository:
             params += list(only_from)
         self.db.execute(sql, params)
 
+    def update_episode(self, user_id: str, script_id: str, episode: int, text: str, title: str | None) -> None:
+        """A person's edit: the new text (state "edited"); the scene prompts of the old text are dropped."""
+        now = time.time()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE script_episodes SET text=?, state='edited', scene_prompts='[]', title=COALESCE(?, title), updated_at=?"
+                " WHERE user_id=? AND script_id=? AND episode=?",
+                (text, title, now, user_id, script_id, episode),
+            )
+            tx.execute("UPDATE scripts SET updated_at=? WHERE user_id=? AND script_id=?", (now, user_id, script_id))
+
     def set_scene_prompts(self, user_id: str, script_id: str, episode: int, prompts: list[dict]) -> None:
         self.db.execute(
             "UPDATE script_episodes SET scene_prompts=?, updated_at=? WHERE user_id=? AND script_id=? AND episode=?",
