@@ -10,7 +10,8 @@
   asks for it, then ``data: [DONE]``; a wrong key is 401 with its error body. ``GET .../models``.
 
 Replies are queued per call (``reply_with``) and sent in pieces of ``piece_chars`` every ``pace_s``.
-``hold_at`` stops a reply after that many characters until ``release()`` (or the client leaves);
+``hold_at`` stops a reply (every one, or reply ``hold_in_reply``) after that many characters until
+``release()`` (or the client leaves);
 ``closed_early`` counts replies whose client closed the connection before the reply ended.
 """
 
@@ -42,6 +43,7 @@ class FakeStreamingChat(FakeServer):
         self.broken_after: dict[int, int] = {}  # reply index -> characters sent before an error line
         self.requests: list[dict] = []
         self.hold_at: int | None = None
+        self.hold_in_reply: int | None = None  # only this reply (by request index) holds; None: every reply
         self.holding = threading.Event()  # set while a reply waits at hold_at
         self._released = threading.Event()
         self.closed_early = 0
@@ -142,7 +144,8 @@ class FakeStreamingChat(FakeServer):
                     yield None
                     done = True
                     return
-                if self.hold_at is not None and start >= self.hold_at and not self._released.is_set():
+                held = self.hold_at is not None and self.hold_in_reply in (None, index)
+                if held and start >= self.hold_at and not self._released.is_set():
                     self.holding.set()
                     while not self._released.is_set():
                         await asyncio.sleep(0.02)
