@@ -135,20 +135,25 @@ _UNFINISHED_OPERATION = ("Queued", "Running")
 _SCRIPT_STATUS = {"Success": "done", "Cancelled": "cancelled", "Failed": "failed"}
 
 
-def script_status(operation: OperationRecord | None) -> str:
-    """writing | done | cancelled | failed | interrupted, from the operation that writes the script."""
-    if operation is None or operation.status in _UNFINISHED_OPERATION:
-        return "writing" if operation is not None else "done"
-    if operation.status == "Failed" and (operation.error or {}).get("code") == "interrupted":
+def script_status(operation: OperationRecord | None, episodes: list[EpisodeRecord]) -> str:
+    """writing | done | cancelled | failed | interrupted, from the operation that writes the script (a
+    shutdown or crash in the middle of an episode is "interrupted")."""
+    if operation is None:
+        return "done" if all(episode.state in ("done", "edited") for episode in episodes) else "interrupted"
+    if operation.status in _UNFINISHED_OPERATION:
+        return "writing"
+    interrupted = (operation.error or {}).get("code") == "interrupted" or any(e.state == "interrupted" for e in episodes)
+    if operation.status == "Failed" and interrupted:
         return "interrupted"
     return _SCRIPT_STATUS.get(operation.status, "failed")
 
 
 def episode_state(episode: EpisodeRecord, operation: OperationRecord | None) -> str:
-    """An episode left waiting or writing by an operation that has ended (a crash, say) was interrupted."""
+    """An episode left waiting or writing by an operation that has ended was cut short: cancelled with
+    it, or interrupted (a shutdown or crash)."""
     ended = operation is None or operation.status not in _UNFINISHED_OPERATION
     if ended and episode.state in ("waiting", "writing"):
-        return "interrupted"
+        return "cancelled" if operation is not None and operation.status == "Cancelled" else "interrupted"
     return episode.state
 
 
@@ -162,7 +167,7 @@ def script_view(script: ScriptRecord, episodes: list[EpisodeRecord], operation: 
         "duration": script.duration,
         "style": script.style,
         "language": script.language,
-        "status": script_status(operation),
+        "status": script_status(operation, episodes),
         "operation_id": script.operation_id,
         "cast": script.cast_members,
         "outline": script.outline,
@@ -187,7 +192,7 @@ def script_summary(script: ScriptRecord, episodes: list[EpisodeRecord], operatio
     return {
         "script_id": script.script_id,
         "title": script.title,
-        "status": script_status(operation),
+        "status": script_status(operation, episodes),
         "episodes": script.episode_count,
         "written": sum(1 for episode in episodes if episode.state in ("done", "edited")),
         "updated_at": script.updated_at,

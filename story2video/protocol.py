@@ -139,6 +139,27 @@ class UpdateEpisodeRequest(_Request):
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
 
 
+class GenerateScriptRequest(BaseModel):
+    """Seed 000's POST /api/stream/generate-script (lenient, as its clients are); premise, style and language are ours."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    genre: str = Field("", max_length=100)
+    duration: str = Field("", max_length=40)
+    episodes: int = Field(1, ge=1)
+    characters: list[str | CharacterSpec] | str = Field(default_factory=list)
+    premise: str | None = Field(None, max_length=4000, description="The idea; default: a story of the genre")
+    style: str = Field("", max_length=100)
+    language: str = Field("auto", pattern="^(auto|zh|en)$")
+
+
+class ExtractScenePromptsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str | None = None
+    episode: int | None = Field(None, ge=1)
+
+
 class ImportUploadRequest(_Request):
     user_id: Identifier
     url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(

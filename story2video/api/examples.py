@@ -126,3 +126,12 @@ WRITE_SCRIPT = _named(
 SCENE_PROMPTS = _named(
     episode=("The scene prompts of episode 1", {"operation_id": "op-prompts-001", "user_id": USER_ID, "episode": 1}),
 )
+UPDATE_EPISODE = _named(
+    edit=("A person's edit of episode 1", {"user_id": USER_ID, "text": "【场景1】写字楼大堂，清晨\n张明说：“今天我一定不会再迟到。”", "title": "新的开始"}),
+)
+SEED_GENERATE_SCRIPT = _named(
+    seed_000=(
+        "Seed 000's request example, unchanged",
+        {"genre": "都市职场", "duration": "3分钟", "episodes": 8, "characters": ["张明,男,28", "李婷,女,25", "王总,男,45"]},
+    ),
+)

@@ -30,9 +30,10 @@ from story2video.protocol import (
 router = APIRouter(prefix="/api/v1/scripts", tags=["scripts"])
 WriteBody = Annotated[WriteScriptRequest, Body(openapi_examples=examples.WRITE_SCRIPT)]
 PromptsBody = Annotated[ScenePromptsRequest, Body(openapi_examples=examples.SCENE_PROMPTS)]
+EpisodeBody = Annotated[UpdateEpisodeRequest, Body(openapi_examples=examples.UPDATE_EPISODE)]
 UserId = Query(pattern=ID_PATTERN, description="The user the script belongs to", openapi_examples=examples.parameter(examples.USER_ID))
 ScriptId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter(examples.SCRIPT_ID))
-EpisodeNumber = Path(ge=1, description="The episode, from 1")
+EpisodeNumber = Path(ge=1, description="The episode, from 1", openapi_examples=examples.parameter(1))
 _RESPONSES = {
     400: {"model": ErrorResponse},
     401: {"model": ErrorResponse},
@@ -83,7 +84,7 @@ def delete_script(engine: EngineDep, principal: PrincipalDep, script_id: str = S
 
 @router.patch("/{script_id}/episodes/{episode}", response_model=Script, responses=_RESPONSES)
 def update_episode(
-    request: UpdateEpisodeRequest, engine: EngineDep, principal: PrincipalDep, script_id: str = ScriptId, episode: int = EpisodeNumber
+    request: EpisodeBody, engine: EngineDep, principal: PrincipalDep, script_id: str = ScriptId, episode: int = EpisodeNumber
 ):
     """Replace an episode's text (and title), as people edit before they film. Its scene prompts are dropped."""
     principal.require(request.user_id)

@@ -11,12 +11,12 @@ as an SSE ``event:`` name and as ``type`` inside its JSON ``data``.
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator
+from typing import Annotated, AsyncIterator
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
+from story2video.api import examples
 from story2video.api.auth import PrincipalDep
 from story2video.api.deps import EngineDep
 from story2video.api.sse import format_event, stored_events
@@ -24,34 +24,13 @@ from story2video.engine import Engine
 from story2video.errors import InvalidRequest
 from story2video.jobs.keys import OperationKey
 from story2video.jobs.states import OperationStatus
-from story2video.protocol import ID_PATTERN, CharacterSpec, ScenePromptsRequest, WriteScriptRequest
+from story2video.protocol import ID_PATTERN, ExtractScenePromptsRequest, GenerateScriptRequest, ScenePromptsRequest, WriteScriptRequest
 from story2video.storage.records import OperationRecord
 
 router = APIRouter(prefix="/api/stream", tags=["seed 000 script generator"])
 DEFAULT_USER = "stream"  # whose scripts these are when neither the key nor ?user_id= says
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 StreamUser = Query(None, pattern=ID_PATTERN, description=f"Whose script it is; default: the key's user, else '{DEFAULT_USER}'")
-
-
-class GenerateScriptRequest(BaseModel):
-    """Seed 000's request; premise, style and language are ours and optional."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    genre: str = Field("", max_length=100)
-    duration: str = Field("", max_length=40)
-    episodes: int = Field(1, ge=1)
-    characters: list[str | CharacterSpec] | str = Field(default_factory=list)
-    premise: str | None = Field(None, max_length=4000, description="The idea; default: a story of the genre")
-    style: str = Field("", max_length=100)
-    language: str = Field("auto", pattern="^(auto|zh|en)$")
-
-
-class ExtractScenePromptsRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    task_id: str | None = None
-    episode: int | None = Field(None, ge=1)
 
 
 def _user(principal, user_id: str | None) -> str:
@@ -71,7 +50,7 @@ def _premise(body: GenerateScriptRequest) -> str:
 
 
 @router.post("/generate-script", responses={200: {"content": {"text/event-stream": {}}}})
-async def generate_script(body: GenerateScriptRequest, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser):
+async def generate_script(body: Annotated[GenerateScriptRequest, Body(openapi_examples=examples.SEED_GENERATE_SCRIPT)], engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser):
     """Write a script and stream it: `task_id`, then `progress` and `content` events, the structured `cast`,
     `outline` and `episode` events, and `complete` (or `error` / `cancelled`)."""
     user = _user(principal, user_id)
@@ -94,20 +73,30 @@ def cancel(task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: st
     return {"success": True, "task_id": task_id, "status": ended.status, "message": "cancelled; the text written so far is kept"}
 
 
-@router.api_route("/extract-scene-prompts/{task_id}", methods=["POST", "GET"], responses={200: {"content": {"text/event-stream": {}}}})
+@router.post("/extract-scene-prompts/{task_id}", responses={200: {"content": {"text/event-stream": {}}}})
 async def extract_scene_prompts(
     task_id: str, request: Request, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser,
     episode: int | None = Query(None, ge=1),
 ):  # fmt: skip
-    """One picture description per scene of the task's script (of one episode when `episode` is given),
-    streamed. The seed's page calls it with GET, its document with POST and a JSON body; both work."""
+    """One picture description per scene of the task's script (of one episode when `episode` is given), streamed:
+    `task_id`, `content`, `scene_prompts` and one `prompt` per scene, then `complete`."""
     body = ExtractScenePromptsRequest.model_validate(await _json_or_empty(request))
     if body.task_id is not None and body.task_id != task_id:
         raise InvalidRequest("task_id in the body differs from the one in the path", param="task_id")
+    return _scene_prompt_stream(engine, principal, task_id, user_id, body.episode or episode)
+
+
+@router.get("/extract-scene-prompts/{task_id}", responses={200: {"content": {"text/event-stream": {}}}})
+async def extract_scene_prompts_get(
+    task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser, episode: int | None = Query(None, ge=1)
+):
+    """The same as the POST, as the seed's page calls it (no body; `?episode=`)."""
+    return _scene_prompt_stream(engine, principal, task_id, user_id, episode)
+
+
+def _scene_prompt_stream(engine: Engine, principal, task_id: str, user_id: str | None, episode: int | None) -> StreamingResponse:
     written = engine.operations.find(task_id, _user(principal, user_id) if principal.user_id or user_id else None)
-    prompts = ScenePromptsRequest(
-        operation_id=f"prompts-{uuid.uuid4().hex}", user_id=written.user_id, episode=body.episode or episode
-    )
+    prompts = ScenePromptsRequest(operation_id=f"prompts-{uuid.uuid4().hex}", user_id=written.user_id, episode=episode)
     record = engine.scripts.scene_prompts(written.story_id, prompts)
     return StreamingResponse(_translated(engine, record, task_id), media_type="text/event-stream", headers=_SSE_HEADERS)
 
