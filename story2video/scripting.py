@@ -27,6 +27,7 @@ _GROUPS = {"child", "young", "adult", "old"}
 _YEARS = re.compile(r"(\d{1,3})\s*(?:岁|歲|years?(?:\s*old)?|y/?o)?", re.IGNORECASE)
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 TITLE_CHARS = 40
+SEED_CHOSEN = "seed_chosen"  # stored with a write: the request named no seed, this one was chosen for it
 
 
 def age_group(years: int) -> str:
@@ -86,7 +87,8 @@ class ScriptService:
         self.script_request(request, seed=0)  # refuses what cannot be written before anything is queued
         body = request.model_dump(mode="json")
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        return self._submit(OperationKind.WRITE_SCRIPT, request.operation_id, request.user_id, request.script_id, body, {**body, "seed": seed})
+        stored = {**body, "seed": seed, SEED_CHOSEN: request.seed is None}
+        return self._submit(OperationKind.WRITE_SCRIPT, request.operation_id, request.user_id, request.script_id, body, stored)
 
     def script_request(self, request: WriteScriptRequest, seed: int) -> ScriptRequest:
         settings = self.deps.settings
@@ -107,8 +109,13 @@ class ScriptService:
         return ScriptRequest(premise, request.genre, request.duration, request.episodes, hints, request.style, language, seed, request.title)
 
     async def _write(self, tracker: OperationTracker) -> dict:
-        body = tracker.record.request
+        body = dict(tracker.record.request)
+        chosen = body.pop(SEED_CHOSEN, False)
         request = WriteScriptRequest.model_validate(body)
+        existing = await asyncio.to_thread(self.repo.get_script, request.user_id, request.script_id)
+        resume = existing is not None and _same_inputs(existing.request, body, seed_chosen=chosen)
+        if resume:  # carried on with the seed it was begun with, so the preview writer stays consistent
+            body["seed"] = existing.request["seed"]
         spec = self.script_request(request, body["seed"])
         script = ScriptRecord(
             user_id=request.user_id,
@@ -123,7 +130,7 @@ class ScriptService:
             request=body,
             operation_id=request.operation_id,
         )
-        await write_script(self.deps, tracker, script, spec)
+        await write_script(self.deps, tracker, script, spec, resume=resume)
         return {"script": await asyncio.to_thread(self._view_while_running, request.user_id, request.script_id)}
 
     def _view_while_running(self, user_id: str, script_id: str) -> dict:
@@ -223,6 +230,13 @@ class ScriptService:
         if tracker.record.kind == OperationKind.WRITE_SCRIPT.value:
             return await self._write(tracker)
         return await self._scene_prompts(tracker)
+
+
+def _same_inputs(stored: dict, body: dict, *, seed_chosen: bool) -> bool:
+    """Whether a new request asks for the same script as the stored one: the same inputs, and the same
+    seed unless the new request named none (then it carries on with the stored one)."""
+    ignored = {"operation_id", SEED_CHOSEN} | ({"seed"} if seed_chosen else set())
+    return {k: v for k, v in stored.items() if k not in ignored} == {k: v for k, v in body.items() if k not in ignored}
 
 
 def _title_of(premise: str) -> str:

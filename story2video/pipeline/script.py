@@ -88,36 +88,63 @@ async def _call(deps: PipelineDeps, stage: str, writer: ScriptWriter, call) -> o
         return await within_timeout(call, deps.settings.script_timeout_s, stage, writer.backend)
 
 
-async def write_script(deps: PipelineDeps, progress: Progress, script: ScriptRecord, request: ScriptRequest) -> dict:
-    """Write the whole script, storing each part as it is ready; the summary of what was written."""
+async def write_script(
+    deps: PipelineDeps, progress: Progress, script: ScriptRecord, request: ScriptRequest, *, resume: bool = False
+) -> dict:
+    """Write the whole script, storing each part as it is ready; the summary of what was written.
+
+    ``resume``: the stored script of the same inputs is carried on: its cast, outline and finished
+    episodes are kept (and announced again, without deltas), the rest is written."""
     repo, writer = _repo(deps), script_writer(deps)
     key = (script.user_id, script.script_id)
-    episodes = [EpisodeRecord(script.user_id, script.script_id, number, "", "", "", "waiting") for number in range(1, request.episodes + 1)]
-    await asyncio.to_thread(repo.start_script, script, episodes)
+    kept: ScriptRecord | None = None
+    finished: dict[int, EpisodeRecord] = {}
+    if resume:
+        kept = await asyncio.to_thread(repo.get_script, *key)
+        await asyncio.to_thread(repo.resume_script, script)
+        finished = {e.episode: e for e in await asyncio.to_thread(repo.list_episodes, *key) if e.state in WRITTEN_STATES}
+    else:
+        episodes = [EpisodeRecord(script.user_id, script.script_id, n, "", "", "", "waiting") for n in range(1, request.episodes + 1)]
+        await asyncio.to_thread(repo.start_script, script, episodes)
 
     progress.enter_stage("cast")
-    out = TextStream(progress, "cast", None)
-    cast = await _call(deps, "cast", writer, writer.write_cast(request, out, progress.context()))
-    out.flush()
-    _check_cast(cast, writer.backend)
-    members = [_member(character) for character in cast]
-    await asyncio.to_thread(repo.set_cast, *key, members)
+    if kept is not None and kept.cast_members:
+        members = kept.cast_members
+        cast = [draft_of(member) for member in members]
+    else:
+        out = TextStream(progress, "cast", None)
+        cast = await _call(deps, "cast", writer, writer.write_cast(request, out, progress.context()))
+        out.flush()
+        _check_cast(cast, writer.backend)
+        members = [_member(character) for character in cast]
+        await asyncio.to_thread(repo.set_cast, *key, members)
     progress.publish("script.cast", {"cast": members})
 
     progress.enter_stage("outline")
-    out = TextStream(progress, "outline", None)
-    outline = await _call(deps, "outline", writer, writer.write_outline(request, cast, out, progress.context()))
-    out.flush()
-    _check_outline(outline, request.episodes, writer.backend)
-    plans = [{"episode": plan.number, "title": plan.title.strip(), "summary": plan.summary.strip()} for plan in outline]
-    await asyncio.to_thread(repo.set_outline, *key, plans)
+    if kept is not None and len(kept.outline) == request.episodes:
+        plans = kept.outline
+        outline = [EpisodePlan(plan["episode"], plan["title"], plan["summary"]) for plan in plans]
+    else:
+        out = TextStream(progress, "outline", None)
+        outline = await _call(deps, "outline", writer, writer.write_outline(request, cast, out, progress.context()))
+        out.flush()
+        _check_outline(outline, request.episodes, writer.backend)
+        plans = [{"episode": plan.number, "title": plan.title.strip(), "summary": plan.summary.strip()} for plan in outline]
+        await asyncio.to_thread(repo.set_outline, *key, plans)
     progress.publish("script.outline", {"outline": plans})
 
     progress.enter_stage("episodes")
     for number in range(1, request.episodes + 1):
-        await _write_episode(deps, progress, writer, script, request, cast, outline, number)
+        if number in finished:
+            done = finished[number]
+            progress.publish(
+                "script.episode",
+                {"episode": number, "title": done.title, "text": done.text, "scenes": len(split_scenes(done.text)), "state": done.state},
+            )
+        else:
+            await _write_episode(deps, progress, writer, script, request, cast, outline, number)
         progress.context().progress(number / request.episodes)
-    return {"script_id": script.script_id, "episodes": request.episodes}
+    return {"script_id": script.script_id, "episodes": request.episodes, "kept_episodes": sorted(finished)}
 
 
 async def _write_episode(

@@ -53,6 +53,20 @@ class ScriptRepository:
                 [_row_of(episode, _EPISODE_COLUMNS, _EPISODE_JSON) for episode in episodes],
             )
 
+    def resume_script(self, script: ScriptRecord) -> None:
+        """A new operation carries on writing a script: its finished parts stay, unfinished episodes start over."""
+        now = time.time()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE scripts SET operation_id=?, request=?, updated_at=? WHERE user_id=? AND script_id=?",
+                (script.operation_id, json.dumps(script.request, ensure_ascii=False), now, script.user_id, script.script_id),
+            )
+            tx.execute(
+                "UPDATE script_episodes SET state='waiting', text='', updated_at=? WHERE user_id=? AND script_id=?"
+                " AND state NOT IN ('done', 'edited')",
+                (now, script.user_id, script.script_id),
+            )
+
     def get_script(self, user_id: str, script_id: str) -> ScriptRecord | None:
         row = self.db.fetch_one("SELECT * FROM scripts WHERE user_id=? AND script_id=?", (user_id, script_id))
         return ScriptRecord(**_values(row, _SCRIPT_JSON)) if row else None

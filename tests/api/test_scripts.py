@@ -203,6 +203,16 @@ def test_a_restart_in_the_middle_of_writing_leaves_finished_episodes_readable(ma
     refused = second.post("/api/v1/storyboard/create", json={"operation_id": "op-sb2", "story_id": "s2", "user_id": USER, "script_id": "script-001", "episode": 2})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "episode_not_written"
 
+    again = second.post("/api/v1/scripts", json={**WRITE, "operation_id": "op-script-again"})  # the same request, a new id
+    assert again.status_code == 200, again.text
+    resumed = again.json()["script"]
+    assert resumed["episodes"][0]["text"] == finished and [e["state"] for e in resumed["episodes"]] == ["done", "done"]
+    events = all_events(second, "op-script-again")
+    assert {data["episode"] for kind, data, _ in events if kind == "script.delta"} == {2}  # only the unfinished episode is written
+    assert [data["episode"] for kind, data, _ in events if kind == "script.episode"] == [1, 2]
+    fresh = second.post("/api/v1/scripts", json={**WRITE, "operation_id": "op-script-other", "episodes": 1}).json()["script"]
+    assert [e["episode"] for e in fresh["episodes"]] == [1]  # other inputs: the script is written anew
+
 
 def test_scripts_are_resources_listed_edited_and_deleted(make_client):
     client = make_client(script_preview_delay_s=0.0)
