@@ -62,7 +62,7 @@ class Engine:
         elif request.episode is not None:
             raise InvalidRequest("episode goes with script_id", param="episode")
         elif request.script_content is None:
-            raise InvalidRequest("script_content is missing (or give script_id + episode)", param="script_content")
+            raise InvalidRequest("script_content is required (or give script_id + episode)", param="script_content")
         if len(request.script_content) > settings.max_script_chars:
             raise InvalidRequest(
                 f"script_content has {len(request.script_content)} characters; the limit is {settings.max_script_chars}",

@@ -15,6 +15,7 @@ from typing import Annotated, AsyncIterator
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from story2video.api import examples
 from story2video.api.auth import PrincipalDep
@@ -24,12 +25,14 @@ from story2video.engine import Engine
 from story2video.errors import InvalidRequest
 from story2video.jobs.keys import OperationKey
 from story2video.jobs.states import OperationStatus
-from story2video.protocol import ID_PATTERN, ExtractScenePromptsRequest, GenerateScriptRequest, ScenePromptsRequest, WriteScriptRequest
+from story2video.protocol import ID_PATTERN, ErrorResponse, ExtractScenePromptsRequest, GenerateScriptRequest, ScenePromptsRequest, WriteScriptRequest
 from story2video.storage.records import OperationRecord
 
 router = APIRouter(prefix="/api/stream", tags=["seed 000 script generator"])
 DEFAULT_USER = "stream"  # whose scripts these are when neither the key nor ?user_id= says
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 429, 503)}
+_STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **_ERRORS}
 StreamUser = Query(None, pattern=ID_PATTERN, description=f"Whose script it is; default: the key's user, else '{DEFAULT_USER}'")
 
 
@@ -49,21 +52,27 @@ def _premise(body: GenerateScriptRequest) -> str:
     return f"一部{genre}题材的短剧" if chinese else f"a short {genre} series"
 
 
-@router.post("/generate-script", responses={200: {"content": {"text/event-stream": {}}}})
+@router.post("/generate-script", responses=_STREAMED)
 async def generate_script(body: Annotated[GenerateScriptRequest, Body(openapi_examples=examples.SEED_GENERATE_SCRIPT)], engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser):
     """Write a script and stream it: `task_id`, then `progress` and `content` events, the structured `cast`,
     `outline` and `episode` events, and `complete` (or `error` / `cancelled`)."""
     user = _user(principal, user_id)
     task_id = str(uuid.uuid4())
-    request = WriteScriptRequest(
-        operation_id=task_id, user_id=user, script_id=task_id, premise=_premise(body), genre=body.genre, duration=body.duration,
-        episodes=body.episodes, characters=body.characters, style=body.style, language=body.language,
-    )  # fmt: skip
+    characters = [item for item in body.characters if not isinstance(item, str) or item.strip()] if isinstance(body.characters, list) else body.characters
+    try:
+        request = WriteScriptRequest(
+            operation_id=task_id, user_id=user, script_id=task_id, premise=_premise(body), genre=body.genre, duration=body.duration,
+            episodes=body.episodes, characters=characters, style=body.style, language=body.language,
+        )  # fmt: skip
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else None
+        raise InvalidRequest(f"{field}: {first.get('msg', 'invalid')}", param=field) from None
     record = engine.scripts.write(request)
     return StreamingResponse(_translated(engine, record, task_id), media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
-@router.delete("/cancel/{task_id}")
+@router.delete("/cancel/{task_id}", responses=_ERRORS)
 def cancel(task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser):
     """Stop a generation (or a scene-prompt extraction): the request to the model is closed, what was written stays."""
     record = engine.operations.find(task_id, _user(principal, user_id) if principal.user_id or user_id else None)
@@ -73,7 +82,7 @@ def cancel(task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: st
     return {"success": True, "task_id": task_id, "status": ended.status, "message": "cancelled; the text written so far is kept"}
 
 
-@router.post("/extract-scene-prompts/{task_id}", responses={200: {"content": {"text/event-stream": {}}}})
+@router.post("/extract-scene-prompts/{task_id}", responses=_STREAMED)
 async def extract_scene_prompts(
     task_id: str, request: Request, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser,
     episode: int | None = Query(None, ge=1),
@@ -86,7 +95,7 @@ async def extract_scene_prompts(
     return _scene_prompt_stream(engine, principal, task_id, user_id, body.episode or episode)
 
 
-@router.get("/extract-scene-prompts/{task_id}", responses={200: {"content": {"text/event-stream": {}}}})
+@router.get("/extract-scene-prompts/{task_id}", responses=_STREAMED)
 async def extract_scene_prompts_get(
     task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser, episode: int | None = Query(None, ge=1)
 ):
