@@ -9,7 +9,7 @@ from story2video.providers.registry import BackendRegistry, preview_registry
 from story2video.storage.publish import PUBLISHER_EXTRA
 
 # Stage -> backends tried in order when the stage's setting is "auto" (the first built and configured wins).
-PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech")}
+PREFERRED = {stage: ("dashscope",) for stage in ("storyboard", "image", "video", "speech", "script")}
 PREFERRED["storyboard"] = ("dashscope", "openai")
 PREFERRED["image"] = ("dashscope", "volcengine")
 PREFERRED["video"] = ("dashscope", "pixverse")
@@ -20,7 +20,7 @@ def _dashscope_configured(settings: Settings) -> bool:
 
 
 def register_dashscope_backends(registry: BackendRegistry) -> None:
-    """The four DashScope backends; the ones a build chooses share one client, chat model and probe."""
+    """The DashScope backends (four stages and the script writer); the ones a build chooses share one client, chat model and probe."""
     latest: list = []  # the kit of the settings being built (one per build of the providers)
 
     def kit(settings: Settings):
@@ -34,6 +34,7 @@ def register_dashscope_backends(registry: BackendRegistry) -> None:
     registry.register("image", "dashscope", lambda s: kit(s).image(), is_configured=_dashscope_configured)
     registry.register("video", "dashscope", lambda s: kit(s).video(), is_configured=_dashscope_configured)
     registry.register("speech", "dashscope", lambda s: kit(s).speech(), is_configured=_dashscope_configured)
+    registry.register("script", "dashscope", lambda s: kit(s).script(), is_configured=_dashscope_configured)
 
 
 def _volcengine_image(settings: Settings):

@@ -8,7 +8,7 @@ from story2video.config import Settings
 from story2video.providers.base import BackendStatus, Providers
 
 NOT_CONFIGURED = "DashScope is not configured (set DASHSCOPE_API_KEY); the built-in preview backend serves this stage"
-_STAGES = ("storyboard", "image", "video", "speech")  # Providers fields, also the *_BACKEND setting names
+_STAGES = ("storyboard", "image", "video", "speech", "script")  # Providers fields, also the *_BACKEND setting names
 
 
 class PreviewStandIn:

@@ -13,6 +13,7 @@ PREFERRED = {
     "image": ("comfyui", "diffusers"),
     "video": ("comfyui", "diffusers", "pixverse"),
     "speech": ("cosyvoice",),
+    "script": ("ollama",),
 }
 
 
@@ -20,6 +21,12 @@ def _ollama(settings: Settings):
     from app_local.ollama import OllamaStoryboardWriter
 
     return OllamaStoryboardWriter(settings)
+
+
+def _ollama_script(settings: Settings):
+    from app_local.ollama import ollama_script_writer
+
+    return ollama_script_writer(settings)
 
 
 def _cosyvoice(settings: Settings):
@@ -62,6 +69,7 @@ def _diffusers_configured(stage: str):
 def build_registry() -> BackendRegistry:
     registry = preview_registry()
     registry.register("storyboard", "ollama", _ollama, is_configured=lambda s: bool(s.ollama_url))
+    registry.register("script", "ollama", _ollama_script, is_configured=lambda s: bool(s.ollama_url))
     registry.register("image", "comfyui", _comfy_image, is_configured=lambda s: bool(s.comfy_host_list))
     registry.register("video", "comfyui", _comfy_video, is_configured=lambda s: bool(s.comfy_host_list))
     for stage in ("image", "video"):

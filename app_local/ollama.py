@@ -1,9 +1,12 @@
-"""A local Ollama server: storyboards (/api/chat with our JSON schema as ``format``) and, optionally,
-image-prompt refinement. One chat client with one error mapping serves both."""
+"""A local Ollama server: storyboards (/api/chat with our JSON schema as ``format``), scripts written
+from an idea (/api/chat with ``stream: true``: NDJSON lines of the reply as it is produced) and,
+optionally, image-prompt refinement. One chat client with one error mapping serves all three."""
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from typing import AsyncIterator, Iterator
 
 import httpx
 import ollama
@@ -12,6 +15,7 @@ from story2video.config import Settings
 from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, describe_exception
 from story2video.providers.base import BackendStatus, StageContext, Storyboard, StoryboardRequest
 from story2video.providers.cancellable import cancellable
+from story2video.providers.llm_script import LlmScriptWriter
 from story2video.providers.llm_storyboard import reply_schema, write_with_llm
 
 MAX_PROMPT_CHARS = 1000
@@ -35,6 +39,43 @@ class OllamaChat:
         self._connect_timeout = settings.ollama_connect_timeout_s
         timeout = httpx.Timeout(settings.ollama_timeout_s, connect=settings.ollama_connect_timeout_s)
         self._client = ollama.AsyncClient(host=self.url, timeout=timeout)
+
+    async def stream(self, messages: list[dict], json_output: bool) -> AsyncIterator[str]:
+        """The reply piece by piece (``stream: true``); leaving the loop early closes the request."""
+        with self._errors_mapped():
+            parts = await self._client.chat(
+                model=self.model,
+                messages=messages,
+                format="json" if json_output else None,
+                options=self._options,
+                keep_alive=self._keep_alive,
+                stream=True,
+            )
+            try:
+                async for part in parts:
+                    yield part.message.content or ""
+            finally:
+                await parts.aclose()
+
+    @contextmanager
+    def _errors_mapped(self) -> Iterator[None]:
+        try:
+            yield
+        except ollama.ResponseError as error:
+            raise self._response_error(error) from error
+        except ConnectionError as error:
+            raise BackendUnavailable(
+                f"cannot connect to Ollama at {self.url}: is `ollama serve` running there? (OLLAMA_URL)",
+                backend=self.backend,
+            ) from error
+        except httpx.TimeoutException as error:
+            raise BackendTimeout(
+                f"Ollama at {self.url} did not answer within {self._timeout:g} s (OLLAMA_TIMEOUT_S)", backend=self.backend
+            ) from error
+        except httpx.TransportError as error:
+            raise BackendUnavailable(
+                f"the connection to Ollama at {self.url} failed: {describe_exception(error, with_type=True)}", backend=self.backend
+            ) from error
 
     async def chat(self, messages: list[dict], *, format: dict | None = None) -> str:  # noqa: A002 - Ollama's name
         try:
@@ -141,3 +182,13 @@ class OllamaPromptRefiner:
 
     async def status(self) -> BackendStatus:
         return await self._chat.status("prompts")
+
+
+def ollama_script_writer(settings: Settings) -> LlmScriptWriter:
+    """SCRIPT_BACKEND=ollama: scripts streamed from OLLAMA_MODEL."""
+    chat = OllamaChat(settings, settings.ollama_model)
+
+    async def status() -> BackendStatus:
+        return await chat.status("script")
+
+    return LlmScriptWriter(chat.stream, backend="ollama", model=chat.model, attempts=settings.script_attempts, status=status)

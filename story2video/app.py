@@ -26,8 +26,10 @@ from story2video.api.routes import (
     files,
     health,
     operations,
+    scripts,
     stories,
     storyboard,
+    stream_scripts,
     uploads,
     web,
     webhooks,
@@ -60,6 +62,7 @@ from story2video.storage.operations import OperationRepository
 from story2video.storage.provider_jobs import ProviderJobRepository
 from story2video.storage.publish import PUBLISHER_EXTRA, ArtifactPublisher
 from story2video.storage.retention import RetentionPolicy, RetentionSweeper
+from story2video.storage.scripts import ScriptRepository
 from story2video.storage.stories import StoryRepository
 from story2video.storage.uploads import UploadRepository
 from story2video.storage.webhooks import WebhookRepository
@@ -74,7 +77,9 @@ DESCRIPTION = """Turns a written script into a finished short video: storyboard 
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
-ROUTE_MODULES = (storyboard, operations, stories, files, exports, webhooks, uploads, artifacts, health, web, docs)
+ROUTE_MODULES = (
+    storyboard, scripts, operations, stories, files, exports, webhooks, uploads, artifacts, health, web, docs, stream_scripts,
+)
 
 
 @dataclass
@@ -114,6 +119,7 @@ def build_engine(settings: Settings, providers: Providers) -> Assembly:
         font=resolve_cjk_font(settings.font_path),
         compose_slots=RankedSlots(settings.compose_workers or os.cpu_count() or 1),
         provider_jobs=ProviderJobRepository(db),
+        scripts=ScriptRepository(db),
     )
     hub = EventHub()
     worker_id = new_worker_id(settings.worker_id)

@@ -131,6 +131,14 @@ class Settings(BaseSettings):
     image_backend: str = "auto"
     video_backend: str = "auto"
     speech_backend: str = "auto"
+    script_backend: str = Field("auto", description="Writes scripts from an idea: auto = the mode's chat model when configured, else preview")
+
+    # --- scripts from an idea (POST /api/v1/scripts)
+    max_script_episodes: int = Field(20, ge=1, le=100, description="Most episodes one script may have")
+    max_premise_chars: int = Field(4000, ge=1, description="Longest premise (topic) a script request may carry")
+    script_timeout_s: float = Field(600.0, gt=0, description="One part of a script (cast, outline, one episode, scene prompts) from its backend")
+    script_attempts: int = Field(3, ge=1, le=10, description="Replies tried per script part before giving up (re-asking with the problem)")
+    script_preview_delay_s: float = Field(0.02, ge=0, le=5, description="Preview script writer: pause between streamed pieces")
 
     # --- keyframes and render defaults
     default_aspect_ratio: AspectRatio = "16:9"
@@ -307,7 +315,7 @@ class Settings(BaseSettings):
     diffusers_load_retry_s: float = Field(300.0, ge=0, description="How long a failed load is answered from memory before it is tried again")
     diffusers_warm_up: bool = Field(False, description="Load (and compile) every model on every device at start-up, with one call")
 
-    @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend")
+    @field_validator("storyboard_backend", "image_backend", "video_backend", "speech_backend", "script_backend")
     @classmethod
     def _lowercase_backend(cls, value: str) -> str:
         return value.strip().lower()

@@ -19,10 +19,12 @@ from story2video.pipeline.timeline import RenderTimeline, load_timeline
 from story2video.pipeline.handoff import cut_from_wire, cut_to_wire, media_from_wire, media_to_wire
 from story2video.pipeline.keyframes import ensure_keyframe, keyframe_from_upload, paint_keyframes
 from story2video.pipeline.render import RenderOutcome, RenderSpec, join_story, record_shot_done, render_story, shot_media, shot_segment
-from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts, write_storyboard
+from story2video.pipeline.script import SCENE_PROMPT_STAGES, SCRIPT_STAGES
+from story2video.pipeline.storyboard import adopt_cast, cast_from_drafts, shots_from_drafts, write_storyboard
 from story2video.presenters import shot_view, story_view
 from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest, UpdateCharacterRequest
-from story2video.providers.base import BackendStatus, StoryboardRequest
+from story2video.providers.base import BackendStatus, CharacterDraft, StoryboardRequest
+from story2video.scripting import ScriptService
 from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
 from story2video.webhooks.service import WebhookService
@@ -34,7 +36,10 @@ STAGE_PLANS = {
     OperationKind.CREATE_STORYBOARD.value: CREATE_STAGES,
     OperationKind.REGENERATE_SHOT.value: REGENERATE_STAGES,
     OperationKind.RENDER_VIDEO.value: RENDER_STAGES,
+    OperationKind.WRITE_SCRIPT.value: SCRIPT_STAGES,
+    OperationKind.SCENE_PROMPTS.value: SCENE_PROMPT_STAGES,
 }
+SCRIPT_CAST_KEY = "script_cast"  # stored with a storyboard made from a script: the cast the story takes
 _IMAGE_FIELDS = ("subject", "detail", "narration", "style")
 _SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
 
@@ -45,12 +50,25 @@ class Engine:
         self.operations = operations
         self.uploads = uploads
         self.webhooks = webhooks
+        self.scripts = ScriptService(deps, operations)
         operations.executor = self.execute
 
     # ------------------------------------------------------------------ create
 
     def create_storyboard(self, request: CreateStoryboardRequest) -> OperationRecord:
         settings = self.deps.settings
+        body = _wire_body(request)
+        taken: dict = {}
+        if request.script_id is not None:
+            if request.script_content is not None:
+                raise InvalidRequest("give script_content or script_id (+ episode), not both", param="script_id")
+            text, cast = self.scripts.episode_for_story(request.user_id, request.script_id, request.episode or 1)
+            request = request.model_copy(update={"script_content": text, "episode": request.episode or 1})
+            taken = {"script_content": text, "episode": request.episode, SCRIPT_CAST_KEY: [draft.__dict__ for draft in cast]}
+        elif request.episode is not None:
+            raise InvalidRequest("episode goes with script_id", param="episode")
+        elif request.script_content is None:
+            raise InvalidRequest("script_content is required (or give script_id + episode)", param="script_content")
         if len(request.script_content) > settings.max_script_chars:
             raise InvalidRequest(
                 f"script_content has {len(request.script_content)} characters; the limit is {settings.max_script_chars}",
@@ -61,9 +79,8 @@ class Engine:
         if request.shot_count is not None and request.shot_count > settings.max_shots:
             raise InvalidRequest(f"shot_count may be at most {settings.max_shots}", param="shot_count")
         self.webhooks.check_request_callback(request.callback_url)
-        body = _wire_body(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        return self._submit(OperationKind.CREATE_STORYBOARD, request, body, stored_body={**body, "seed": seed})
+        return self._submit(OperationKind.CREATE_STORYBOARD, request, body, stored_body={**body, **taken, "seed": seed})
 
     def _story_of(self, request: CreateStoryboardRequest) -> StoryRecord:
         settings = self.deps.settings
@@ -77,7 +94,7 @@ class Engine:
             resolution=request.resolution or settings.default_resolution,
         )
 
-    async def _create(self, tracker: OperationTracker, request: CreateStoryboardRequest) -> dict:
+    async def _create(self, tracker: OperationTracker, request: CreateStoryboardRequest, script_cast: list[CharacterDraft]) -> dict:
         settings = self.deps.settings
         story = self._story_of(request)
         storyboard_request = StoryboardRequest(
@@ -86,8 +103,11 @@ class Engine:
             min_shots=settings.default_min_shots,
             max_shots=settings.default_max_shots,
             shot_count=request.shot_count,
+            cast=tuple(script_cast),
         )
         storyboard = await write_storyboard(self.deps, tracker, storyboard_request)
+        if script_cast:
+            storyboard = adopt_cast(storyboard, script_cast, request.script_content)
         shots = shots_from_drafts(story, storyboard, request.seed)
         cast = cast_from_drafts(story, storyboard.cast)
         await asyncio.to_thread(self.deps.stories.replace_story, story, shots, cast)
@@ -317,7 +337,11 @@ class Engine:
         """The whole work of an operation, from its stored request."""
         kind, body = tracker.record.kind, tracker.record.request
         if kind == OperationKind.CREATE_STORYBOARD.value:
-            return await self._create(tracker, CreateStoryboardRequest.model_validate(body))
+            body = dict(body)
+            script_cast = [CharacterDraft(**member) for member in body.pop(SCRIPT_CAST_KEY, [])]
+            return await self._create(tracker, CreateStoryboardRequest.model_validate(body), script_cast)
+        if kind in (OperationKind.WRITE_SCRIPT.value, OperationKind.SCENE_PROMPTS.value):
+            return await self.scripts.execute(tracker)
         if kind == OperationKind.REGENERATE_SHOT.value:
             return await self._regenerate(tracker, RegenerateShotRequest.model_validate(body))
         if kind == OperationKind.RENDER_VIDEO.value:
@@ -404,10 +428,14 @@ class Engine:
         )
 
 
+_ADDED_FIELDS = ("callback_url", "script_id", "episode")  # optional fields the seed's requests did not have
+
+
 def _wire_body(request) -> dict:
-    """The request as stored and hashed; without callback_url when it names none, so a request of a
-    client that never sends one is the same operation as before callbacks existed."""
+    """The request as stored and hashed, without the added fields it leaves empty, so a request of a
+    client that never sends them is the same operation as before they existed."""
     body = request.model_dump(mode="json")
-    if body.get("callback_url") is None:
-        body.pop("callback_url", None)
+    for name in _ADDED_FIELDS:
+        if body.get(name) is None:
+            body.pop(name, None)
     return body

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from story2video.pipeline.deps import artifact_url, public_url
 from story2video.storage.artifacts import ArtifactStore
-from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord, UploadRecord
+from story2video.scriptformat import split_scenes
+from story2video.storage.records import (
+    ArtifactRecord,
+    CharacterRecord,
+    EpisodeRecord,
+    OperationRecord,
+    ScriptRecord,
+    ShotRecord,
+    StoryRecord,
+    UploadRecord,
+)
 
 _DETAIL = {
     "Queued": "waiting for a free worker",
@@ -119,3 +129,71 @@ def operation_view(record: OperationRecord) -> dict:
 def upload_view(store: ArtifactStore, upload: UploadRecord) -> dict:
     fields = {name: getattr(upload, name) for name in UploadRecord.__dataclass_fields__ if name != "artifact_key"}
     return {**fields, "url": artifact_url(store.get(upload.artifact_key))}
+
+
+_UNFINISHED_OPERATION = ("Queued", "Running")
+_SCRIPT_STATUS = {"Success": "done", "Cancelled": "cancelled", "Failed": "failed"}
+
+
+def script_status(operation: OperationRecord | None, episodes: list[EpisodeRecord]) -> str:
+    """writing | done | cancelled | failed | interrupted, from the operation that writes the script (a
+    shutdown or crash in the middle of an episode is "interrupted")."""
+    if operation is None:
+        return "done" if all(episode.state in ("done", "edited") for episode in episodes) else "interrupted"
+    if operation.status in _UNFINISHED_OPERATION:
+        return "writing"
+    interrupted = (operation.error or {}).get("code") == "interrupted" or any(e.state == "interrupted" for e in episodes)
+    if operation.status == "Failed" and interrupted:
+        return "interrupted"
+    return _SCRIPT_STATUS.get(operation.status, "failed")
+
+
+def episode_state(episode: EpisodeRecord, operation: OperationRecord | None) -> str:
+    """An episode left waiting or writing by an operation that has ended was cut short: cancelled with
+    it, or interrupted (a shutdown or crash)."""
+    ended = operation is None or operation.status not in _UNFINISHED_OPERATION
+    if ended and episode.state in ("waiting", "writing"):
+        return "cancelled" if operation is not None and operation.status == "Cancelled" else "interrupted"
+    return episode.state
+
+
+def script_view(script: ScriptRecord, episodes: list[EpisodeRecord], operation: OperationRecord | None) -> dict:
+    return {
+        "script_id": script.script_id,
+        "user_id": script.user_id,
+        "title": script.title,
+        "premise": script.premise,
+        "genre": script.genre,
+        "duration": script.duration,
+        "style": script.style,
+        "language": script.language,
+        "status": script_status(operation, episodes),
+        "operation_id": script.operation_id,
+        "cast": script.cast_members,
+        "outline": script.outline,
+        "episodes": [
+            {
+                "episode": episode.episode,
+                "title": episode.title,
+                "summary": episode.summary,
+                "state": episode_state(episode, operation),
+                "text": episode.text,
+                "scenes": len(split_scenes(episode.text)),
+                "scene_prompts": episode.scene_prompts,
+            }
+            for episode in episodes
+        ],
+        "created_at": script.created_at,
+        "updated_at": script.updated_at,
+    }
+
+
+def script_summary(script: ScriptRecord, episodes: list[EpisodeRecord], operation: OperationRecord | None) -> dict:
+    return {
+        "script_id": script.script_id,
+        "title": script.title,
+        "status": script_status(operation, episodes),
+        "episodes": script.episode_count,
+        "written": sum(1 for episode in episodes if episode.state in ("done", "edited")),
+        "updated_at": script.updated_at,
+    }

@@ -37,9 +37,13 @@ class CreateStoryboardRequest(_Request):
     story_id: Identifier
     user_id: Identifier
     display_name: Annotated[str, StringConstraints(max_length=200)] = ""
-    script_content: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="The script (Chinese or English); its length limit is MAX_SCRIPT_CHARS"
+    script_content: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        None, description="The script (Chinese or English); its length limit is MAX_SCRIPT_CHARS. Give it, or script_id + episode"
     )
+    script_id: Identifier | None = Field(
+        None, description="Instead of script_content: a script written with POST /api/v1/scripts; the story takes its cast"
+    )
+    episode: int | None = Field(None, ge=1, description="With script_id: the episode to film (default 1)")
     style: Annotated[str, StringConstraints(max_length=100)] = ""
     shot_count: int | None = Field(None, ge=1, description="Exact number of shots; default: chosen from the script (whole sentences, DEFAULT_MIN_SHOTS..DEFAULT_MAX_SHOTS)")
     aspect_ratio: AspectRatio | None = Field(None, description="Keyframe aspect; default DEFAULT_ASPECT_RATIO")
@@ -99,6 +103,72 @@ class UpdateCharacterRequest(_Request):
     redraw_reference: bool = Field(
         False, description="Forget the current reference picture; a new portrait is drawn at the next render"
     )
+
+
+class CharacterSpec(_Request):
+    """A character asked for, structured (the free-text form is "张明,男,28")."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    gender: Gender | None = None
+    age: int | AgeGroup | None = Field(None, description="Years (28) or an age group (child, young, adult, old)")
+    appearance: Annotated[str, StringConstraints(max_length=600)] = ""
+    notes: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+class WriteScriptRequest(_Request):
+    operation_id: Identifier
+    user_id: Identifier
+    script_id: Identifier
+    premise: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        None, description="The idea: a topic or a premise in a few sentences (or give it as topic); limit MAX_PREMISE_CHARS"
+    )
+    topic: Annotated[str, StringConstraints(min_length=1)] | None = Field(None, description="Same as premise (seed 001's name)")
+    title: Annotated[str, StringConstraints(max_length=120)] = ""
+    genre: Annotated[str, StringConstraints(max_length=100)] = Field("", description="e.g. 都市职场, mystery")
+    duration: Annotated[str, StringConstraints(max_length=40)] = Field("", description="Length of one episode, e.g. 3分钟, 90 seconds")
+    episodes: int = Field(1, ge=1, description="How many episodes (at most MAX_SCRIPT_EPISODES)")
+    characters: list[Annotated[str, StringConstraints(min_length=1, max_length=300)] | CharacterSpec] | Annotated[
+        str, StringConstraints(max_length=3000)
+    ] = Field(
+        default_factory=list,
+        description='Characters asked for: free text per character as in seed 000 ("张明,男,28"), structured, or one text with one per line',
+    )
+    style: Annotated[str, StringConstraints(max_length=100)] = ""
+    language: Literal["auto", "zh", "en"] = Field("auto", description="auto = Chinese when the inputs contain Chinese, else English")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="The same seed and inputs write the same preview script")
+
+
+class ScenePromptsRequest(_Request):
+    operation_id: Identifier
+    user_id: Identifier
+    episode: int | None = Field(None, ge=1, description="Only this episode; default: every written episode")
+
+
+class UpdateEpisodeRequest(_Request):
+    user_id: Identifier
+    text: Annotated[str, StringConstraints(min_length=1)] = Field(description="The episode scene by scene; limit MAX_SCRIPT_CHARS")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+
+
+class GenerateScriptRequest(BaseModel):
+    """Seed 000's POST /api/stream/generate-script (lenient, as its clients are); premise, style and language are ours."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    genre: str = Field("", max_length=100)
+    duration: str = Field("", max_length=40)
+    episodes: int = Field(1, ge=1)
+    characters: list[str | CharacterSpec] | str = Field(default_factory=list)
+    premise: str | None = Field(None, max_length=4000, description="The idea; default: a story of the genre")
+    style: str = Field("", max_length=100)
+    language: str = Field("auto", pattern="^(auto|zh|en)$")
+
+
+class ExtractScenePromptsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str | None = None
+    episode: int | None = Field(None, ge=1)
 
 
 class ImportUploadRequest(_Request):
@@ -213,7 +283,7 @@ class ShotProgress(BaseModel):
 
 class Operation(BaseModel):
     operation_id: str
-    kind: Literal["storyboard.create", "shot.regenerate", "video.render"]
+    kind: Literal["storyboard.create", "shot.regenerate", "video.render", "script.write", "script.scene_prompts"]
     status: OperationStatusName
     stage: str
     progress: float = Field(ge=0.0, le=1.0)
@@ -295,6 +365,77 @@ class StorySummary(BaseModel):
     shot_count: int
     video_url: str | None = None
     updated_at: float
+
+
+class ScriptCharacter(BaseModel):
+    """A character of a script: the same fields a story's cast starts from."""
+
+    id: str
+    name: str
+    appearance: str
+    gender: Gender
+    age: AgeGroup
+    timbre: str
+
+
+class EpisodePlanView(BaseModel):
+    episode: int
+    title: str
+    summary: str
+
+
+class ScenePrompt(BaseModel):
+    scene: int
+    heading: str = Field(description="The scene's place and time, from its heading line")
+    prompt: str
+
+
+class ScriptEpisode(BaseModel):
+    episode: int
+    title: str
+    summary: str
+    state: Literal["waiting", "writing", "done", "edited", "cancelled", "failed", "interrupted"]
+    text: str = Field(description="Scene by scene; partial while writing, or when cancelled or interrupted")
+    scenes: int = Field(description="Scene headings found in the text")
+    scene_prompts: list[ScenePrompt] = Field(default_factory=list)
+
+
+class Script(BaseModel):
+    script_id: str
+    user_id: str
+    title: str
+    premise: str
+    genre: str
+    duration: str
+    style: str
+    language: Literal["zh", "en"]
+    status: Literal["writing", "done", "cancelled", "failed", "interrupted"]
+    operation_id: str = Field(description="The operation that writes (or wrote) it; its events stream the text")
+    cast: list[ScriptCharacter]
+    outline: list[EpisodePlanView]
+    episodes: list[ScriptEpisode]
+    created_at: float
+    updated_at: float
+
+
+class ScriptSummary(BaseModel):
+    script_id: str
+    title: str
+    status: str
+    episodes: int
+    written: int = Field(description="Episodes whose text is whole (done or edited)")
+    updated_at: float
+
+
+class WriteScriptResponse(BaseModel):
+    operation: OperationInfo
+    script: Script
+
+
+class ScenePromptsResponse(BaseModel):
+    operation: OperationInfo
+    script_id: str
+    scene_prompts: list[dict]
 
 
 class ErrorBody(BaseModel):

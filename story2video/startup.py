@@ -15,7 +15,7 @@ from story2video.providers.base import Providers
 from story2video.storage.datalock import DataLock, holder_note, lock_data
 
 ALL_INTERFACES = ("0.0.0.0", "::", "")
-_STAGE_SETTINGS = {"storyboard": "storyboard_backend", "keyframes": "image_backend", "clips": "video_backend", "narration": "speech_backend"}
+_STAGE_SETTINGS = {"storyboard": "storyboard_backend", "keyframes": "image_backend", "clips": "video_backend", "narration": "speech_backend", "script": "script_backend"}
 _BACKLOG = 2048  # uvicorn's default
 
 

@@ -21,6 +21,7 @@ from app_api.oss import OssKeyframeLinks, oss_client
 from story2video.config import Settings
 from story2video.errors import ConfigurationError
 from story2video.media.ffmpeg import locate_ffmpeg
+from story2video.providers.llm_script import LlmScriptWriter
 from story2video.providers.retry import RetryPolicy
 from story2video.providers.voices import table_problem
 
@@ -74,6 +75,14 @@ class DashScopeKit:
 
     def storyboard(self) -> DashScopeStoryboardWriter:
         return DashScopeStoryboardWriter(self.chat, self.settings.dashscope_storyboard_attempts, self.probe)
+
+    def script(self) -> LlmScriptWriter:
+        chat = self.chat
+
+        async def status():
+            return await self.probe.status("script", chat.model)
+
+        return LlmScriptWriter(chat.stream, backend="dashscope", model=chat.model, attempts=self.settings.script_attempts, status=status)
 
     def image(self) -> DashScopeImageGenerator:
         s = self.settings

@@ -1,16 +1,19 @@
 """Qwen through DashScope's OpenAI-compatible chat completions: the storyboard writer (JSON output,
-validated by the shared storyboard contract) and the softener of prompts that moderation rejected."""
+validated by the shared storyboard contract), the script writer (the same endpoint streamed:
+``stream: true``, SSE ``chat.completion.chunk`` events ending with ``data: [DONE]``) and the softener
+of prompts that moderation rejected."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import AsyncIterator
 
 from loguru import logger
 
 from app_api.dashscope.errors import BACKEND, Endpoint
 from app_api.dashscope.http import DashScopeClient
 from app_api.dashscope.probe import DashScopeProbe
-from story2video.errors import InvalidArtifact
+from story2video.errors import BackendError, InvalidArtifact
 from story2video.providers.base import BackendStatus, StageContext, Storyboard, StoryboardRequest
 from story2video.providers.llm_storyboard import write_with_llm
 
@@ -49,6 +52,27 @@ class DashScopeChat:
         if not isinstance(content, str):
             raise InvalidArtifact(f"DashScope chat answered without choices[0].message.content: {str(answer)[:200]}", backend=BACKEND)
         return content
+
+
+    async def stream(self, messages: list[dict], json_output: bool) -> AsyncIterator[str]:
+        """The reply's text piece by piece, as the model produces it."""
+        body: dict = {"model": self.model, "messages": messages, "stream": True, "enable_thinking": False}
+        if json_output:
+            body["response_format"] = {"type": "json_object"}
+        finished = False
+        async with self._slots:
+            events = self.client.stream_events(self.url, body, self.endpoint)
+            try:
+                async for chunk in events:
+                    for choice in chunk.get("choices") or ():  # the usage chunk at the end has none
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
+                        finished = finished or bool(choice.get("finish_reason"))
+            finally:
+                await events.aclose()
+        if not finished:
+            raise BackendError("DashScope chat stream ended before the reply was complete (no finish_reason)", backend=BACKEND)
 
 
 class DashScopeStoryboardWriter:

@@ -3,13 +3,14 @@ what to fix, and downloads of task results (which live on signed URLs that take 
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
 
 from app_api.dashscope.errors import BACKEND, Endpoint, ResultExpired, TaskUnknown, cannot_be_retried, error_for, parse_error_body
-from story2video.errors import BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
+from story2video.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidArtifact, describe_exception
 from story2video.providers.retry import RetryPolicy, send_with_retries
 
 
@@ -43,6 +44,40 @@ class DashScopeClient:
         """A task result's bytes; ``ResultExpired`` when its signed URL no longer serves it (403/404)."""
         response = await self._send("GET", url, endpoint, result_url=True)
         return response.content
+
+    async def stream_events(self, url: str, body: dict, endpoint: Endpoint) -> AsyncIterator[dict]:
+        """The ``data:`` payloads of a streamed (SSE) answer, parsed, until ``[DONE]``. Not retried: part of
+        the reply may already have been used. Leaving the loop early closes the request."""
+        what = f"DashScope {endpoint.name} (POST {_where(url)}, streamed)"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http:
+                headers = self._auth({"Accept": "text/event-stream"})
+                async with http.stream("POST", url, json=body, headers=headers) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        raise error_for(response, endpoint, 1)
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue  # event names, ids, comments and the blank lines between events
+                        payload = line[5:].strip()
+                        if payload == "[DONE]":
+                            return
+                        try:
+                            data = json.loads(payload)
+                        except ValueError:
+                            raise InvalidArtifact(f"{what} sent an event that is not JSON: {payload[:200]!r}", backend=BACKEND) from None
+                        if isinstance(data, dict) and data.get("error"):
+                            error = data["error"]
+                            detail = f"{error.get('code', '')}: {error.get('message', '')}" if isinstance(error, dict) else str(error)
+                            raise BackendError(f"{what} failed in the middle of the reply ({detail[:300]})", backend=BACKEND)
+                        yield data
+        except httpx.TimeoutException as error:
+            raise BackendTimeout(f"{what} went silent for {self.timeout:g} s (DASHSCOPE_REQUEST_TIMEOUT_S)", backend=BACKEND) from error
+        except httpx.TransportError as error:
+            raise BackendUnavailable(
+                f"the connection to {what} failed: {describe_exception(error, with_type=True)}; check DASHSCOPE_BASE_URL and the network",
+                backend=BACKEND,
+            ) from error
 
     def _auth(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}", **(extra or {})}

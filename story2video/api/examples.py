@@ -111,3 +111,36 @@ UPDATE_CHARACTER = _named(
     voice=("A voice of the speech backend for this character", {"user_id": USER_ID, "voice": "longxiaochun"}),
     new_portrait=("Draw the character's portrait again", {"user_id": USER_ID, "redraw_reference": True}),
 )
+SCRIPT_ID = "script-001"
+WRITE_SCRIPT = _named(
+    seed_000=(
+        "Seed 000's example, with an idea: three episodes of an office drama",
+        {
+            "operation_id": "op-script-001",
+            "user_id": USER_ID,
+            "script_id": SCRIPT_ID,
+            "premise": "实习生张明在一次失误后被迫与上司李婷合作，揭开了公司里的秘密",
+            "genre": "都市职场",
+            "duration": "3分钟",
+            "episodes": 3,
+            "characters": ["张明,男,28", "李婷,女,25", "王总,男,45"],
+            "style": "写实",
+        },
+    ),
+    english=(
+        "An English mystery, characters invented",
+        {"operation_id": "op-script-002", "user_id": USER_ID, "script_id": "script-002", "premise": "A lighthouse keeper finds a letter from the future", "genre": "mystery", "episodes": 2},
+    ),
+)
+SCENE_PROMPTS = _named(
+    episode=("The scene prompts of episode 1", {"operation_id": "op-prompts-001", "user_id": USER_ID, "episode": 1}),
+)
+UPDATE_EPISODE = _named(
+    edit=("A person's edit of episode 1", {"user_id": USER_ID, "text": "【场景1】写字楼大堂，清晨\n张明说：“今天我一定不会再迟到。”", "title": "新的开始"}),
+)
+SEED_GENERATE_SCRIPT = _named(
+    seed_000=(
+        "Seed 000's request example, unchanged",
+        {"genre": "都市职场", "duration": "3分钟", "episodes": 8, "characters": ["张明,男,28", "李婷,女,25", "王总,男,45"]},
+    ),
+)

@@ -48,27 +48,34 @@ def resume_after(last_event_id: str | None) -> int | None:
 async def operation_events(
     key: OperationKey, operations: OperationService, absolutize, after: int | None = None
 ) -> AsyncIterator[str]:
+    if after is None:
+        record, after = await asyncio.to_thread(_snapshot, operations, key)
+        yield format_event("snapshot", absolutize(operation_view(record)))
+        if OperationStatus(record.status).is_terminal:
+            return
+    async for event in stored_events(key, operations, after):
+        yield ": keep-alive\n\n" if event is None else _format(key, event, absolutize)
+
+
+async def stored_events(key: OperationKey, operations: OperationService, after: int) -> AsyncIterator[Event | None]:
+    """The operation's events after the id ``after``, as they are stored, until its terminal event;
+    None now and then while nothing happens (time for a keep-alive)."""
     hub = operations.events.hub
     wake = hub.subscribe(key)  # before the first read, so nothing falls between the two
     try:
-        if after is None:
-            record, after = await asyncio.to_thread(_snapshot, operations, key)
-            yield format_event("snapshot", absolutize(operation_view(record)))
-            if OperationStatus(record.status).is_terminal:
-                return
         quiet = 0.0
         while True:
             events = await asyncio.to_thread(operations.events.since, key, after)
             for event in events:
                 after = event.seq
-                yield _format(key, event, absolutize)
+                yield event
                 if event.type in TERMINAL_EVENTS:
                     return
             if events:
                 quiet = 0.0
             elif quiet >= KEEPALIVE_S:
                 quiet = 0.0
-                yield ": keep-alive\n\n"
+                yield None
             if not events and await _ended_without_event(operations, key, after):
                 return
             started = asyncio.get_running_loop().time()

@@ -28,3 +28,5 @@ class OperationKind(str, Enum):
     CREATE_STORYBOARD = "storyboard.create"
     REGENERATE_SHOT = "shot.regenerate"
     RENDER_VIDEO = "video.render"
+    WRITE_SCRIPT = "script.write"
+    SCENE_PROMPTS = "script.scene_prompts"

@@ -143,6 +143,11 @@ class OperationTracker:
             self.record.progress = value
             self._publish("progress", {"stage": self.record.stage, "progress": value})
 
+    def publish(self, event_type: str, data: dict) -> None:
+        """An event the work itself announces (a script's text as it is written, say); dropped once stale."""
+        if not self.stale:
+            self._publish(event_type, data)
+
     # ------------------------------------------------------------ internals
 
     def _due(self) -> bool:

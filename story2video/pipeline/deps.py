@@ -13,6 +13,7 @@ from story2video.stagecontext import StageContext
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.provider_jobs import ProviderJobRepository
 from story2video.storage.records import ArtifactRecord
+from story2video.storage.scripts import ScriptRepository
 from story2video.storage.stories import StoryRepository
 
 ARTIFACT_URL_PREFIX = "/api/v1/artifacts"
@@ -28,6 +29,7 @@ class PipelineDeps:
     font: FontInfo
     compose_slots: RankedSlots
     provider_jobs: ProviderJobRepository | None = None  # where remote jobs are noted before they are awaited
+    scripts: ScriptRepository | None = None  # scripts written from an idea
 
     def for_artifact(self, ctx: StageContext, key: str) -> StageContext:
         """``ctx`` with the job ledger of the artifact ``key``: a takeover resumes the jobs noted there."""

@@ -33,3 +33,7 @@ class Progress(Protocol):
         """A context whose progress moves ``shot_id``'s fraction (or the stage's) within ``span``, and
         whose cancel check says whether the operation was cancelled."""
         ...
+
+    def publish(self, event_type: str, data: dict) -> None:
+        """An event of the stage's own (e.g. ``script.delta``): stored in order with the others, then sent."""
+        ...

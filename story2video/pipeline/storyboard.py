@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from story2video.castfields import NARRATOR, LineFields, characters_problem, lines_problem
 from story2video.errors import BackendError
@@ -10,7 +10,7 @@ from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps
 from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.progress import Progress
-from story2video.providers.base import CharacterDraft, Storyboard, StoryboardRequest
+from story2video.providers.base import CharacterDraft, Line, Storyboard, StoryboardRequest
 from story2video.storage.records import CharacterRecord, ShotRecord, StoryRecord
 
 STAGE = "storyboard"
@@ -61,6 +61,44 @@ def _check_cast(storyboard: Storyboard, backend: str) -> None:
         problem = characters_problem(list(shot.characters), known) or lines_problem(shot.narration, lines, known)
         if problem:
             raise BackendError(f"shot {index} of the storyboard: {problem}", backend=backend)
+
+
+def adopt_cast(storyboard: Storyboard, fixed: list[CharacterDraft], script: str) -> Storyboard:
+    """The storyboard with a cast fixed beforehand (a script's): each drawn character the fixed cast
+    names (by name, else by id) becomes that character, with its id, look and voice hints; the fixed
+    characters the script mentions join the cast; anyone else the writer met stays as drawn."""
+    by_name = {character.name: character for character in fixed}
+    by_id = {character.id: character for character in fixed}
+    rename: dict[str, str] = {}
+    extras: list[CharacterDraft] = []
+    for drawn in storyboard.cast:
+        match = by_name.get(drawn.name) or by_id.get(drawn.id)
+        if match is not None and (match.name == drawn.name or match.name not in script):
+            rename[drawn.id] = match.id
+        else:
+            extras.append(drawn)
+    taken = set(by_id)
+    for index, extra in enumerate(extras):
+        if extra.id in taken:  # an extra that happens to share a fixed character's id
+            new_id = f"{extra.id}_{index + 1}"
+            rename[extra.id] = new_id
+            extras[index] = replace(extra, id=new_id)
+        taken.add(extras[index].id)
+    used = set(rename.values())
+    cast = [character for character in fixed if character.id in used or character.name in script] + extras
+
+    def renamed(ids: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(rename.get(character, character) for character in ids))
+
+    shots = [
+        replace(
+            shot,
+            characters=renamed(shot.characters),
+            lines=tuple(Line(rename.get(line.speaker, line.speaker), line.text) for line in shot.lines),
+        )
+        for shot in storyboard.shots
+    ]
+    return Storyboard(shots=shots, cast=cast)
 
 
 def cast_from_drafts(story: StoryRecord, cast: list[CharacterDraft]) -> list[CharacterRecord]:

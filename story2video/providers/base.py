@@ -42,6 +42,7 @@ class StoryboardRequest:
     min_shots: int = 1
     max_shots: int = 60
     shot_count: int | None = None  # exact count when the caller asked for one
+    cast: tuple["CharacterDraft", ...] = ()  # a cast fixed beforehand (a script's): used as it is
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,85 @@ class StoryboardWriter(Protocol):
     model: str
 
     async def write(self, request: StoryboardRequest, ctx: StageContext) -> Storyboard: ...
+
+    async def status(self) -> BackendStatus: ...
+
+
+# ---------------------------------------------------------------- scripts (from an idea)
+
+
+@dataclass(frozen=True)
+class CharacterHint:
+    """A character the person asked for: "张明,男,28" read into parts (what was not said stays empty)."""
+
+    name: str
+    gender: str = ""  # "female" | "male" | ""
+    age: str = ""  # "child" | "young" | "adult" | "old" | ""
+    years: int | None = None
+    notes: str = ""  # the rest of what was said about them
+
+
+@dataclass(frozen=True)
+class ScriptRequest:
+    premise: str
+    genre: str
+    duration: str  # of one episode, as the person said it ("3分钟", "90 seconds")
+    episodes: int
+    characters: tuple[CharacterHint, ...]
+    style: str
+    language: str  # "zh" | "en"
+    seed: int
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    number: int  # 1-based
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class ScenePromptRequest:
+    episode: int
+    text: str  # the episode, scene by scene (story2video.scriptformat)
+    cast: tuple[CharacterDraft, ...]
+    style: str
+    language: str
+
+
+class TextOut(Protocol):
+    """Where a script writer puts the text as the model produces it."""
+
+    def write(self, text: str) -> None: ...
+
+    def restart(self) -> None:
+        """The text so far is dropped: a re-ask starts the part anew."""
+        ...
+
+
+@runtime_checkable
+class ScriptWriter(Protocol):
+    """Writes a script in stages, streaming each stage's text to ``out`` while it is written."""
+
+    backend: str
+    model: str
+
+    async def write_cast(self, request: ScriptRequest, out: TextOut, ctx: StageContext) -> list[CharacterDraft]: ...
+
+    async def write_outline(
+        self, request: ScriptRequest, cast: list[CharacterDraft], out: TextOut, ctx: StageContext
+    ) -> list[EpisodePlan]: ...
+
+    async def write_episode(
+        self, request: ScriptRequest, cast: list[CharacterDraft], outline: list[EpisodePlan], number: int, out: TextOut, ctx: StageContext
+    ) -> str:
+        """Episode ``number`` scene by scene, in the layout of story2video.scriptformat."""
+        ...
+
+    async def write_scene_prompts(self, request: ScenePromptRequest, out: TextOut, ctx: StageContext) -> list[str]:
+        """One picture description per scene of ``request.text``, in order."""
+        ...
 
     async def status(self) -> BackendStatus: ...
 
@@ -244,10 +324,13 @@ class Providers:
     speech: SpeechSynthesizer
     refiner: PromptRefiner | None = None
     scorer: ConsistencyScorer | None = None  # the drift check of keyframes with characters; None: not scored
+    script: ScriptWriter | None = None  # writes scripts from an idea (POST /api/v1/scripts)
     extras: dict[str, object] = field(default_factory=dict)
 
     def by_stage(self) -> dict[str, object]:
         stages = {"storyboard": self.storyboard, "keyframes": self.image, "clips": self.video, "narration": self.speech}
         if self.refiner is not None:
             stages["prompts"] = self.refiner
+        if self.script is not None:
+            stages["script"] = self.script
         return stages

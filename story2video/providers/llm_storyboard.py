@@ -76,6 +76,15 @@ def count_rule(request: StoryboardRequest) -> str:
 def build_messages(request: StoryboardRequest) -> list[dict]:
     style = request.style or "the script's own mood"
     user = f"Visual style: {style}\nNumber of shots: {count_rule(request)}\n\nScript:\n{request.script}"
+    if request.cast:
+        fixed = "\n".join(
+            json.dumps({"id": c.id, "name": c.name, "appearance": c.appearance, "gender": c.gender, "age": c.age, "timbre": c.timbre}, ensure_ascii=False)
+            for c in request.cast
+        )
+        user += (
+            "\n\nThe cast is fixed: list these characters exactly as given (same id, name, appearance and voice hints) "
+            f"when the script shows or voices them, and add others only for people not among them:\n{fixed}"
+        )
     return [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 

@@ -12,8 +12,8 @@ from story2video.config import Settings
 from story2video.errors import ConfigurationError
 from story2video.providers.base import Providers
 
-Stage = Literal["storyboard", "image", "video", "speech"]
-STAGES: tuple[Stage, ...] = ("storyboard", "image", "video", "speech")
+Stage = Literal["storyboard", "image", "video", "speech", "script"]
+STAGES: tuple[Stage, ...] = ("storyboard", "image", "video", "speech", "script")
 Factory = Callable[[Settings], object]
 IsConfigured = Callable[[Settings], bool]
 
@@ -59,7 +59,9 @@ class BackendRegistry:
         for stage, name in chosen.items():
             logger.info("{} stage uses backend '{}'", stage, name)
         built = {stage: self.entries[(stage, name)].factory(settings) for stage, name in chosen.items()}
-        providers = Providers(storyboard=built["storyboard"], image=built["image"], video=built["video"], speech=built["speech"])
+        providers = Providers(
+            storyboard=built["storyboard"], image=built["image"], video=built["video"], speech=built["speech"], script=built["script"]
+        )
         if chosen["image"] == "preview":
             from story2video.providers.preview.likeness import ColourLikenessScorer
 
@@ -111,7 +113,13 @@ def register_preview_backends(registry: BackendRegistry) -> None:
 
         return EspeakSpeechSynthesizer()
 
+    def script(settings: Settings):
+        from story2video.providers.preview.script import PreviewScriptWriter
+
+        return PreviewScriptWriter(delay_s=settings.script_preview_delay_s)
+
     registry.register("storyboard", "preview", storyboard)
+    registry.register("script", "preview", script)
     registry.register("image", "preview", image)
     registry.register("video", "preview", video)
     registry.register("speech", "preview", speech)

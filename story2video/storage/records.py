@@ -62,6 +62,40 @@ class CharacterRecord:
 
 
 @dataclass
+class ScriptRecord:
+    """A script written from an idea: its inputs, cast and outline (the episodes are rows of their own)."""
+
+    user_id: str
+    script_id: str
+    title: str
+    premise: str
+    genre: str
+    duration: str
+    episode_count: int
+    style: str
+    language: str  # "zh" | "en"
+    request: dict  # the request that wrote it, as stored with its operation
+    cast_members: list[dict] = field(default_factory=list)  # castfields.CharacterFields, as dicts
+    outline: list[dict] = field(default_factory=list)  # [{"episode", "title", "summary"}]
+    operation_id: str = ""  # the operation that writes (or wrote) it
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class EpisodeRecord:
+    user_id: str
+    script_id: str
+    episode: int
+    title: str
+    summary: str
+    text: str  # as written so far (the partial text of an episode being written, cancelled or interrupted)
+    state: str  # waiting | writing | done | edited | cancelled | failed | interrupted
+    scene_prompts: list[dict] = field(default_factory=list)  # [{"scene", "heading", "prompt"}]
+    updated_at: float = 0.0
+
+
+@dataclass
 class OperationRecord:
     operation_id: str
     kind: str

@@ -11,7 +11,8 @@ SCHEMA_VERSION = 5
 # 2: operations are identified by (operation_id, user_id), no longer by operation_id alone
 # 3: operations.attempt and .cancel_requested; operation_leases, operation_events, provider_jobs, workers
 # 4: a story's cast (characters); shots.characters, .lines, .consistency, .takes
-# 5 (webhooks): webhook_registrations, webhook_deliveries, webhook_attempts (new tables only)
+# 5: scripts written from an idea and their episodes; webhook_registrations, webhook_deliveries, webhook_attempts
+#    (new tables only: an older database gains them as they are created)
 
 _TYPES = {
     "sqlite": {"REAL": "REAL", "BIGINT": "INTEGER", "SERIAL_KEY": "INTEGER PRIMARY KEY AUTOINCREMENT"},
@@ -113,6 +114,37 @@ _TABLES = (
     portrait_take INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, story_id, character_id),
     FOREIGN KEY (user_id, story_id) REFERENCES stories (user_id, story_id) ON DELETE CASCADE
+)""",
+    """CREATE TABLE IF NOT EXISTS scripts (
+    user_id TEXT NOT NULL,
+    script_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    premise TEXT NOT NULL,
+    genre TEXT NOT NULL,
+    duration TEXT NOT NULL,
+    episode_count INTEGER NOT NULL,
+    style TEXT NOT NULL,
+    language TEXT NOT NULL,
+    request TEXT NOT NULL,
+    cast_members TEXT NOT NULL DEFAULT '[]',
+    outline TEXT NOT NULL DEFAULT '[]',
+    operation_id TEXT NOT NULL,
+    created_at {REAL} NOT NULL,
+    updated_at {REAL} NOT NULL,
+    PRIMARY KEY (user_id, script_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS script_episodes (
+    user_id TEXT NOT NULL,
+    script_id TEXT NOT NULL,
+    episode INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    text TEXT NOT NULL,
+    state TEXT NOT NULL,
+    scene_prompts TEXT NOT NULL DEFAULT '[]',
+    updated_at {REAL} NOT NULL,
+    PRIMARY KEY (user_id, script_id, episode),
+    FOREIGN KEY (user_id, script_id) REFERENCES scripts (user_id, script_id) ON DELETE CASCADE
 )""",
     *OPERATIONS,
     """CREATE TABLE IF NOT EXISTS artifacts (

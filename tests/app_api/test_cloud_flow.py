@@ -16,7 +16,7 @@ from tests.api.test_seed_flow import REGENERATE, RENDER
 from tests.conftest import create_body
 from tests.fakes.dashscope import KEY, MARKER, Canned, error_body
 
-STAGES = ("storyboard", "keyframes", "clips", "narration")
+STAGES = ("storyboard", "keyframes", "clips", "narration", "script")
 SHORT_SCRIPT = "清晨，少女推开木窗。她背起画板走向河边。河面上漂着一只纸船。夜里，她听见了海浪的声音。"
 
 

@@ -27,4 +27,4 @@ def test_seed_requests_render_on_the_fake_local_stack(make_client, tmp_path):
         assert {s["artifacts"]["image"]["backend"] for s in shots} == {"comfyui"}
         assert {s["artifacts"]["audio"]["backend"] for s in shots} == {"cosyvoice"}
         backends = {b["stage"]: b["backend"] for b in client.get("/ready").json()["backends"]}
-        assert backends == {"storyboard": "ollama", "keyframes": "comfyui", "clips": "comfyui", "narration": "cosyvoice"}
+        assert backends == {"storyboard": "ollama", "keyframes": "comfyui", "clips": "comfyui", "narration": "cosyvoice", "script": "ollama"}

@@ -161,6 +161,7 @@ def test_a_schema_2_file_keeps_every_row_and_gains_the_new_columns_and_tables(tm
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert V3_TABLES <= tables
     assert WEBHOOK_TABLES <= tables
+    assert {"scripts", "script_episodes"} <= tables  # schema 5
     conn.close()
 
     db = SqliteDatabase(path)

@@ -314,3 +314,15 @@ def _timbre(character: _Character, language: str) -> str:
 
 def _pick(options: list[str], number: int) -> str:
     return options[number % len(options)]
+
+
+def character_draft(name: str, index: int, language: str, *, gender: str = "", age: str = "", context: str = "") -> CharacterDraft:
+    """A character by the same rules as the storyboard's cast: a fixed look and voice hints from its name,
+    with gender and age taken as given where they are known, else guessed."""
+    character = _Character(
+        id=_character_id(name, index),
+        name=name,
+        gender=gender or _guess_gender(name, context, language),
+        age=age or _guess_age(name, language),
+    )
+    return _draft(character, language)

@@ -10,6 +10,7 @@ import { Notices, clearFieldError, clearFieldErrors, describeError, fieldMessage
 import { ProgressPanel } from "./progress.js";
 import { Readiness } from "./readiness.js";
 import { ShotGrid } from "./shots.js";
+import { ScriptPanel } from "./script.js";
 import { safeStorage } from "./storage.js";
 import { MusicPicker } from "./uploads.js";
 import { VideoPanel } from "./video.js";
@@ -63,6 +64,7 @@ const musicPicker = new MusicPicker(
   },
   { upload: (userId, file) => api.upload(userId, file) },
 );
+const scriptPanel = new ScriptPanel($("#idea-panel"), { userId: () => state.userId, onStoryboard: storyboardFromScript });
 const video = new VideoPanel($("#video"), {
   onRender: startRender,
   onError: (title, line) => videoNotices.show("player", { title, lines: [line] }),
@@ -83,6 +85,7 @@ function renderAll() {
   grid.translate();
   castPanel.translate();
   musicPicker.render();
+  scriptPanel.render();
   renderStory();
 }
 
@@ -200,6 +203,21 @@ async function createStory(body) {
   historyList.setCurrent(body.story_id);
   follow(op);
   revealStory();
+}
+
+/** "Start from an idea": an episode of a written script becomes a story that takes the script's cast. */
+function storyboardFromScript({ scriptId, episode, title }) {
+  if (!checkUserId()) return;
+  createStory({
+    operation_id: newId("op"),
+    story_id: newId("story"),
+    user_id: state.userId,
+    display_name: title,
+    script_id: scriptId,
+    episode,
+    style: fields.style.value.trim(),
+    aspect_ratio: form.elements.aspect_ratio.value,
+  });
 }
 
 // ------------------------------------------------------------------ regenerate and render

@@ -533,6 +533,11 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+/** More strings, from a module of the page that keeps its own: {en: {...}, zh: {...}}. */
+export function addStrings(table) {
+  for (const lang of LANGUAGES) Object.assign(STRINGS[lang], table[lang] || {});
+}
+
 export function has(key) {
   return key in STRINGS[current] || key in STRINGS.en;
 }
