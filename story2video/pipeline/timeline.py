@@ -86,7 +86,7 @@ async def store_timeline(store: ArtifactStore, video: ArtifactRecord, timeline: 
 
     record = await store.ensure(timeline_key(video.key), "timeline", "json", produce, _validate_timeline)
     if video.meta.get(TIMELINE_META) != record.key:
-        await asyncio.to_thread(store.annotate, video, **{TIMELINE_META: record.key})
+        video.meta.update((await store.annotate(video.key, **{TIMELINE_META: record.key})).meta)
     return record
 
 

@@ -137,11 +137,6 @@ class ArtifactStore:
             (self.root / row["rel_path"]).unlink(missing_ok=True)
             return int(row["size_bytes"])
 
-    def annotate(self, record: ArtifactRecord, **meta: object) -> None:
-        """Add entries to a stored artifact's metadata (e.g. the key of a file made from it)."""
-        record.meta.update(meta)
-        self._insert(record)
-
     def forget_uses_before(self, moment: float) -> None:
         """Drop use times older than ``moment``: no later ``expire`` asks about anything that old."""
         with self._uses_guard:

@@ -33,7 +33,12 @@ DEFAULT_USER = "stream"  # whose scripts these are when neither the key nor ?use
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 429, 503)}
 _STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **_ERRORS}
-StreamUser = Query(None, pattern=ID_PATTERN, description=f"Whose script it is; default: the key's user, else '{DEFAULT_USER}'")
+StreamUser = Query(
+    None,
+    pattern=ID_PATTERN,
+    description=f"Whose script it is; default: the key's user, else '{DEFAULT_USER}'",
+    openapi_examples=examples.parameter(examples.USER_ID),
+)
 
 
 def _user(principal, user_id: str | None) -> str:
