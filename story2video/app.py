@@ -19,10 +19,13 @@ from story2video.api.auth import ApiKeyGate, parse_api_keys
 from story2video.api.errors import install_error_handlers
 from story2video.api.limits import RequestLimitsMiddleware
 from story2video.api.openapi import install_openapi
+from story2video.accounts.service import AccountService
 from story2video.api.routes import (
+    accounts,
     artifacts,
     docs,
     health,
+    notifications,
     operations,
     stories,
     storyboard,
@@ -45,6 +48,7 @@ from story2video.media.ffmpeg import locate_ffmpeg
 from story2video.media.fonts import resolve_cjk_font
 from story2video.pipeline.deps import PipelineDeps
 from story2video.providers.base import Providers
+from story2video.storage.accounts import AccountRepository
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.datalock import holder_note, lock_data
 from story2video.storage.db import Database, open_database
@@ -66,7 +70,7 @@ DESCRIPTION = """Turns a written script into a finished short video: storyboard 
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
-ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, health, web, docs)
+ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, accounts, notifications, health, web, docs)
 
 
 @dataclass
@@ -247,6 +251,7 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     app.state.hub = hub
     app.state.assembly = assembly
     app.state.api_keys = parse_api_keys(settings.api_keys)
+    app.state.accounts = AccountService(AccountRepository(assembly.db), settings) if settings.accounts_enabled else None
     app.state.artifact_signer = ArtifactSigner.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(

@@ -15,7 +15,7 @@ LAYERS = {
     "api": 8,
     "engine": 7,
     "protocol": 6, "presenters": 5,
-    "jobs": 4, "uploads": 4,
+    "jobs": 4, "uploads": 4, "accounts": 4,
     "pipeline": 3,
     "providers": 2,
     "media": 1, "storage": 1,
