@@ -76,15 +76,13 @@ def event_message(key: OperationKey, facts: OperationFacts, event: Event) -> dic
 
 
 async def user_notifications(
-    user_id: str, operations: OperationService, absolutize: Callable[[dict], dict], after: int | None = None
+    user_id: str, operations: OperationService, absolutize: Callable[[dict], dict], after: int
 ) -> AsyncIterator[dict]:
-    """Every message for ``user_id`` from now on (or after the event id ``after``), until the caller stops."""
+    """Every message for ``user_id`` after the event id ``after``, until the caller stops."""
     hub = operations.events.hub
     wake = hub.subscribe_user(user_id)  # before the first read, so nothing falls between the two
     facts: dict[OperationKey, OperationFacts | None] = {}
     try:
-        if after is None:
-            after = await asyncio.to_thread(operations.events.last_id_for_user, user_id)
         while True:
             events = await asyncio.to_thread(operations.events.since_for_user, user_id, after)
             for key, event in events:

@@ -85,8 +85,10 @@ async def notifications(websocket: WebSocket):
     except Story2VideoError as error:
         await _refuse(websocket, error)
         return
-    await websocket.accept()
     operations = websocket.app.state.engine.operations
+    if after is None:  # fixed before the socket opens: whatever happens once it is open is sent
+        after = await asyncio.to_thread(operations.events.last_id_for_user, user_id)
+    await websocket.accept()
     stream = user_notifications(user_id, operations, _absolutizer(_links(websocket)), after)
     listener = asyncio.create_task(_until_closed(websocket))
     try:
