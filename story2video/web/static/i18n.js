@@ -418,6 +418,11 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+/** Strings a module brings itself (e.g. account.js): {en: {...}, zh: {...}} merged into the tables. */
+export function addStrings(tables) {
+  for (const [lang, entries] of Object.entries(tables)) Object.assign(STRINGS[lang], entries);
+}
+
 export function has(key) {
   return key in STRINGS[current] || key in STRINGS.en;
 }
