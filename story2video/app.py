@@ -27,6 +27,7 @@ from story2video.api.routes import (
     health,
     notifications,
     operations,
+    stages,
     stories,
     storyboard,
     uploads,
@@ -70,7 +71,7 @@ DESCRIPTION = """Turns a written script into a finished short video: storyboard 
 clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; send `Prefer: respond-async`
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
-ROUTE_MODULES = (storyboard, operations, stories, uploads, artifacts, accounts, notifications, health, web, docs)
+ROUTE_MODULES = (storyboard, operations, stages, stories, uploads, artifacts, accounts, notifications, health, web, docs)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts,
 from story2video.presenters import shot_view
 from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest, UpdateCharacterRequest
 from story2video.providers.base import BackendStatus, StoryboardRequest
+from story2video.stages.work import STAGE_KINDS, STAGE_PLANS as STAGE_TASK_PLANS, StageWork
 from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
 
@@ -29,6 +30,7 @@ STAGE_PLANS = {
     OperationKind.CREATE_STORYBOARD.value: CREATE_STAGES,
     OperationKind.REGENERATE_SHOT.value: REGENERATE_STAGES,
     OperationKind.RENDER_VIDEO.value: RENDER_STAGES,
+    **STAGE_TASK_PLANS,
 }
 _IMAGE_FIELDS = ("subject", "detail", "narration", "style")
 _SHOT_FIELDS = ("subject", "detail", "camera", "narration", "tone", "style")
@@ -39,6 +41,7 @@ class Engine:
         self.deps = deps
         self.operations = operations
         self.uploads = uploads
+        self.stages = StageWork(deps, operations)  # seed 003's stages, each on its own
         operations.executor = self.execute
 
     # ------------------------------------------------------------------ create
@@ -243,6 +246,8 @@ class Engine:
             return await self._regenerate(tracker, RegenerateShotRequest.model_validate(body))
         if kind == OperationKind.RENDER_VIDEO.value:
             return await self._render(tracker, RenderVideoRequest.model_validate(body))
+        if kind in STAGE_KINDS:
+            return await self.stages.execute(tracker)
         raise InvalidRequest(f"unknown operation kind '{kind}'")
 
     # ------------------------------------------------------------------ a render spread over workers

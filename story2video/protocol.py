@@ -210,7 +210,7 @@ class ShotProgress(BaseModel):
 
 class Operation(BaseModel):
     operation_id: str
-    kind: Literal["storyboard.create", "shot.regenerate", "video.render"]
+    kind: Literal["storyboard.create", "shot.regenerate", "video.render", "stage.storyboard", "stage.frames", "stage.clips", "stage.narration"]
     status: OperationStatusName
     stage: str
     progress: float = Field(ge=0.0, le=1.0)

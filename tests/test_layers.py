@@ -14,7 +14,7 @@ LAYERS = {
     "app": 9, "startup": 9, "worker": 10,
     "api": 8,
     "engine": 7,
-    "protocol": 6, "presenters": 5,
+    "protocol": 6, "stages": 6, "presenters": 5,
     "jobs": 4, "uploads": 4, "accounts": 4,
     "pipeline": 3,
     "providers": 2,

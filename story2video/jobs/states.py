@@ -28,3 +28,8 @@ class OperationKind(str, Enum):
     CREATE_STORYBOARD = "storyboard.create"
     REGENERATE_SHOT = "shot.regenerate"
     RENDER_VIDEO = "video.render"
+    # seed 003's stage endpoints, each stage on its own (story2video/stages/)
+    STAGE_STORYBOARD = "stage.storyboard"
+    STAGE_FRAMES = "stage.frames"
+    STAGE_CLIPS = "stage.clips"
+    STAGE_NARRATION = "stage.narration"

@@ -25,8 +25,9 @@ from pathlib import Path
 import ffmpeg as ff
 from ffmpeg.nodes import FilterableStream
 
-from story2video.errors import InvalidArtifact, InvalidRequest
-from story2video.media.encoding import RenderProfile, audio_args, confirmed_duration, render, video_args
+from story2video.errors import InvalidArtifact, InvalidRequest, MediaError
+from story2video.media.encoding import DURATION_TOLERANCE_S, RenderProfile, audio_args, confirmed_duration, render, video_args
+from story2video.media.probe import aprobe
 from story2video.media.fonts import FontInfo
 from story2video.media.motion import camera_move, cover_fit
 from story2video.media.music import duck_under, music_bed
@@ -100,6 +101,21 @@ def _font_folder(font: FontInfo, folder: Path) -> Path:
     except OSError:
         return font.directory
     return folder
+
+
+async def encode_still_clip(
+    ffmpeg: Path, keyframe: Path, motion: StillMotion, profile: RenderProfile, duration: float, dest: Path, ctx: StageContext
+) -> float:
+    """A silent MP4 of the keyframe moved as ``motion`` says, ``duration`` seconds (whole frames): a clip
+    made on its own (the stage endpoint for clips), as a segment would show it. Returns its duration."""
+    frames = profile.frames(duration)
+    seconds = frames / profile.fps
+    output = ff.output(_moving_still(keyframe, motion, profile, frames), str(dest), **video_args(profile), f="mp4")
+    await render(ffmpeg, output.get_args(), [dest], ctx, seconds)
+    info = await aprobe(ffmpeg, dest)
+    if info.video is None or abs(info.duration - seconds) > DURATION_TOLERANCE_S:
+        raise MediaError(f"FFmpeg wrote {dest.name} without video or {info.duration:.2f} s long instead of {seconds:.3f} s")
+    return seconds
 
 
 def _moving_still(keyframe: Path, motion: StillMotion, profile: RenderProfile, frames: int) -> FilterableStream:
