@@ -18,6 +18,7 @@ A failed or cancelled operation fails the segment it was in.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
@@ -28,6 +29,8 @@ from story2video.jobs.states import OperationKind
 from story2video.errors import NotFound
 
 POLL_S = 1.0
+LOOKBACK_S = 5.0
+PAGE = 1000  # events read at once (the repository's limit)
 SEGMENT_STORY, SEGMENT_IMAGE, SEGMENT_VIDEO = 1, 2, 5
 FAILED_EVENTS = ("operation.failed", "operation.cancelled")
 
@@ -78,15 +81,24 @@ def event_message(key: OperationKey, facts: OperationFacts, event: Event) -> dic
 async def user_notifications(
     user_id: str, operations: OperationService, absolutize: Callable[[dict], dict], after: int
 ) -> AsyncIterator[dict]:
-    """Every message for ``user_id`` after the event id ``after``, until the caller stops."""
+    """Every message for ``user_id`` after the event id ``after``, until the caller stops.
+
+    Event ids are taken when an event is written and become visible when its transaction commits, so
+    on PostgreSQL, with several writers, a lower id can appear just after a higher one. The reader
+    therefore reads again from below every id it sent within the last ``LOOKBACK_S`` and skips what it
+    already sent: an event that commits that late still arrives, once.
+    """
     hub = operations.events.hub
     wake = hub.subscribe_user(user_id)  # before the first read, so nothing falls between the two
     facts: dict[OperationKey, OperationFacts | None] = {}
+    sent: dict[int, float] = {}  # event id -> when it was sent, for the ids above ``floor``
+    floor = after
     try:
         while True:
-            events = await asyncio.to_thread(operations.events.since_for_user, user_id, after)
-            for key, event in events:
-                after = event.seq
+            events = await asyncio.to_thread(operations.events.since_for_user, user_id, floor)
+            new = [(key, event) for key, event in events if event.seq not in sent]
+            for key, event in new:
+                sent[event.seq] = time.monotonic()
                 known = facts.get(key) if key in facts else await asyncio.to_thread(_facts, operations, key)
                 facts[key] = known
                 if known is None:
@@ -94,7 +106,10 @@ async def user_notifications(
                 yield absolutize(event_message(key, known, event))
                 for message in segment_messages(key, known, event):
                     yield absolutize(message)
-            if events:
+            floor = _raise_floor(floor, sent, time.monotonic() - LOOKBACK_S)
+            if len(events) >= PAGE and not new:  # a whole page sent already: look past it
+                floor = max(floor, events[-1][1].seq)
+            if new:
                 continue  # there may be more than one page
             try:
                 await asyncio.wait_for(wake.get(), timeout=POLL_S)
@@ -104,6 +119,17 @@ async def user_notifications(
                 wake.get_nowait()
     finally:
         hub.unsubscribe_user(user_id, wake)
+
+
+def _raise_floor(floor: int, sent: dict[int, float], before: float) -> int:
+    """The ids sent before ``before`` need no second look: the floor rises to the highest id below
+    which everything was sent that long ago, and those ids are forgotten."""
+    for event_id in sorted(sent):
+        if sent[event_id] >= before:
+            break
+        floor = max(floor, event_id)
+        del sent[event_id]
+    return floor
 
 
 def _facts(operations: OperationService, key: OperationKey) -> OperationFacts | None:

@@ -152,3 +152,31 @@ def test_a_socket_closed_by_the_client_ends_quietly(secured):
         with client.websocket_connect("/ws/notifications?token=" + KEY_A + "&after=x"):
             pass
     assert refused.value.status_code == 400 and refused.value.json()["error"]["param"] == "after"
+
+
+def test_an_event_that_becomes_visible_after_a_later_one_still_arrives(make_client, tmp_path):
+    """On PostgreSQL a lower event id can commit after a higher one (two writers); the socket looks back."""
+    client = make_client()
+    worker_db = Database(tmp_path / "db" / "story2video.sqlite3")
+    try:
+        OperationRepository(worker_db).insert(
+            OperationRecord(operation_id="op-w", kind="video.render", user_id="u-w", story_id="story-w", request_hash="h", request={},
+                            status=OperationStatus.RUNNING.value, stage="shots", progress=0.0)  # fmt: skip
+        )
+        events = EventRepository(worker_db)
+        late_id = events.append("u-w", "op-w", "stage", {"stage": "placeholder"})
+        events.append("u-w", "op-w", "stage", {"stage": "early"})
+        worker_db.execute("DELETE FROM operation_events WHERE event_id=?", (late_id,))  # not committed yet, as it were
+        with client.websocket_connect(f"/ws/notifications?user_id=u-w&after={late_id - 1}") as socket:
+            assert socket.receive_json()["stage"] == "early"
+            worker_db.execute(
+                "INSERT INTO operation_events (event_id, user_id, operation_id, type, data, created_at) VALUES (?, 'u-w', 'op-w', 'stage', ?, 0)",
+                (late_id, '{"stage": "late"}'),
+            )
+            late = socket.receive_json()
+            events.append("u-w", "op-w", "operation.failed", {"status": "Failed", "error": {"code": "media_error", "message": "x", "stage": "final"}})
+            rest = messages_until(socket, lambda m: m["type"] == "segment_failed")
+    finally:
+        worker_db.close()
+    assert late["stage"] == "late" and late["event_id"] == late_id
+    assert [m["type"] for m in rest] == ["operation.failed", "segment_failed"]  # nothing sent twice
