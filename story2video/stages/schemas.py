@@ -11,7 +11,7 @@ Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class StoryboardStageRequest(_Body):

@@ -81,6 +81,9 @@ class StageWork:
 
     def narration(self, user_id: str, request: NarrationRequest):
         _unique_scenes([line.scene_id for line in request.lines], "lines", self.deps.settings.max_shots)
+        for index, line in enumerate(request.lines):
+            if not any(char.isalnum() for char in line.text):
+                raise InvalidRequest("text has no words to speak (only spaces, punctuation or emoji)", param=f"lines.{index}.text")
         return self._submit(OperationKind.STAGE_NARRATION, user_id, request.model_dump(mode="json"))
 
     def _submit(self, kind: OperationKind, user_id: str, body: dict, chosen: dict | None = None):

@@ -9,14 +9,9 @@ import time
 import pytest
 from PIL import Image
 
-from story2video.api.routes.stages import SEED_FRAMES, SEED_NARRATION, SEED_STORYBOARD
+from story2video.api.routes.stages import SEED_CLIPS, SEED_FRAMES, SEED_NARRATION, SEED_STORYBOARD
 from tests.conftest import create_body
 
-# Seed 003's example for POST /clips, as its document shows it (a path this service never gave out).
-SEED_CLIPS = {
-    "frames": [{"scene_id": "s1", "frame": "/data/frames/s1.png", "duration": 2.0, "transition": "crossfade"}],
-    "video": {"fps": 12, "resolution": "720p", "transition_duration": 0.6},
-}
 KEY_A = "key-for-user-a-0123456789"
 KEY_B = "key-for-user-b-0123456789"
 
@@ -24,6 +19,10 @@ KEY_B = "key-for-user-b-0123456789"
 def test_the_seed_examples_here_are_the_documents(client):
     assert SEED_STORYBOARD == {"story": "一位独行武者穿越废土城市寻找真相", "style": "赛博朋克，冷色光影", "scenes": 6}
     assert SEED_FRAMES["image_style"] == {"resolution": "768x512", "num_steps": 4, "cfg_scale": 1.5, "seed": 123}
+    assert SEED_CLIPS == {
+        "frames": [{"scene_id": "s1", "frame": "/data/frames/s1.png", "duration": 2.0, "transition": "crossfade"}],
+        "video": {"fps": 12, "resolution": "720p", "transition_duration": 0.6},
+    }
     assert SEED_NARRATION == {"lines": [{"scene_id": "s1", "text": "他踏入荒城，霓虹被尘土掩埋。"}], "voice": "cosyvoice-mini", "speed": 1.0, "format": "wav"}
 
 

@@ -148,7 +148,7 @@ def test_a_schema_2_file_keeps_every_row_and_gains_the_new_columns_and_tables(tm
     SqliteDatabase(path).close()
 
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     for table in ("stories", "artifacts", "uploads"):
         assert _rows(conn, table) == before[table], table
     # Shots keep every value and gain the cast columns of schema 4: no characters, the narrator reads all.

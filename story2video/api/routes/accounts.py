@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Depends, Request, Response
+from fastapi import APIRouter, Body, Cookie, Depends, Request, Response
 
 from story2video.accounts.service import AccountService, Session
 from story2video.api.auth import PrincipalDep
@@ -31,7 +31,12 @@ def account_service(request: Request) -> AccountService:
 
 
 AccountsDep = Annotated[AccountService, Depends(account_service)]
-RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, description="Set by log-in and refresh (HttpOnly)")]
+RefreshCookie = Annotated[
+    str | None, Cookie(alias=REFRESH_COOKIE, description="Set by log-in and refresh (HttpOnly)", examples=["Qm9vdHN0cmFwIHRva2VuIGZvciBkb2NzIG9ubHk"])
+]
+CredentialsBody = Annotated[
+    Credentials, Body(openapi_examples={"person": {"summary": "A person", "value": {"username": "linxia", "password": "correct horse battery"}}})
+]
 
 
 @router.get("/config", response_model=AccountsConfig)
@@ -41,14 +46,14 @@ def accounts_config(request: Request):
 
 
 @router.post("/register", response_model=Registered, status_code=201, responses={**_RESPONSES, 409: {"model": ErrorResponse}})
-def register(body: Credentials, accounts: AccountsDep):
+def register(body: CredentialsBody, accounts: AccountsDep):
     """Create an account. Its stories are kept under the answer's `user_id`."""
     account = accounts.register(body.username, body.password)
     return {"id": account.account_id, "username": account.username, "user_id": account.user_id}
 
 
 @router.post("/login", response_model=TokenGrant, responses={**_RESPONSES, 429: {"model": ErrorResponse}})
-def log_in(body: Credentials, request: Request, response: Response, accounts: AccountsDep, settings: SettingsDep):
+def log_in(body: CredentialsBody, request: Request, response: Response, accounts: AccountsDep, settings: SettingsDep):
     """An access token (body) and a refresh token (HttpOnly cookie). Failed attempts are limited per
     username and per client address (429 + Retry-After)."""
     address = request.client.host if request.client else "unknown"

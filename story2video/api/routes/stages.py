@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 
+from story2video.api import examples
 from story2video.api.auth import Principal, PrincipalDep
 from story2video.api.deps import EngineDep, PreferAsync, SettingsDep
 from story2video.api.errors import error_response, status_for_code
@@ -38,7 +39,13 @@ from story2video.storage.records import OperationRecord
 router = APIRouter(prefix="/api/v1", tags=["stages"])
 DEFAULT_USER = "stages"
 LINK_FIELDS = ("frame", "clip", "audio")
-TaskUser = Query(None, pattern=ID_PATTERN, description="Whose task (a scoped key or a signed-in person implies it); default: the user 'stages'")
+TaskUser = Query(
+    None,
+    pattern=ID_PATTERN,
+    openapi_examples=examples.parameter(examples.USER_ID),
+    description="Whose task (a scoped key or a signed-in person implies it); default: the user 'stages'",
+)
+TaskId = Path(pattern=ID_PATTERN, openapi_examples=examples.parameter("task_frames_5f0c2a9e81d3"), description="A task_id, or any operation_id")
 _STATUS = {
     OperationStatus.QUEUED.value: "pending",
     OperationStatus.RUNNING.value: "running",
@@ -60,6 +67,11 @@ SEED_STORYBOARD = {"story": "一位独行武者穿越废土城市寻找真相", 
 SEED_FRAMES = {
     "storyboard": [{"scene_id": "s1", "prompt": "cyberpunk ruined gate, neon mist, lone warrior", "narration": "他踏入荒城，霓虹被尘土掩埋。"}],
     "image_style": {"resolution": "768x512", "num_steps": 4, "cfg_scale": 1.5, "seed": 123},
+}
+# Its frame is a path of the seed's service: replace it with a link from POST /frames.
+SEED_CLIPS = {
+    "frames": [{"scene_id": "s1", "frame": "/data/frames/s1.png", "duration": 2.0, "transition": "crossfade"}],
+    "video": {"fps": 12, "resolution": "720p", "transition_duration": 0.6},
 }
 SEED_NARRATION = {"lines": [{"scene_id": "s1", "text": "他踏入荒城，霓虹被尘土掩埋。"}], "voice": "cosyvoice-mini", "speed": 1.0, "format": "wav"}
 
@@ -141,7 +153,7 @@ async def frames_stage(
 
 @router.post("/clips", response_model=ClipsResponse, responses=_RESPONSES)
 async def clips_stage(
-    body: ClipsRequest, principal: PrincipalDep, engine: EngineDep, links: LinksDep, settings: SettingsDep, prefer_async: PreferAsync,
+    body: Annotated[ClipsRequest, Body(openapi_examples=_example(SEED_CLIPS))], principal: PrincipalDep, engine: EngineDep, links: LinksDep, settings: SettingsDep, prefer_async: PreferAsync,
     user_id: str | None = TaskUser,
 ):  # fmt: skip
     """One silent clip per given keyframe (a link from POST /frames, a story's image_url or an upload's url)."""
@@ -160,7 +172,7 @@ async def narration_stage(
 
 @router.get("/tasks/{task_id}", response_model=TaskView, responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
 def get_task(
-    principal: PrincipalDep, engine: EngineDep, links: LinksDep, task_id: str = Path(pattern=ID_PATTERN), user_id: str | None = TaskUser
+    principal: PrincipalDep, engine: EngineDep, links: LinksDep, task_id: str = TaskId, user_id: str | None = TaskUser
 ):
     """Any operation as seed 003's task: `pending | running | done | error`, progress 0..1, and once done the
     stage's result (the operation's seed-shaped result for the other kinds)."""
