@@ -209,8 +209,7 @@ class EspeakSpeechSynthesizer:
         chunks = _chunks(request.text)
         await asyncio.to_thread(_check_voice, settings)
         if not chunks:
-            # The words are the caller's (a shot's narration, a stage request's line): theirs to change.
-            raise InvalidRequest("the narration has nothing the espeak-ng backend can speak", param="narration")
+            raise BackendError("the narration has nothing speakable", stage="narration", backend=self.backend)
         pcm, sample_rate = bytearray(), 0
         for done, chunk in enumerate(chunks, start=1):
             ctx.raise_if_cancelled()
