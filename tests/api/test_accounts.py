@@ -164,10 +164,11 @@ def test_failed_log_ins_are_limited_per_account_and_per_address(accounts_client)
     assert by_address.status_code == 429 and "address" in by_address.json()["error"]["message"]
 
 
-def test_a_secure_cookie_behind_https(make_client):
-    client = make_client(accounts_enabled=True, account_token_secret=SECRET, public_base_url="https://video.example.com")
+def test_a_secure_cookie_behind_https_and_under_the_proxys_prefix(make_client):
+    client = make_client(accounts_enabled=True, account_token_secret=SECRET, public_base_url="https://example.com/video/")
     register(client)
-    assert "Secure" in log_in(client).headers["set-cookie"]
+    cookie = log_in(client).headers["set-cookie"]
+    assert "Secure" in cookie and "Path=/video/api/v1/auth" in cookie
 
 
 def test_register_checks_the_username_and_password(accounts_client):

@@ -8,6 +8,7 @@ PUBLIC_BASE_URL is https), rotated on every refresh.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Cookie, Depends, Request, Response
 
@@ -86,12 +87,18 @@ def who_am_i(principal: PrincipalDep, accounts: AccountsDep):
     return {"id": account.account_id, "username": account.username, "user_id": account.user_id}
 
 
+def cookie_path(public_base_url: str) -> str:
+    """These routes' path as the browser sees it: behind a proxy that serves the service under a
+    prefix, PUBLIC_BASE_URL names the prefix."""
+    return urlsplit(public_base_url).path.rstrip("/") + COOKIE_PATH
+
+
 def _granted(session: Session, response: Response, public_base_url: str) -> dict:
     response.set_cookie(
         REFRESH_COOKIE,
         session.refresh_token,
         max_age=session.refresh_expires_in,
-        path=COOKIE_PATH,
+        path=cookie_path(public_base_url),
         httponly=True,
         secure=public_base_url.lower().startswith("https://"),
         samesite="strict",
@@ -109,5 +116,5 @@ def _granted(session: Session, response: Response, public_base_url: str) -> dict
 
 def _forget_cookie(response: Response, public_base_url: str) -> None:
     response.delete_cookie(
-        REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, secure=public_base_url.lower().startswith("https://"), samesite="strict"
+        REFRESH_COOKIE, path=cookie_path(public_base_url), httponly=True, secure=public_base_url.lower().startswith("https://"), samesite="strict"
     )
