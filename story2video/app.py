@@ -19,14 +19,18 @@ from story2video.api.auth import ApiKeyGate, parse_api_keys
 from story2video.api.errors import install_error_handlers
 from story2video.api.limits import RequestLimitsMiddleware
 from story2video.api.openapi import install_openapi
+from story2video.accounts.service import AccountService
 from story2video.api.routes import (
+    accounts,
     artifacts,
     docs,
     exports,
     files,
     health,
+    notifications,
     operations,
     scripts,
+    stages,
     stories,
     storyboard,
     stream_scripts,
@@ -52,6 +56,7 @@ from story2video.pipeline.deps import PipelineDeps
 from story2video.pipeline.slots import RankedSlots
 from story2video.protocol import Operation
 from story2video.providers.base import Providers
+from story2video.storage.accounts import AccountRepository
 from story2video.storage.artifacts import ArtifactStore
 from story2video.storage.datalock import holder_note, lock_data
 from story2video.storage.db import Database, open_database
@@ -78,7 +83,8 @@ clips (I2V) → narration (TTS) → FFmpeg. Every call runs as an operation; sen
 to get `202` + `Location` at once, or wait for the seed-compatible answer."""
 
 ROUTE_MODULES = (
-    storyboard, scripts, operations, stories, files, exports, webhooks, uploads, artifacts, health, web, docs, stream_scripts,
+    storyboard, scripts, operations, stages, stories, files, exports, webhooks, uploads, artifacts, accounts, notifications,
+    health, web, docs, stream_scripts,
 )
 
 
@@ -280,6 +286,7 @@ def create_app(settings: Settings, providers: Providers) -> FastAPI:
     app.state.hub = hub
     app.state.assembly = assembly
     app.state.api_keys = parse_api_keys(settings.api_keys)
+    app.state.accounts = AccountService(AccountRepository(assembly.db), settings) if settings.accounts_enabled else None
     app.state.artifact_signer = ArtifactSigner.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(

@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     artifact_url_ttl_s: int = Field(86400, ge=60, description="How long a signed artifact URL stays valid")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
 
+    # --- accounts for people (docs/api.md "Accounts"): off unless enabled; API keys keep working for machines
+    accounts_enabled: bool = Field(False, description="Let people register and log in; every data route then needs a key or an access token")
+    account_token_secret: str = Field(
+        "", repr=False, description="Signs access tokens (HS256); at least 32 characters; required with ACCOUNTS_ENABLED"
+    )
+    access_token_ttl_s: int = Field(900, ge=60, le=86400, description="How long an access token is valid")
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=300, description="How long a refresh token (the HttpOnly cookie) is valid")
+    login_max_failures: int = Field(5, ge=1, description="Failed log-ins for one username within LOGIN_WINDOW_S before it is refused (429)")
+    login_max_failures_per_address: int = Field(20, ge=1, description="Failed log-ins from one client address within LOGIN_WINDOW_S before it is refused")
+    login_window_s: float = Field(900.0, ge=1, description="The window the failed log-ins are counted in")
+    min_password_chars: int = Field(8, ge=1, description="Shortest password a person may register with")
+
     # --- roles and scale-out (docs/deployment.md)
     service_role: Literal["all", "api", "worker"] = Field(
         "all", description="all = one process does everything; api = HTTP only, work goes to Celery; worker = runs Celery tasks"
@@ -374,6 +386,12 @@ class Settings(BaseSettings):
             raise ValueError(f"SERVICE_ROLE={self.service_role} needs CELERY_BROKER_URL (redis://host:port/db)")
         if self.celery_broker_url and not self.celery_broker_url.startswith(("redis://", "rediss://")):
             raise ValueError("CELERY_BROKER_URL must be a redis:// or rediss:// URL")
+        return self
+
+    @model_validator(mode="after")
+    def _accounts_need_a_secret(self) -> "Settings":
+        if self.accounts_enabled and len(self.account_token_secret) < 32:
+            raise ValueError("ACCOUNTS_ENABLED needs ACCOUNT_TOKEN_SECRET of at least 32 characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
         return self
 
     @property

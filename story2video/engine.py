@@ -25,6 +25,7 @@ from story2video.presenters import shot_view, story_view
 from story2video.protocol import CreateStoryboardRequest, RegenerateShotRequest, RenderVideoRequest, UpdateCharacterRequest
 from story2video.providers.base import BackendStatus, CharacterDraft, StoryboardRequest
 from story2video.scripting import ScriptService
+from story2video.stages.work import STAGE_KINDS, STAGE_PLANS as STAGE_TASK_PLANS, StageWork
 from story2video.storage.records import ArtifactRecord, CharacterRecord, OperationRecord, ShotRecord, StoryRecord
 from story2video.uploads.service import UploadService
 from story2video.webhooks.service import WebhookService
@@ -38,6 +39,7 @@ STAGE_PLANS = {
     OperationKind.RENDER_VIDEO.value: RENDER_STAGES,
     OperationKind.WRITE_SCRIPT.value: SCRIPT_STAGES,
     OperationKind.SCENE_PROMPTS.value: SCENE_PROMPT_STAGES,
+    **STAGE_TASK_PLANS,
 }
 SCRIPT_CAST_KEY = "script_cast"  # stored with a storyboard made from a script: the cast the story takes
 _IMAGE_FIELDS = ("subject", "detail", "narration", "style")
@@ -51,6 +53,7 @@ class Engine:
         self.uploads = uploads
         self.webhooks = webhooks
         self.scripts = ScriptService(deps, operations)
+        self.stages = StageWork(deps, operations)  # seed 003's stages, each on its own
         operations.executor = self.execute
 
     # ------------------------------------------------------------------ create
@@ -346,6 +349,8 @@ class Engine:
             return await self._regenerate(tracker, RegenerateShotRequest.model_validate(body))
         if kind == OperationKind.RENDER_VIDEO.value:
             return await self._render(tracker, RenderVideoRequest.model_validate(body))
+        if kind in STAGE_KINDS:
+            return await self.stages.execute(tracker)
         raise InvalidRequest(f"unknown operation kind '{kind}'")
 
     # ------------------------------------------------------------------ a render spread over workers

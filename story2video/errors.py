@@ -12,6 +12,7 @@ class to one HTTP status in ``story2video.api.errors`` (the only place that does
     ├── NotFound                     404  unknown story, shot, operation or artifact
     ├── Conflict                     409  e.g. an operation_id reused with a different body
     ├── QueueFull                    429  too many operations waiting; ``retry_after`` seconds
+    ├── RateLimited                  429  too many attempts (e.g. failed log-ins); ``retry_after`` seconds
     ├── QueueUnavailable             503  the work queue (CELERY_BROKER_URL) cannot be reached
     ├── RemoteError                  (its code's status) a failure another process reported, raised again here
     ├── OperationCancelled           409  the operation was cancelled before it finished
@@ -112,6 +113,14 @@ class Conflict(Story2VideoError):
 
 class QueueFull(Story2VideoError):
     code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(Story2VideoError):
+    code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)

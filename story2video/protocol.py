@@ -178,6 +178,14 @@ class ImportUploadRequest(_Request):
     )
 
 
+class Credentials(BaseModel):
+    """Seed 001's register / log-in body. The password is taken exactly as sent (never trimmed)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
 # ------------------------------------------------------------------ responses
 
 
@@ -283,7 +291,10 @@ class ShotProgress(BaseModel):
 
 class Operation(BaseModel):
     operation_id: str
-    kind: Literal["storyboard.create", "shot.regenerate", "video.render", "script.write", "script.scene_prompts"]
+    kind: Literal[
+        "storyboard.create", "shot.regenerate", "video.render", "script.write", "script.scene_prompts",
+        "stage.storyboard", "stage.frames", "stage.clips", "stage.narration",
+    ]
     status: OperationStatusName
     stage: str
     progress: float = Field(ge=0.0, le=1.0)
@@ -484,3 +495,25 @@ class Readiness(BaseModel):
     backends: list[BackendReadiness]
     ffmpeg: str
     queue: QueueState
+
+
+class AccountsConfig(BaseModel):
+    accounts_enabled: bool
+
+
+class Registered(BaseModel):
+    id: int = Field(description="The account's number (seed 001's id)")
+    username: str
+    user_id: str = Field(description="The user_id the account's stories and operations are kept under")
+
+
+class Account(Registered):
+    pass
+
+
+class TokenGrant(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds the access token stays valid")
+    user_id: str
+    username: str

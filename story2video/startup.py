@@ -114,7 +114,7 @@ def page_addresses(host: str, port: int) -> list[str]:
 
 def open_to_network_warning(settings: Settings) -> str | None:
     """A warning when anyone on the network could use the service without a key; None when not."""
-    if parse_api_keys(settings.api_keys) or _is_loopback(settings.service_host):
+    if parse_api_keys(settings.api_keys) or settings.accounts_enabled or _is_loopback(settings.service_host):
         return None
     where = "every network interface" if settings.service_host in ALL_INTERFACES else settings.service_host
     return (

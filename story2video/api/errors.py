@@ -18,6 +18,7 @@ _STATUS_BY_CLASS: list[tuple[type[errors.Story2VideoError], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.QueueFull, 429),
+    (errors.RateLimited, 429),
     (errors.QueueUnavailable, 503),
     (errors.Conflict, 409),
     (errors.OperationCancelled, 409),
@@ -62,7 +63,7 @@ def error_response(status: int, body: dict, headers: dict | None = None, operati
 def response_for(error: errors.Story2VideoError) -> JSONResponse:
     """The response for one of our errors: its status, body, and the headers its class calls for."""
     headers = None
-    if isinstance(error, errors.QueueFull):
+    if isinstance(error, (errors.QueueFull, errors.RateLimited)):
         headers = {"Retry-After": str(error.retry_after)}
     elif isinstance(error, errors.Unauthorized):
         headers = {"WWW-Authenticate": 'Bearer realm="story2video"'}

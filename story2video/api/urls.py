@@ -25,10 +25,11 @@ class ArtifactSigner:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArtifactSigner | None:
-        """None when API keys are off: artifact URLs are then plain (unguessable content hashes)."""
-        if not settings.api_keys:
+        """None when API keys and accounts are off: artifact URLs are then plain (unguessable content hashes)."""
+        if not settings.api_keys and not settings.accounts_enabled:
             return None
-        seed = settings.artifact_url_secret or "artifact-urls\n" + settings.api_keys
+        account_part = "\n" + settings.account_token_secret if settings.accounts_enabled else ""
+        seed = settings.artifact_url_secret or "artifact-urls\n" + settings.api_keys + account_part
         return cls(hashlib.sha256(seed.encode("utf-8")).digest(), settings.artifact_url_ttl_s)
 
     def signature(self, name: str, expires: int) -> str:

@@ -34,10 +34,12 @@ class EventRelay(Protocol):
 
 
 class EventHub:
-    """Per-operation fan-out to SSE subscribers in this process, safe to feed from worker threads."""
+    """Fan-out to the subscribers in this process, safe to feed from worker threads: per operation (SSE,
+    waiting requests) and per user (the notification socket, which is handed the operation's key too)."""
 
     def __init__(self) -> None:
         self._subscribers: dict[OperationKey, set[asyncio.Queue[Event]]] = {}
+        self._user_subscribers: dict[str, set[asyncio.Queue[tuple[OperationKey, Event]]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -56,6 +58,19 @@ class EventHub:
         if not queues:
             del self._subscribers[key]
 
+    def subscribe_user(self, user_id: str) -> asyncio.Queue[tuple[OperationKey, Event]]:
+        queue: asyncio.Queue[tuple[OperationKey, Event]] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self._user_subscribers.setdefault(user_id, set()).add(queue)
+        return queue
+
+    def unsubscribe_user(self, user_id: str, queue: asyncio.Queue[tuple[OperationKey, Event]]) -> None:
+        queues = self._user_subscribers.get(user_id)
+        if queues is None:
+            return
+        queues.discard(queue)
+        if not queues:
+            del self._user_subscribers[user_id]
+
     def subscriber_count(self, key: OperationKey) -> int:
         return len(self._subscribers.get(key, ()))
 
@@ -70,9 +85,15 @@ class EventHub:
 
     def _deliver(self, key: OperationKey, event: Event) -> None:
         for queue in list(self._subscribers.get(key, ())):
-            if queue.full():
-                queue.get_nowait()  # a stalled reader loses the oldest event, never blocks the worker
-            queue.put_nowait(event)
+            _put_dropping_oldest(queue, event)
+        for user_queue in list(self._user_subscribers.get(key.user_id, ())):
+            _put_dropping_oldest(user_queue, (key, event))
+
+
+def _put_dropping_oldest(queue: asyncio.Queue, item: object) -> None:
+    if queue.full():
+        queue.get_nowait()  # a stalled reader loses the oldest item (streams re-read the database), never blocks the worker
+    queue.put_nowait(item)
 
 
 class EventLog:
@@ -103,6 +124,17 @@ class EventLog:
     def since(self, key: OperationKey, after: int) -> list[Event]:
         """The stored events of ``key`` after the id ``after``, oldest first."""
         return [Event(seq=stored.event_id, type=stored.type, data=stored.data) for stored in self.repo.since(key.user_id, key.operation_id, after)]
+
+    def last_id_for_user(self, user_id: str) -> int:
+        """The id of the newest stored event of any of the user's operations (0 when none)."""
+        return self.repo.last_id_for_user(user_id)
+
+    def since_for_user(self, user_id: str, after: int) -> list[tuple[OperationKey, Event]]:
+        """The stored events of every operation of ``user_id`` after the id ``after``, oldest first."""
+        return [
+            (OperationKey(user_id, operation_id), Event(seq=stored.event_id, type=stored.type, data=stored.data))
+            for operation_id, stored in self.repo.since_for_user(user_id, after)
+        ]
 
 
 def _off_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

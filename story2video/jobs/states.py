@@ -30,3 +30,8 @@ class OperationKind(str, Enum):
     RENDER_VIDEO = "video.render"
     WRITE_SCRIPT = "script.write"
     SCENE_PROMPTS = "script.scene_prompts"
+    # seed 003's stage endpoints, each stage on its own (story2video/stages/)
+    STAGE_STORYBOARD = "stage.storyboard"
+    STAGE_FRAMES = "stage.frames"
+    STAGE_CLIPS = "stage.clips"
+    STAGE_NARRATION = "stage.narration"

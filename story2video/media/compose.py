@@ -28,8 +28,9 @@ from pathlib import Path
 import ffmpeg as ff
 from ffmpeg.nodes import FilterableStream
 
-from story2video.errors import InvalidArtifact, InvalidRequest
-from story2video.media.encoding import RenderProfile, audio_args, confirmed_duration, render, video_args
+from story2video.errors import InvalidArtifact, InvalidRequest, MediaError
+from story2video.media.encoding import DURATION_TOLERANCE_S, RenderProfile, audio_args, confirmed_duration, render, video_args
+from story2video.media.probe import aprobe
 from story2video.media.fonts import FontInfo
 from story2video.media.motion import cover_fit
 from story2video.media.music import duck_under, music_bed
@@ -90,10 +91,7 @@ async def _segment_picture(
     """The picture's stream in the segment graph, and the raw frames to feed it (a moving still) or None."""
     if isinstance(spec.clip, ClipFile):
         return _fitted_clip(spec.clip, profile, frames), None
-    if spec.clip.move == "static" or frames < 2 or spec.clip.zoom <= 1.0:
-        return _held_still(spec.keyframe, profile, frames), None
-    still = await fitted_still(ffmpeg, spec.keyframe, profile.width, profile.height, tmp / "still.yuv", ctx)
-    return raw_frames_input(profile.width, profile.height, profile.fps), moving_frames(still, spec.clip, frames)
+    return await _still_picture(ffmpeg, spec.keyframe, spec.clip, profile, frames, tmp, ctx)
 
 
 def _with_subtitles(video: FilterableStream, spec: SegmentSpec, profile: RenderProfile, tmp: Path) -> FilterableStream:
@@ -114,6 +112,33 @@ def _font_folder(font: FontInfo, folder: Path) -> Path:
     except OSError:
         return font.directory
     return folder
+
+
+async def encode_still_clip(
+    ffmpeg: Path, keyframe: Path, motion: StillMotion, profile: RenderProfile, duration: float, dest: Path, ctx: StageContext
+) -> float:
+    """A silent MP4 of the keyframe moved as ``motion`` says, ``duration`` seconds (whole frames): a clip
+    made on its own (the stage endpoint for clips), as a segment would show it. Returns its duration."""
+    frames = profile.frames(duration)
+    seconds = frames / profile.fps
+    with work_folder("still-clip-") as tmp:
+        picture, stdin = await _still_picture(ffmpeg, keyframe, motion, profile, frames, Path(tmp), ctx)
+        output = ff.output(picture.filter("format", "yuv420p"), str(dest), **video_args(profile), f="mp4")
+        await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
+    info = await aprobe(ffmpeg, dest)
+    if info.video is None or abs(info.duration - seconds) > DURATION_TOLERANCE_S:
+        raise MediaError(f"FFmpeg wrote {dest.name} without video or {info.duration:.2f} s long instead of {seconds:.3f} s")
+    return seconds
+
+
+async def _still_picture(
+    ffmpeg: Path, keyframe: Path, motion: StillMotion, profile: RenderProfile, frames: int, tmp: Path, ctx: StageContext
+) -> tuple[FilterableStream, Iterator[bytes] | None]:
+    """A still's stream: held as it is, or moved in this process and fed as raw frames (returned too)."""
+    if motion.move == "static" or frames < 2 or motion.zoom <= 1.0:
+        return _held_still(keyframe, profile, frames), None
+    still = await fitted_still(ffmpeg, keyframe, profile.width, profile.height, tmp / "still.yuv", ctx)
+    return raw_frames_input(profile.width, profile.height, profile.fps), moving_frames(still, motion, frames)
 
 
 def _held_still(keyframe: Path, profile: RenderProfile, frames: int) -> FilterableStream:

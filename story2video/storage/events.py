@@ -40,6 +40,20 @@ class EventRepository:
         )
         return int(row["last"]) if row is not None and row["last"] is not None else 0
 
+    def since_for_user(self, user_id: str, after_id: int, limit: int = 1000) -> list[tuple[str, StoredEvent]]:
+        """(operation_id, event) of every operation of the user with an id above ``after_id``, oldest first."""
+        rows = self.db.fetch_all(
+            "SELECT event_id, operation_id, type, data, created_at FROM operation_events"
+            " WHERE user_id=? AND event_id > ? ORDER BY event_id LIMIT ?",
+            (user_id, after_id, limit),
+        )
+        return [(row["operation_id"], StoredEvent(int(row["event_id"]), row["type"], json.loads(row["data"]), row["created_at"])) for row in rows]
+
+    def last_id_for_user(self, user_id: str) -> int:
+        """The id of the newest event of any of the user's operations; 0 when there is none."""
+        row = self.db.fetch_one("SELECT MAX(event_id) AS last FROM operation_events WHERE user_id=?", (user_id,))
+        return int(row["last"]) if row is not None and row["last"] is not None else 0
+
     def prune(self, older_than: float, keep_statuses: tuple[str, ...] = ()) -> int:
         """Delete the events created before ``older_than``, except those of operations whose status is
         one of ``keep_statuses`` (the unfinished ones, say). How many were deleted."""

@@ -11,8 +11,9 @@ SCHEMA_VERSION = 5
 # 2: operations are identified by (operation_id, user_id), no longer by operation_id alone
 # 3: operations.attempt and .cancel_requested; operation_leases, operation_events, provider_jobs, workers
 # 4: a story's cast (characters); shots.characters, .lines, .consistency, .takes
-# 5: scripts written from an idea and their episodes; webhook_registrations, webhook_deliveries, webhook_attempts
-#    (new tables only: an older database gains them as they are created)
+# 5: scripts written from an idea and their episodes; webhook_registrations, webhook_deliveries, webhook_attempts;
+#    accounts for people: account_users, account_refresh_tokens, account_login_failures; events by user
+#    (new tables and indexes only: an older database gains them as they are created)
 
 _TYPES = {
     "sqlite": {"REAL": "REAL", "BIGINT": "INTEGER", "SERIAL_KEY": "INTEGER PRIMARY KEY AUTOINCREMENT"},
@@ -195,6 +196,31 @@ _TABLES = (
     created_at {REAL} NOT NULL
 )""",
     "CREATE INDEX IF NOT EXISTS operation_events_by_operation ON operation_events (user_id, operation_id, event_id)",
+    "CREATE INDEX IF NOT EXISTS operation_events_by_user ON operation_events (user_id, event_id)",
+    # Accounts for people (ACCOUNTS_ENABLED). New tables only: an older database gains them as they are created.
+    """CREATE TABLE IF NOT EXISTS account_users (
+    account_id {SERIAL_KEY},
+    username TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at {REAL} NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS account_refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    account_id {BIGINT} NOT NULL REFERENCES account_users (account_id) ON DELETE CASCADE,
+    family_id TEXT NOT NULL,
+    expires_at {REAL} NOT NULL,
+    used_at {REAL},
+    created_at {REAL} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS account_refresh_tokens_by_family ON account_refresh_tokens (family_id)",
+    """CREATE TABLE IF NOT EXISTS account_login_failures (
+    failure_id {SERIAL_KEY},
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    created_at {REAL} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS account_login_failures_by_subject ON account_login_failures (scope, subject, created_at)",
     """CREATE TABLE IF NOT EXISTS provider_jobs (
     artifact_key TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -11,6 +11,7 @@ import pytest
 
 from story2video import protocol
 from story2video.api import examples
+from story2video.stages import schemas as stage_schemas
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -82,7 +83,8 @@ def test_body_examples_pass_the_servers_own_validation(document):
     for name, operation in _operations(document):
         media = operation.get("requestBody", {}).get("content", {}).get("application/json")
         if media is not None:
-            model = getattr(protocol, media["schema"]["$ref"].rsplit("/", 1)[-1])
+            name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+            model = getattr(protocol, name, None) or getattr(stage_schemas, name)  # seed 003's bodies live apart
             for value in _body_examples(media):
                 model.model_validate(value)
                 checked += 1

@@ -199,3 +199,24 @@ def test_workers_on_other_hosts_reach_the_broker_and_database_over_the_network(t
             assert rendered.status_code == 200 and rendered.json()["operation"]["status"] == "Success", rendered.text
     finally:
         redis.kill()
+
+
+def test_the_notification_socket_of_an_api_replica_carries_what_the_workers_do(cluster: Cluster) -> None:
+    """SERVICE_ROLE=api: the workers store the events in PostgreSQL and relay them over Redis; a user's
+    socket on a replica that runs none of the work gets every one, ending with seed 001's messages."""
+    from websockets.sync.client import connect
+
+    cluster.worker()
+    api = cluster.api()
+    socket_url = api.base.replace("http://", "ws://") + "/ws/notifications?user_id=u1"
+    with connect(socket_url, open_timeout=10) as socket:
+        assert api.call("POST", "/storyboard/create", json=create_body("op-create"), headers=ASYNC).status_code == 202
+        seen = []
+        deadline = time.monotonic() + 120
+        while not (seen and seen[-1]["type"] == "segment_finished" and seen[-1]["segment_id"] == 2):
+            assert time.monotonic() < deadline, seen[-5:]
+            seen.append(json.loads(socket.recv(timeout=max(1.0, deadline - time.monotonic()))))
+    types = [message["type"] for message in seen]
+    assert types[0] == "operation.started" and "operation.completed" in types
+    assert [m["segment_id"] for m in seen if m["type"] == "segment_finished"] == [1, 2]
+    assert all(m["operation_id"] == "op-create" for m in seen)

@@ -1,5 +1,6 @@
 // The HTTP API of /api/v1: every failure becomes an ApiError with the service's {code, message, param, ...}.
 
+import { accessToken } from "./account.js";
 import { safeStorage } from "./storage.js";
 
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -10,7 +11,14 @@ export function apiKey() {
   return (safeStorage.get(API_KEY_STORAGE) || "").trim();
 }
 
+/** Whether requests carry credentials in headers (a signed-in person's token or an API key): EventSource cannot. */
+export function usesHeaderAuth() {
+  return Boolean(accessToken() || apiKey());
+}
+
 function authHeaders() {
+  const token = accessToken();
+  if (token) return { Authorization: `Bearer ${token}` };
   const key = apiKey();
   return key ? { "X-API-Key": key } : {};
 }

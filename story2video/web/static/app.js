@@ -1,5 +1,6 @@
 // The page controller: the form, the current story and its operation, and the wiring between the views.
 
+import { initAccount } from "./account.js";
 import { api, ApiError, API_KEY_STORAGE, apiKey, ID_PATTERN, newId } from "./api.js";
 import { CastPanel } from "./cast.js";
 import { $ } from "./dom.js";
@@ -504,6 +505,18 @@ function changeUser() {
   historyList.load(value);
 }
 
+/** A signed-in person works as their account's user: the id field shows it and cannot be changed. */
+function useAccount({ user_id: userId }) {
+  fields.user_id.readOnly = true;
+  readiness.check();
+  if (userId === state.userId) {
+    historyList.load(userId);
+    return;
+  }
+  fields.user_id.value = userId;
+  changeUser();
+}
+
 function useExample() {
   fields.display_name.value = t("example.title");
   fields.script_content.value = t("example.script");
@@ -553,6 +566,7 @@ function init() {
   readiness.check();
   historyList.load(state.userId);
   restore();
+  initAccount({ onSignedIn: useAccount, onSignedOut: () => (fields.user_id.readOnly = false) });
 }
 
 init();

@@ -1,6 +1,6 @@
 // Follows one operation to its end: Server-Sent Events first, polling GET /operations/{id} if the stream fails.
 
-import { api, ApiError, apiKey } from "./api.js";
+import { api, ApiError, usesHeaderAuth } from "./api.js";
 
 export const TERMINAL = new Set(["Success", "Failed", "Cancelled"]);
 const EVENT_TYPES = ["snapshot", "operation.started", "stage", "progress", "shot", "operation.completed", "operation.failed", "operation.cancelled"];
@@ -55,7 +55,7 @@ export function applyEvent(op, type, data) {
  * and onTrouble(null) says that polling works again.
  * Returns {done: Promise<op>, stop()}; `done` rejects with an ApiError if the operation cannot be read at all.
  */
-export function followOperation(initial, { onChange, onTrouble, useStream = typeof EventSource === "function" && !apiKey() }) {
+export function followOperation(initial, { onChange, onTrouble, useStream = typeof EventSource === "function" && !usesHeaderAuth() }) {
   let op = initial;
   let source = null;
   let timer = null;

@@ -533,9 +533,9 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
-/** More strings, from a module of the page that keeps its own: {en: {...}, zh: {...}}. */
-export function addStrings(table) {
-  for (const lang of LANGUAGES) Object.assign(STRINGS[lang], table[lang] || {});
+/** Strings a module brings itself (e.g. account.js): {en: {...}, zh: {...}} merged into the tables. */
+export function addStrings(tables) {
+  for (const [lang, entries] of Object.entries(tables)) Object.assign(STRINGS[lang], entries);
 }
 
 export function has(key) {

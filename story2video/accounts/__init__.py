@@ -1,0 +1,1 @@
+"""Accounts for people (ACCOUNTS_ENABLED): registration, log-in, access and refresh tokens."""
