@@ -1,7 +1,10 @@
 """Signing in on the page (ACCOUNTS_ENABLED): the page works as the account's user and lists the stories
-that user made elsewhere (with curl, say); a reload stays signed in through the refresh cookie."""
+that user made elsewhere (with curl, say), whose files it downloads as one zip with the account's token;
+a reload stays signed in through the refresh cookie."""
 
 from __future__ import annotations
+
+import zipfile
 
 import httpx
 import pytest
@@ -30,7 +33,7 @@ def accounts_service(tmp_path_factory):
         yield url
 
 
-def test_sign_in_and_see_the_stories_made_with_curl(chromium_browser, accounts_service):
+def test_sign_in_see_the_stories_made_with_curl_and_download_one(chromium_browser, accounts_service, tmp_path):
     url = accounts_service
     with httpx.Client(base_url=url, timeout=60) as http:  # what a person's script would do
         account = http.post("/api/v1/auth/register", json={"username": "linxia", "password": PASSWORD}).json()
@@ -65,6 +68,17 @@ def test_sign_in_and_see_the_stories_made_with_curl(chromium_browser, accounts_s
         expect(page.locator("#user-id")).to_have_attribute("readonly", "")
         expect(page.locator("#history-list")).to_contain_text("Made with curl")
         screenshot(page, "signed-in-history")
+
+        page.locator("#history-list").get_by_text("Made with curl").click()  # open it, then take all its files
+        with page.expect_download() as waiting:
+            page.get_by_role("button", name="Download all files (zip)").click()
+        saved = tmp_path / "story.zip"
+        waiting.value.save_as(saved)
+        assert waiting.value.suggested_filename == "story-001.zip"
+        with zipfile.ZipFile(saved) as archive:
+            names = archive.namelist()
+            assert "storyboard.json" in names and archive.testzip() is None
+            assert sum(name.endswith("/keyframe.png") for name in names) == 2, names
 
         page.reload()  # the access token was in memory only: the HttpOnly cookie signs in again
         expect(page.locator("#account-name")).to_have_text("Signed in as linxia")

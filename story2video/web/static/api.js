@@ -95,6 +95,26 @@ async function request(method, path, { body, file, query, prefer } = {}) {
   return data;
 }
 
+/** A file the service sends as an attachment, fetched with the page's credentials (a plain link cannot carry them). */
+async function download(path, query) {
+  let response;
+  try {
+    response = await fetch(apiUrl(path, query), { headers: authHeaders() });
+  } catch (error) {
+    throw new ApiError({ status: 0, code: "network", message: error.message });
+  }
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    if (data && data.error) throw ApiError.fromBody(data.error, response.status);
+    throw new ApiError({ status: response.status, code: "http_error", message: `${response.status} ${response.statusText}` });
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  const plain = /filename="?([^";]+)"?/i.exec(disposition);
+  const name = utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : "download";
+  return { blob: await response.blob(), name };
+}
+
 function parseRetryAfter(value) {
   if (!value) return null;
   const seconds = Number(value);
@@ -129,6 +149,8 @@ export const api = {
   /** Edit one character of the story's cast; changes: the fields to change (and reference_upload_id or redraw_reference). */
   updateCharacter: (userId, storyId, characterId, changes) =>
     request("PATCH", `stories/${encodeURIComponent(storyId)}/cast/${encodeURIComponent(characterId)}`, { body: { user_id: userId, ...changes } }),
+  /** Every file of the story (keyframes, narration, clips, segments, video, subtitles, storyboard) in one zip. */
+  storyFiles: (userId, storyId) => download(`stories/${encodeURIComponent(storyId)}/files/download`, { user_id: userId }),
   ready: () => readiness(),
   /** Store a picture or audio file for this user; the answer is the Upload ({upload_id, kind, ...}). */
   upload: (userId, file) => request("POST", "uploads", { file, query: { user_id: userId, filename: uploadName(file.name) } }),

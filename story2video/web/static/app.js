@@ -69,7 +69,33 @@ const scriptPanel = new ScriptPanel($("#idea-panel"), { userId: () => state.user
 const video = new VideoPanel($("#video"), {
   onRender: startRender,
   onError: (title, line) => videoNotices.show("player", { title, lines: [line] }),
+  onDownloadAll: downloadAllFiles,
 });
+
+/** The story's files as one zip, saved by the browser. */
+async function downloadAllFiles() {
+  const story = state.story;
+  if (!story) return;
+  const button = $("#download-all");
+  button.disabled = true;
+  button.textContent = t("video.downloading");
+  try {
+    const { blob, name } = await api.storyFiles(state.userId, story.story_id);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    videoNotices.clear("download");
+  } catch (error) {
+    videoNotices.showError("download", error, { retry: downloadAllFiles });
+  } finally {
+    button.disabled = false;
+    button.textContent = t("video.downloadAll");
+  }
+}
 
 // ------------------------------------------------------------------ rendering
 

@@ -6,9 +6,11 @@ import { formatSeconds } from "./progress.js";
 
 export class VideoPanel {
   /** onError(title, line) shows why the player cannot play (the downloads stay usable). */
-  constructor(root, { onRender, onError }) {
+  constructor(root, { onRender, onError, onDownloadAll }) {
     this.root = root;
     this.renderButton = $("#render-button", root);
+    this.downloadAll = $("#download-all", root);
+    this.downloadAll.addEventListener("click", onDownloadAll);
     this.body = $("#video-body", root);
     this.player = $("#player", root);
     this.mp4 = $("#download-mp4", root);
@@ -32,6 +34,7 @@ export class VideoPanel {
   render(story, busy, duration = null) {
     const hasShots = story && story.shots.length > 0;
     this.renderButton.disabled = busy || !hasShots;
+    this.downloadAll.hidden = !hasShots;
     this.renderButton.textContent = story && story.video_url ? t("video.rerender") : t("video.render");
     const url = story ? story.video_url : null;
     this.body.hidden = !url;
