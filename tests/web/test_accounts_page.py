@@ -79,6 +79,8 @@ def test_sign_in_see_the_stories_made_with_curl_and_download_one(chromium_browse
             names = archive.namelist()
             assert "storyboard.json" in names and archive.testzip() is None
             assert sum(name.endswith("/keyframe.png") for name in names) == 2, names
+        page.locator("#video").scroll_into_view_if_needed()
+        screenshot(page, "story-download-all")
 
         page.reload()  # the access token was in memory only: the HttpOnly cookie signs in again
         expect(page.locator("#account-name")).to_have_text("Signed in as linxia")
