@@ -21,6 +21,7 @@ from app_api.pixverse import LIP_SYNC_JOB, VIDEO_JOB, PixVerseVideoGenerator
 from app_api.pixverse.fusion import aspect_ratio, fusion_prompt, ref_names
 from story2video.errors import BackendTimeout, ConfigurationError
 from story2video.media.wav import mono_wav_bytes
+from story2video.pipeline.cache import artifact_key
 from story2video.providers.base import ClipReference, ClipRequest, StageContext
 from story2video.stagecontext import MemoryJobLedger
 from tests.conftest import create_body, small_settings
@@ -32,7 +33,7 @@ SCRIPT = (
     "Anna laughed beside him. \"I am the keeper's daughter,\" she said. The storm moved out to sea before dawn."
 )
 IMG_GENERATE_FIELDS = {"img_id", "prompt", "model", "duration", "quality", "motion_mode", "seed", "water_mark"}
-LEAD_IN = 0.2  # SEGMENT_LEAD_IN_S's default
+LEAD_IN, TAIL = 0.2, 0.4  # SEGMENT_LEAD_IN_S's and SEGMENT_TAIL_S's defaults
 
 
 @pytest.fixture
@@ -164,6 +165,11 @@ def test_both_off_by_default_make_exactly_the_old_calls(make_client, pixverse, t
     assert pixverse.counts["uploads"] == pixverse.counts["generations"] == len(shots)
     assert all(set(g.body) == IMG_GENERATE_FIELDS for g in pixverse.generations.values())
     assert set(pixverse.calls) == {"/openapi/v2/image/upload", "/openapi/v2/video/img/generate", "/openapi/v2/video/result/{id}", "/openapi/v2/account/balance"}
+    for shot in shots:  # the clips keep the cache keys clips had before references and speech existed
+        segment, narration = deps.store.get(shot.video_key), deps.store.get(shot.audio_key)
+        duration = round(LEAD_IN + float(narration.duration) + TAIL, 3)
+        request = {"keyframe": segment.meta["keyframe"], "prompt": shot.detail, "camera": shot.camera, "duration": duration, "width": 320, "height": 180, "fps": 12, "seed": shot.seed}
+        assert segment.meta["clip"] == artifact_key("clip", backend="pixverse", model="v4.5", request=request)
 
 
 def test_fusion_needs_a_model_that_offers_it(tmp_path) -> None:
