@@ -29,7 +29,7 @@ class ClipInputs:
     narration: ArtifactRecord | None = None
     lead_in: float = 0.0
 
-    def request_fields(self, deps: PipelineDeps) -> tuple[ClipReference, ...]:
+    def clip_references(self, deps: PipelineDeps) -> tuple[ClipReference, ...]:
         return tuple(ClipReference(reference.look.name, deps.store.path_of(reference.picture)) for reference in self.references)
 
     def identity(self) -> dict:

@@ -159,7 +159,7 @@ async def make_clip(
         height=spec.height,
         fps=spec.fps,
         seed=shot.seed,
-        references=extra.request_fields(deps),
+        references=extra.clip_references(deps),
     )
     inputs = {name: value for name, value in asdict(request).items() if name not in ("references", "speech")}
     inputs.update(keyframe=keyframe.key, **extra.identity())  # without references or speech: the key clips always had
