@@ -4,6 +4,7 @@ HTTP API lives in story2video.api. Never imports torch."""
 from __future__ import annotations
 
 from story2video.config import Settings
+from story2video.errors import ConfigurationError
 from story2video.providers.base import Providers
 from story2video.providers.registry import BackendRegistry, preview_registry
 from story2video.storage.publish import PUBLISHER_EXTRA
@@ -54,6 +55,17 @@ def register_pixverse_backend(registry: BackendRegistry) -> None:
     registry.register("video", "pixverse", _pixverse_video, is_configured=lambda s: bool(s.pixverse_api_key))
 
 
+def refuse_idle_pixverse_options(settings: Settings, providers: Providers) -> None:
+    """PIXVERSE_FUSION and PIXVERSE_LIP_SYNC change clips made on PixVerse only: set while clips are made
+    elsewhere, they would do nothing, so the start-up stops and says so."""
+    chosen = [name for name in ("pixverse_fusion", "pixverse_lip_sync") if getattr(settings, name)]
+    if chosen and providers.video.backend != "pixverse":
+        raise ConfigurationError(
+            f"{' and '.join(name.upper() for name in chosen)} apply to clips made on PixVerse, but clips are made by "
+            f"'{providers.video.backend}': set VIDEO_BACKEND=pixverse (and PIXVERSE_API_KEY), or unset them"
+        )
+
+
 def build_registry() -> BackendRegistry:
     registry = preview_registry()
     register_dashscope_backends(registry)
@@ -67,6 +79,7 @@ def build_providers(settings: Settings) -> Providers:
     from app_api.standin import note_unconfigured_stages
 
     providers = build_registry().build(settings, PREFERRED)
+    refuse_idle_pixverse_options(settings, providers)
     note_unconfigured_stages(providers, settings)
     client = oss_client(settings)
     if client is not None:

@@ -3,7 +3,7 @@ Builds providers only; the HTTP API lives in story2video.api."""
 
 from __future__ import annotations
 
-from app_api import register_pixverse_backend
+from app_api import refuse_idle_pixverse_options, register_pixverse_backend
 from story2video.config import Settings
 from story2video.providers.base import Providers
 from story2video.providers.registry import BackendRegistry, preview_registry
@@ -81,6 +81,7 @@ def build_registry() -> BackendRegistry:
 
 def build_providers(settings: Settings) -> Providers:
     providers = build_registry().build(settings, PREFERRED)
+    refuse_idle_pixverse_options(settings, providers)
     _add_consistency_scorer(providers, settings)
     if settings.prompt_refiner_backend == "ollama":
         from app_local.ollama import OllamaPromptRefiner

@@ -292,6 +292,8 @@ class Settings(BaseSettings):
     pixverse_poll_interval_s: float = Field(3.0, gt=0)
     pixverse_task_timeout_s: float = Field(600.0, gt=0, description="How long one generation may take")
     pixverse_request_timeout_s: float = Field(60.0, gt=0)
+    pixverse_fusion: bool = Field(False, description="Shots with characters: reference-to-video with their portraits")
+    pixverse_lip_sync: bool = Field(False, description="Shots whose characters speak on screen: lip sync the clip")
 
     # --- CosyVoice server (local speech, its FastAPI runtime)
     cosyvoice_speaker: str = Field("中文女", description="spk_id for /inference_sft (built-in speakers exist in CosyVoice-300M-SFT only)")
@@ -378,6 +380,12 @@ class Settings(BaseSettings):
             raise ValueError("PixVerse draws 1080p clips only 5 s long and in motion mode normal: change PIXVERSE_QUALITY, PIXVERSE_DURATION or PIXVERSE_MOTION_MODE")
         if self.pixverse_motion_mode == "fast" and self.pixverse_duration != 5:
             raise ValueError("PIXVERSE_MOTION_MODE=fast makes 5 s clips only: set PIXVERSE_DURATION=5")
+        version = re.fullmatch(r"v(\d+(?:\.\d+)?)", self.pixverse_model.strip().lower())
+        if self.pixverse_fusion and version and float(version.group(1)) < 4.5:
+            raise ValueError(
+                f"PIXVERSE_FUSION needs model v4.5 or later (PixVerse offers reference-to-video from v4.5 on), "
+                f"but PIXVERSE_MODEL={self.pixverse_model}: set PIXVERSE_MODEL=v4.5 or later, or PIXVERSE_FUSION=false"
+            )
         return self
 
     @model_validator(mode="after")

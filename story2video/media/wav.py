@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
+from typing import Sequence
 
 SAMPLE_WIDTH = 2  # bytes per sample
 
@@ -29,3 +31,30 @@ def read_mono_wav(path: Path) -> tuple[bytes, int]:
 
 def silence(seconds: float, sample_rate: int) -> bytes:
     return bytes(SAMPLE_WIDTH * round(seconds * sample_rate))
+
+
+def mono_wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
+    """``pcm`` (s16le mono) as the bytes of a WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(SAMPLE_WIDTH)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm)
+    return buffer.getvalue()
+
+
+def keep_spans(pcm: bytes, sample_rate: int, spans: Sequence[tuple[float, float]], lead_in: float) -> bytes:
+    """``lead_in`` seconds of silence, then ``pcm`` with everything outside ``spans`` (seconds into
+    ``pcm``) silenced: the same length, the kept parts where they were."""
+    kept = bytearray(len(pcm))
+    for start, end in spans:
+        first = min(len(pcm), SAMPLE_WIDTH * max(0, round(start * sample_rate)))
+        last = min(len(pcm), SAMPLE_WIDTH * max(0, round(end * sample_rate)))
+        kept[first:last] = pcm[first:last]
+    return silence(lead_in, sample_rate) + bytes(kept)
+
+
+def first_seconds(pcm: bytes, sample_rate: int, seconds: float) -> bytes:
+    """The first ``seconds`` of ``pcm`` (s16le mono), all of it when shorter."""
+    return pcm[: SAMPLE_WIDTH * max(0, round(seconds * sample_rate))]

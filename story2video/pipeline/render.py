@@ -26,6 +26,7 @@ from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.captions import shot_captions
+from story2video.pipeline.clipinputs import ClipInputs, clip_inputs, write_speech_track
 from story2video.pipeline.narration import cast_voices, ensure_narration
 from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_for_frame
 from story2video.pipeline.progress import Progress, ShotState
@@ -161,7 +162,9 @@ async def shot_media(
         await asyncio.to_thread(deps.stories.save_shot, shot)
     keyframe = await keyframe_for_frame(deps, story, shot, stored, CardFrame(spec.width, spec.height, spec.subtitles), ctx)
     duration = spec.lead_in + float(narration.duration or 0.0) + spec.tail
-    clip = await make_clip(deps, shot, keyframe, duration, spec, _step(progress, shot, "clip"))
+    ctx = _step(progress, shot, "clip")
+    inputs = await clip_inputs(deps, deps.providers.video, story, shot, narration, spec.lead_in, ctx)
+    clip = await make_clip(deps, shot, keyframe, duration, spec, ctx, inputs)
     return ShotMedia(narration=narration, keyframe=keyframe, clip=clip)
 
 
@@ -191,7 +194,13 @@ async def record_shot_done(deps: PipelineDeps, progress: Progress, cut: ShotCut)
 
 
 async def make_clip(
-    deps: PipelineDeps, shot: ShotRecord, keyframe: ArtifactRecord, duration: float, spec: RenderSpec, ctx: StageContext
+    deps: PipelineDeps,
+    shot: ShotRecord,
+    keyframe: ArtifactRecord,
+    duration: float,
+    spec: RenderSpec,
+    ctx: StageContext,
+    extra: ClipInputs = ClipInputs(),
 ) -> Clip:
     video = deps.providers.video
     request = ClipRequest(
@@ -203,24 +212,32 @@ async def make_clip(
         height=spec.height,
         fps=spec.fps,
         seed=shot.seed,
+        references=extra.clip_references(deps),
     )
-    inputs = {**asdict(request), "keyframe": keyframe.key}
+    inputs = {name: value for name, value in asdict(request).items() if name not in ("references", "speech")}
+    inputs.update(keyframe=keyframe.key, **extra.identity())  # without references or speech: the key clips always had
     key = artifact_key("clip", backend=video.backend, model=video.model, request=inputs)
-    fit = deps.settings.clip_fit
     async with deps.store.producing(key):
         record = deps.store.get(key)
         if record is None:
             temp = deps.store.temp_path(key, "mp4")
+            speech = deps.store.temp_path(key, "wav") if "speech" in inputs else None
             try:
                 with stage_errors("clips", video.backend, shot.shot_id):
+                    if speech is not None:
+                        request = replace(request, speech=await write_speech_track(deps, extra, speech))
                     made = video.animate(request, temp, deps.for_artifact(ctx, key))
                     clip = await within_timeout(made, deps.settings.clip_timeout_s, "clips", video.backend)
                     if isinstance(clip, StillMotion):
                         return clip
-                    produced = Produced(video.backend, video.model, duration=clip.duration, meta={"prompt": request.prompt})
+                    meta = {"prompt": request.prompt, **({"lip_synced": True} if clip.lip_synced else {})}
+                    produced = Produced(video.backend, video.model, duration=clip.duration, meta=meta)
                     record = await deps.store.adopt(key, "clip", temp, produced, mp4_validator(deps.ffmpeg, require_audio=False))
             finally:
                 temp.unlink(missing_ok=True)
+                if speech is not None:
+                    speech.unlink(missing_ok=True)
+    fit = "hold" if (record.meta or {}).get("lip_synced") else deps.settings.clip_fit  # slowing would part lips and words
     return ClipFile(path=deps.store.path_of(record), duration=float(record.duration or duration), fit=fit)
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Collection, Protocol, Sequence, runtime_checkable
 
 from story2video.castfields import NARRATOR
-from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, Clip, ClipFile, ClipFit, ClipRequest, StillMotion
+from story2video.media.cliptypes import CAMERA_MOVES, CameraMove, Clip, ClipFile, ClipFit, ClipReference, ClipRequest, StillMotion
 from story2video.stagecontext import CancelCheck, ProgressCallback, StageContext
 
 __all__ = [
-    "CAMERA_MOVES", "NARRATOR", "CameraMove", "CancelCheck", "Clip", "ClipFile", "ClipFit", "ClipRequest", "ProgressCallback",
+    "CAMERA_MOVES", "NARRATOR", "CameraMove", "CancelCheck", "Clip", "ClipFile", "ClipFit", "ClipReference", "ClipRequest",
+    "ProgressCallback",
     "StageContext", "StillMotion",
 ]  # re-exported: the types every provider exchanges, defined below the providers
 

@@ -63,19 +63,48 @@ def test_a_generation_noted_before_a_crash_is_polled_not_paid_again(pixverse, tm
     assert jobs.recall(VIDEO_JOB) is None
 
 
-def test_a_rejected_key_says_which_setting(pixverse, tmp_path) -> None:
-    with pytest.raises(BackendUnavailable, match="PIXVERSE_API_KEY was rejected"):
+@pytest.mark.parametrize(
+    "refusal",
+    [(10005, "Invalid API-KEY"), (400012, "Invalid account"), (999, "invalid api key")],
+    ids=["message", "documented-invalid-account", "unknown-code"],
+)
+def test_a_rejected_key_says_which_setting(pixverse, tmp_path, refusal) -> None:
+    """PixVerse's error-code table gives a rejected key no code (its troubleshooting page names the
+    message "Invalid API-KEY"): the message or 400012 "Invalid account" is what tells it."""
+    pixverse.key_refusal = refusal
+    with pytest.raises(BackendUnavailable, match=rf"PIXVERSE_API_KEY was rejected \({refusal[0]}"):
         animate(generator(pixverse, tmp_path, pixverse_api_key="wrong"), tmp_path)
+    status = asyncio.run(generator(pixverse, tmp_path, pixverse_api_key="wrong").status())
+    assert not status.ready and "PIXVERSE_API_KEY was rejected" in status.detail
+
+
+def test_a_key_refused_with_http_401_and_no_pixverse_body(pixverse, tmp_path) -> None:
+    pixverse.canned.append(Canned(401, {"message": "Unauthorized"}))
+    with pytest.raises(BackendUnavailable, match="PIXVERSE_API_KEY was rejected"):
+        animate(generator(pixverse, tmp_path), tmp_path)
 
 
 def test_used_up_credits_say_what_to_do_and_ready_shows_them(pixverse, tmp_path) -> None:
     gen = generator(pixverse, tmp_path)
     assert "1000 credits left" in asyncio.run(gen.status()).detail
     pixverse.credits = 0
-    with pytest.raises(BackendUnavailable, match="credits are used up"):
-        animate(gen, tmp_path)
+    with pytest.raises(BackendUnavailable, match=r"credits are used up \(500090: Insufficient balance"):
+        animate(gen, tmp_path)  # 500090, as PixVerse's error-code table documents it
     status = asyncio.run(gen.status())
     assert not status.ready and "no credits" in status.detail
+
+
+def test_credits_are_recognised_by_their_words_under_another_code(pixverse, tmp_path) -> None:
+    pixverse.canned += [Canned(200, {"ErrCode": 500043, "ErrMsg": "All Credits have been used up", "Resp": None})]
+    with pytest.raises(BackendUnavailable, match=r"credits are used up \(500043"):
+        animate(generator(pixverse, tmp_path), tmp_path)
+
+
+def test_moderation_before_generating_names_pixverses_code(pixverse, tmp_path) -> None:
+    message = "Text moderation failed: The text you entered contains sensitive information. Please re-enter."
+    pixverse.canned += [Canned(200, {"ErrCode": 500063, "ErrMsg": message, "Resp": None})]
+    with pytest.raises(ContentRejected, match="500063"):
+        animate(generator(pixverse, tmp_path), tmp_path)
 
 
 def test_moderation_and_a_failed_generation_fail_the_clip_with_pixverses_words(pixverse, tmp_path) -> None:
