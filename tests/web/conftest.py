@@ -82,6 +82,9 @@ class ControlledSpeech:
         await self.valve.pass_through(ctx)
         return await self.inner.synthesize(request, dest, ctx)
 
+    def voice_for(self, hints, taken):
+        return self.inner.voice_for(hints, taken)
+
     async def status(self):
         return await self.inner.status()
 

@@ -80,11 +80,10 @@ def test_the_cast_appears_with_its_looks_voices_and_lines(page):
     expect(tom.locator(".cast-fact-voice dd")).to_have_text("Automatic")
     expect(tom.locator(".cast-fact-shots dd")).to_have_text("1")
     expect(anna.locator(".cast-fact-shots dd")).to_have_text("2, 3")
-    # No portrait yet: the initials on the character's colour, and when the portrait will come.
-    expect(tom.locator(".portrait-initials")).to_have_text("T")
-    expect(tom.locator(".portrait-initials")).to_be_visible()
-    expect(tom.locator(".portrait-image")).to_be_hidden()
-    expect(tom.locator(".cast-source")).to_have_text("Portrait drawn at the next render")
+    # The portrait was drawn before the first keyframe of the character: the picture, not the initials.
+    expect(tom.locator(".portrait-image")).to_be_visible()
+    expect(tom.locator(".portrait-initials")).to_be_hidden()
+    expect(tom.locator(".cast-source")).to_have_text("Drawn portrait")
 
     shots = page.locator("#shots .shot")
     first, second, third = shots.nth(0), shots.nth(1), shots.nth(2)
@@ -98,8 +97,9 @@ def test_the_cast_appears_with_its_looks_voices_and_lines(page):
     # Shot 2 is all narration: the narration as before, no line list.
     expect(second.locator(".shot-lines")).to_be_hidden()
     expect(second.locator(".shot-narration")).to_contain_text("Anna stood alone")
-    # The preview backends do not score consistency: nothing is claimed.
-    expect(page.locator("#shots .shot-consistency:visible")).to_have_count(0)
+    # Every shot shows a character, so the preview stand-in scored each; the threshold (0) flags none.
+    expect(page.locator("#shots .shot-consistency:visible")).to_have_count(3)
+    expect(page.locator("#shots .consistency-flag")).to_have_count(0)
     page.locator("#cast").scroll_into_view_if_needed()
     screenshot(page, "30-cast-desktop-en")
 
@@ -116,7 +116,7 @@ def test_editing_an_appearance_sends_the_patch_and_redraws_only_its_shots(page, 
     expect(editor.get_by_label("Gender", exact=True)).to_have_value("male")
     expect(editor.get_by_label("Age", exact=True)).to_have_value("adult")
     expect(editor.get_by_label("Voice", exact=True)).to_have_attribute("placeholder", "Automatic")
-    expect(editor.get_by_label("Draw a new portrait")).to_be_hidden()  # nothing to draw again before a portrait exists
+    expect(editor.get_by_label("Draw a new portrait")).to_be_visible()  # the drawn portrait may be drawn again
     editor.get_by_label("Appearance", exact=True).fill(NEW_LOOK)
     screenshot(page, "31-cast-editor-en", full_page=False)
     with page.expect_response(re.compile(r"/api/v1/stories/[^/]+/cast/tom$")) as answered:
@@ -258,7 +258,7 @@ def test_consistency_and_its_flag_are_on_the_shot_cards(page):
     def with_scores(route):
         response = route.fetch()
         story = response.json()
-        for shot, (score, takes, flagged) in zip(story["shots"], [(0.91, 1, False), (0.48, 3, True)]):
+        for shot, (score, takes, flagged) in zip(story["shots"], [(0.91, 1, False), (0.48, 3, True), (None, 0, False)]):
             shot.update(consistency=score, takes=takes, consistency_flagged=flagged)
         route.fulfill(response=response, body=json.dumps(story))
 
@@ -301,8 +301,8 @@ def test_the_cast_in_chinese_and_at_phone_width(open_page):
     cast = page.locator("#cast")
     expect(cast.get_by_role("heading", name="角色")).to_be_visible()
     zhang = cast_card(page, "张明")
-    expect(zhang.locator(".portrait-initials")).to_have_text("张明")
-    expect(zhang.locator(".cast-fact-hints dd")).to_have_text("男 · 成年 · warm, low")
+    expect(zhang.locator(".portrait-image")).to_be_visible()
+    expect(zhang.locator(".cast-fact-hints dd")).to_have_text("男 · 成年 · 温暖，低沉")
     expect(zhang.locator(".cast-fact-voice dd")).to_have_text("自动")
     expect(zhang.locator(".cast-fact-shots dt")).to_have_text("出现镜头")
     expect(page.locator("#shots .shot").first.locator(".line-speaker")).to_have_text("张明：")
