@@ -22,13 +22,13 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
+from story2video.api.sse import woken
+from story2video.errors import NotFound
 from story2video.jobs.events import Event
 from story2video.jobs.keys import OperationKey
 from story2video.jobs.operations import OperationService
 from story2video.jobs.states import OperationKind
-from story2video.errors import NotFound
 
-POLL_S = 1.0
 LOOKBACK_S = 5.0
 PAGE = 1000  # events read at once (the repository's limit)
 SEGMENT_STORY, SEGMENT_IMAGE, SEGMENT_VIDEO = 1, 2, 5
@@ -111,12 +111,7 @@ async def user_notifications(
                 floor = max(floor, events[-1][1].seq)
             if new:
                 continue  # there may be more than one page
-            try:
-                await asyncio.wait_for(wake.get(), timeout=POLL_S)
-            except asyncio.TimeoutError:
-                pass
-            while not wake.empty():
-                wake.get_nowait()
+            await woken(wake)
     finally:
         hub.unsubscribe_user(user_id, wake)
 

@@ -79,12 +79,7 @@ async def stored_events(key: OperationKey, operations: OperationService, after: 
             if not events and await _ended_without_event(operations, key, after):
                 return
             started = asyncio.get_running_loop().time()
-            try:
-                await asyncio.wait_for(wake.get(), timeout=POLL_S)
-            except asyncio.TimeoutError:
-                pass
-            while not wake.empty():
-                wake.get_nowait()
+            await woken(wake)
             quiet += asyncio.get_running_loop().time() - started
     finally:
         hub.unsubscribe(key, wake)
@@ -106,3 +101,14 @@ async def _ended_without_event(operations: OperationService, key: OperationKey, 
 
 def _format(key: OperationKey, event: Event, absolutize) -> str:
     return format_event(event.type, absolutize({"operation_id": key.operation_id, **event.data}), event.seq)
+
+
+async def woken(wake: asyncio.Queue) -> None:
+    """Wait until ``wake`` is signalled or POLL_S passes (the database is read again either way), then
+    empty it: one read serves every signal that came meanwhile."""
+    try:
+        await asyncio.wait_for(wake.get(), timeout=POLL_S)
+    except asyncio.TimeoutError:
+        pass
+    while not wake.empty():
+        wake.get_nowait()
