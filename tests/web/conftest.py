@@ -104,14 +104,21 @@ def _listening_socket() -> socket.socket:
 
 
 @pytest.fixture(scope="session")
-def chromium_browser():
-    """One headless Chromium for the whole run (asked for before the service, so a skip starts nothing)."""
+def fresh_screenshots() -> None:
+    """The run's screenshots replace the last run's."""
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+
+
+@pytest.fixture(scope="module")
+def chromium_browser(fresh_screenshots):
+    """One headless Chromium per test module (asked for before the service, so a skip starts nothing). Not one
+    per session: Playwright's sync API keeps an event loop set on the main thread while it is open, and
+    tests after the browser tests that call asyncio.run would fail."""
     if not CHROMIUM.is_file():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright (pip install -r requirements-dev.txt)")
     sync_api.expect.set_options(timeout=TIMEOUT_MS)
-    for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
     with sync_api.sync_playwright() as playwright:
         # No CJK font is handed to Chromium: the page must draw Chinese with the web font the service serves.
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
