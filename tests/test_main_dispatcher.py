@@ -50,7 +50,7 @@ def test_server_starts_and_serves_docs(tmp_path, local):
         response = httpx.get(f"{service.base}/ready", timeout=30)
         ready = response.json()
         assert ready["mode"] == ("local" if local == "true" else "cloud")
-        assert {b["stage"] for b in ready["backends"]} == {"storyboard", "keyframes", "clips", "narration"}
+        assert {b["stage"] for b in ready["backends"]} == {"storyboard", "keyframes", "clips", "narration", "script"}
         if local == "true":  # the seed's local defaults, with nothing listening there: up, but not ready
             assert response.status_code == 503 and ready["ready"] is False
             storyboard = next(b for b in ready["backends"] if b["stage"] == "storyboard")

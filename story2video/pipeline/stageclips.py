@@ -3,6 +3,7 @@ backend moves the still itself (the preview's pan/zoom), that move encoded to a 
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 from story2video.media.cliptypes import ClipFile
@@ -30,7 +31,7 @@ async def clip_file(
     key = artifact_key("still-clip", keyframe=keyframe.key, motion=asdict(clip), profile=asdict(profile), duration=round(duration, 3))
 
     async def produce(dest) -> Produced:
-        async with deps.compose_slots:
+        async with deps.compose_slots.slot(time.time(), duration):  # its turn: when it asks
             seconds = await encode_still_clip(deps.ffmpeg, deps.store.path_of(keyframe), clip, profile, duration, dest, ctx)
         return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"shot_id": shot.shot_id, "keyframe": keyframe.key})
 

@@ -23,7 +23,8 @@ from story2video.media.encoding import output_size
 from story2video.pipeline.cache import derive_seed
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.keyframes import CardFrame, keyframe_for_frame, paint_keyframes
-from story2video.pipeline.render import RenderSpec, ensure_narration
+from story2video.pipeline.narration import ensure_narration
+from story2video.pipeline.render import RenderSpec
 from story2video.pipeline.shots import run_per_shot
 from story2video.pipeline.stageclips import clip_file
 from story2video.pipeline.storyboard import cast_from_drafts, shots_from_drafts, write_storyboard
@@ -191,7 +192,7 @@ class StageWork:
 
         async def one(shot: ShotRecord) -> None:
             tracker.set_shot(shot.shot_id, ShotState.WORKING, step="narration")
-            audio = await ensure_narration(self.deps, shot, spec, tracker.context(shot.shot_id))
+            audio = await ensure_narration(self.deps, shot, {}, spec.voice, spec.speed, tracker.context(shot.shot_id))  # no cast: the narrator
             shot.audio_key = audio.key
             await asyncio.to_thread(self.deps.stories.save_shot, shot)
             tracker.set_shot(shot.shot_id, ShotState.DONE)

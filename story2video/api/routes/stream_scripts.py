@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, AsyncIterator
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
@@ -33,6 +33,8 @@ DEFAULT_USER = "stream"  # whose scripts these are when neither the key nor ?use
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 429, 503)}
 _STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **_ERRORS}
+TaskId = Path(description="The task_id that generate-script answered", openapi_examples=examples.parameter("3f0c9a1d-2b7e-4c5a-8b8d-9e0f1a2b3c4d"))
+EpisodeQuery = Query(None, ge=1, description="Only this episode; default: every episode", openapi_examples=examples.parameter(1))
 StreamUser = Query(
     None,
     pattern=ID_PATTERN,
@@ -78,7 +80,7 @@ async def generate_script(body: Annotated[GenerateScriptRequest, Body(openapi_ex
 
 
 @router.delete("/cancel/{task_id}", responses=_ERRORS)
-def cancel(task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser):
+def cancel(engine: EngineDep, principal: PrincipalDep, task_id: str = TaskId, user_id: str | None = StreamUser):
     """Stop a generation (or a scene-prompt extraction): the request to the model is closed, what was written stays."""
     record = engine.operations.find(task_id, _user(principal, user_id) if principal.user_id or user_id else None)
     if OperationStatus(record.status).is_terminal:
@@ -89,8 +91,8 @@ def cancel(task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: st
 
 @router.post("/extract-scene-prompts/{task_id}", responses=_STREAMED)
 async def extract_scene_prompts(
-    task_id: str, request: Request, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser,
-    episode: int | None = Query(None, ge=1),
+    request: Request, engine: EngineDep, principal: PrincipalDep, task_id: str = TaskId, user_id: str | None = StreamUser,
+    episode: int | None = EpisodeQuery,
 ):  # fmt: skip
     """One picture description per scene of the task's script (of one episode when `episode` is given), streamed:
     `task_id`, `content`, `scene_prompts` and one `prompt` per scene, then `complete`."""
@@ -102,7 +104,7 @@ async def extract_scene_prompts(
 
 @router.get("/extract-scene-prompts/{task_id}", responses=_STREAMED)
 async def extract_scene_prompts_get(
-    task_id: str, engine: EngineDep, principal: PrincipalDep, user_id: str | None = StreamUser, episode: int | None = Query(None, ge=1)
+    engine: EngineDep, principal: PrincipalDep, task_id: str = TaskId, user_id: str | None = StreamUser, episode: int | None = EpisodeQuery
 ):
     """The same as the POST, as the seed's page calls it (no body; `?episode=`)."""
     return _scene_prompt_stream(engine, principal, task_id, user_id, episode)

@@ -325,4 +325,4 @@ def character_draft(name: str, index: int, language: str, *, gender: str = "", a
         gender=gender or _guess_gender(name, context, language),
         age=age or _guess_age(name, language),
     )
-    return _draft(character, language)
+    return _draft(character, language, index)
