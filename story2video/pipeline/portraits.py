@@ -94,6 +94,7 @@ def portrait_request(story: StoryRecord, character: CharacterRecord) -> ImageReq
         height=side,
         seed=derive_seed(character.portrait_take, KIND, character.name, character.appearance),
         characters=(look_of(character),),
+        portrait=True,
     )
 
 

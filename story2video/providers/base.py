@@ -195,6 +195,7 @@ class ImageRequest:
     characters: tuple[CharacterLook, ...] = ()  # who is in the shot, described the same in every shot
     references: tuple[Path, ...] = ()  # the characters' reference pictures (PNG), in the order of ``characters``;
     # a backend that can condition on pictures uses them, any other draws from the text alone
+    portrait: bool = False  # a reference portrait of ``characters[0]``, not a shot of the story
 
 
 @dataclass(frozen=True)

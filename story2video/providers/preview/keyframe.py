@@ -16,7 +16,7 @@ import math
 import random
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -93,6 +93,8 @@ class TitleCardPainter:
 
     async def generate(self, request: ImageRequest, dest: Path, ctx: StageContext) -> None:
         _validate(request)
+        if request.portrait and request.characters:  # the card's caption shows the look it stands for
+            request = replace(request, prompt=request.characters[0].appearance)
         font = await asyncio.to_thread(self._font_info)
         ctx.raise_if_cancelled()
         card = await asyncio.to_thread(paint_background, request)
@@ -335,7 +337,8 @@ def _draw_text(card: Image.Image, request: ImageRequest, font_path: Path) -> Non
     if right - left <= 4 * padding or bottom - top <= 4 * padding:
         return  # a thumbnail-sized card: no room for legible text
     with _FONT_LOCK:
-        tag_bottom = _paste_tag(card, f"#{request.shot_index + 1:02d}", str(font_path), (left, top, right), padding)
+        tag = "" if request.portrait else f"#{request.shot_index + 1:02d}"  # a portrait is no shot of the story
+        tag_bottom = _paste_tag(card, tag, str(font_path), (left, top, right), padding) if tag else top
         max_share = PANEL_MAX_SHARE if request.subtitled else NARRATED_PANEL_MAX_SHARE
         panel_top = max(tag_bottom + padding, bottom - round(card.height * max_share))
         gap = max(1, round(short * 0.02))
