@@ -87,7 +87,7 @@ async def encode_segment(
 
 async def _segment_picture(
     ffmpeg: Path, spec: SegmentSpec, profile: RenderProfile, frames: int, tmp: Path, ctx: StageContext
-) -> tuple[FilterableStream, Iterator[bytes] | None]:
+) -> tuple[FilterableStream, Iterator[memoryview] | None]:
     """The picture's stream in the segment graph, and the raw frames to feed it (a moving still) or None."""
     if isinstance(spec.clip, ClipFile):
         return _fitted_clip(spec.clip, profile, frames), None
@@ -133,7 +133,7 @@ async def encode_still_clip(
 
 async def _still_picture(
     ffmpeg: Path, keyframe: Path, motion: StillMotion, profile: RenderProfile, frames: int, tmp: Path, ctx: StageContext
-) -> tuple[FilterableStream, Iterator[bytes] | None]:
+) -> tuple[FilterableStream, Iterator[memoryview] | None]:
     """A still's stream: held as it is, or moved in this process and fed as raw frames (returned too)."""
     if motion.move == "static" or frames < 2 or motion.zoom <= 1.0:
         return _held_still(keyframe, profile, frames), None

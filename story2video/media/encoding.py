@@ -97,7 +97,7 @@ async def render(
     seconds: float,
     *,
     progress: bool = True,
-    stdin: Iterable[bytes] | None = None,
+    stdin: Iterable[bytes | memoryview] | None = None,
 ) -> None:
     """Run FFmpeg for ``seconds`` of output; a failed or cancelled run leaves none of ``dests``.
     ``stdin``: what to feed its standard input (see ``run_ffmpeg``)."""

@@ -117,7 +117,7 @@ async def run_ffmpeg(
     timeout: float | None = None,
     expected_duration: float | None = None,
     loglevel: str = "warning",
-    stdin: Iterable[bytes] | None = None,
+    stdin: Iterable[bytes | memoryview] | None = None,
 ) -> list[str]:
     """Run ``ffmpeg args``; raise OperationCancelled, or MediaError on timeout or failure.
 
@@ -227,7 +227,7 @@ def _widen_pipe(fd: int) -> None:
         pass  # not Linux, or above /proc/sys/fs/pipe-max-size: the default size works, a little slower
 
 
-def _feed(fd: int, chunks: Iterable[bytes]) -> None:
+def _feed(fd: int, chunks: Iterable[bytes | memoryview]) -> None:
     """Write ``chunks`` to the pipe ``fd``, then close it (FFmpeg's end of input)."""
     try:
         for chunk in chunks:
