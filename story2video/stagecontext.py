@@ -57,11 +57,14 @@ def _never_cancelled() -> bool:
 
 @dataclass(frozen=True)
 class StageContext:
-    """What a provider may do besides its job: report progress (0..1) and notice a cancel."""
+    """What a provider may do besides its job: report progress (0..1) and notice a cancel.
+    ``first_come``: when the operation the work is for was submitted (None: no operation), which
+    decides whose work the cores serve first (``story2video.turns``)."""
 
     progress: ProgressCallback = _no_progress
     is_cancelled: CancelCheck = _never_cancelled
     jobs: JobLedger = field(default_factory=MemoryJobLedger)
+    first_come: float | None = None
 
     def raise_if_cancelled(self) -> None:
         if self.is_cancelled():

@@ -20,7 +20,7 @@ LAYERS = {
     "pipeline": 3,
     "providers": 2,
     "media": 1, "storage": 1,
-    "config": 0, "stagecontext": 0, "shotfields": 0, "castfields": 0, "scriptformat": 0, "logs": 0, "web": 0, "__init__": 0,
+    "config": 0, "stagecontext": 0, "turns": 0.5, "shotfields": 0, "castfields": 0, "scriptformat": 0, "logs": 0, "web": 0, "__init__": 0,
     "util": -1,
     "errors": -2,
 }

@@ -26,6 +26,7 @@ from story2video.pipeline.cache import request_hash
 from story2video.storage.db import DuplicateKey
 from story2video.storage.operations import OperationRepository
 from story2video.storage.records import OperationRecord
+from story2video.turns import turns
 from story2video.util.locks import KeyedLocks
 
 OperationWork = Callable[[OperationTracker], Awaitable[object]]
@@ -249,7 +250,8 @@ class OperationService:
         if tracker.stale:
             return None
         try:
-            result = await work(tracker)
+            with turns.running(tracker.record.created_at):
+                result = await work(tracker)
         except OperationCancelled:
             logger.info("operation cancelled at stage {}", tracker.record.stage)
             tracker.cancelled()

@@ -132,7 +132,7 @@ class OperationTracker:
             else:
                 self._set_stage_fraction(fraction)
 
-        return StageContext(progress=progress, is_cancelled=self.is_cancelled)
+        return StageContext(progress=progress, is_cancelled=self.is_cancelled, first_come=self.record.created_at)
 
     def _set_stage_fraction(self, fraction: float) -> None:
         start, weight = self._spans.get(self.record.stage, (self.record.progress, 0.0))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, StorageFull, without_paths
 from story2video.stagecontext import StageContext
+from story2video.turns import BEHIND_NICENESS, turns
 
 REQUIRED_ENCODERS = ("libx264", "aac")
 # What ``compose`` uses: libass (``ass``/``subtitles``), tagging the moved frames (``setparams``), clip
@@ -130,7 +131,7 @@ async def run_ffmpeg(
     if ctx is not None:
         ctx.raise_if_cancelled()
     report = ctx is not None and bool(expected_duration)
-    command = [str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
+    command = [*_priority_prefix(turns.behind(ctx)), str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
     if report:
         command += ["-progress", "pipe:1"]
     feed_from, feed_to = os.pipe() if stdin is not None else (None, None)
@@ -151,7 +152,6 @@ async def run_ffmpeg(
     finally:
         if feed_from is not None:
             os.close(feed_from)
-    _lower_priority(process.pid)
     stderr_lines: deque[str] = deque(maxlen=200)
     readers = {asyncio.create_task(_collect_lines(process.stderr, stderr_lines))}
     if feed_to is not None and stdin is not None:
@@ -173,11 +173,21 @@ async def run_ffmpeg(
     return list(stderr_lines)
 
 
-def _lower_priority(pid: int) -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS))
-    except ProcessLookupError:
-        pass  # it already exited; its exit code tells the rest
+def _priority_prefix(behind: bool) -> list[str]:
+    """``nice`` before FFmpeg, so that it and every thread it starts run at ``FFMPEG_NICENESS`` from the
+    start, or at ``BEHIND_NICENESS`` for an operation that waits behind an earlier one
+    (``story2video.turns``); never above the service's own priority."""
+    target = BEHIND_NICENESS if behind else FFMPEG_NICENESS
+    raise_by = target - os.getpriority(os.PRIO_PROCESS, 0)
+    return [_nice_tool(), "-n", str(raise_by)] if raise_by > 0 else []
+
+
+@lru_cache(maxsize=1)
+def _nice_tool() -> str:
+    found = shutil.which("nice")
+    if found is None:
+        raise FFmpegNotFound("`nice` (coreutils) is needed to start FFmpeg at a lower priority than the service; install coreutils")
+    return found
 
 
 async def _wait_for_exit(

@@ -11,7 +11,7 @@ reported them (``timing``: "words", else "proportional").
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from loguru import logger
@@ -84,9 +84,7 @@ async def ensure_narration(
     line_ctx = deps.for_artifact(ctx, key)
 
     async def speak(index: int, line: SpokenLine, dest: Path) -> SpeechResult:
-        share = StageContext(
-            progress=lambda done: ctx.progress((index + done) / len(lines)), is_cancelled=ctx.is_cancelled, jobs=line_ctx.jobs
-        )
+        share = replace(line_ctx, progress=lambda done: ctx.progress((index + done) / len(lines)))
         result = await within_timeout(tts.synthesize(line.request, dest, share), deps.settings.narration_timeout_s, "narration", tts.backend)
         await validate_wav(dest)
         return result

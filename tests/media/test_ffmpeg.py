@@ -9,6 +9,7 @@ import pytest
 
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled
 from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg, run_ffmpeg, stderr_tail
+from story2video.turns import BEHIND_NICENESS, turns
 from story2video.providers.base import StageContext
 from tests.media.avcheck import child_processes
 
@@ -116,15 +117,30 @@ def test_an_error_in_the_progress_callback_is_raised(ffmpeg_bin: Path) -> None:
     assert no_ffmpeg_children()
 
 
-def test_ffmpeg_runs_at_a_lower_priority_than_the_service(ffmpeg_bin: Path) -> None:
-    async def niceness_while_running() -> int:
-        task = asyncio.create_task(run_ffmpeg(ffmpeg_bin, ENDLESS))
+def thread_niceness_while_running(ffmpeg_bin: Path, ctx: StageContext | None) -> set[int]:
+    """The niceness of every thread of an FFmpeg started with ``ctx``, once it is under way."""
+
+    async def scenario() -> set[int]:
+        task = asyncio.create_task(run_ffmpeg(ffmpeg_bin, ENDLESS, ctx=ctx))
         await asyncio.sleep(0.3)
         (pid, _), = [child for child in child_processes() if "ffmpeg" in child[1]]
-        niceness = os.getpriority(os.PRIO_PROCESS, pid)
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        niceness = {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads}
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         return niceness
 
-    assert asyncio.run(niceness_while_running()) == max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)
+    return asyncio.run(scenario())
+
+
+def test_ffmpeg_and_all_its_threads_run_at_a_lower_priority_than_the_service(ffmpeg_bin: Path) -> None:
+    assert thread_niceness_while_running(ffmpeg_bin, None) == {max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)}
+
+
+def test_ffmpeg_of_an_operation_behind_an_earlier_one_runs_at_the_lowest_priority(ffmpeg_bin: Path) -> None:
+    with turns.running(100.0):
+        assert thread_niceness_while_running(ffmpeg_bin, StageContext(first_come=200.0)) == {BEHIND_NICENESS}
+        assert thread_niceness_while_running(ffmpeg_bin, StageContext(first_come=100.0)) == {
+            max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)
+        }

@@ -95,3 +95,58 @@ def test_up_to_capacity_run_at_once() -> None:
         return most
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_an_earlier_operation_overtakes_a_slot_held_by_a_later_one() -> None:
+    async def scenario() -> list[str]:
+        slots = RankedSlots(1)
+        order: list[str] = []
+        release_late = asyncio.Event()
+
+        async def work(name: str, first_come: float, gate: asyncio.Event | None = None) -> None:
+            async with slots.slot(first_come):
+                order.append(f"{name} starts")
+                if gate is not None:
+                    await gate.wait()
+                order.append(f"{name} ends")
+
+        late = asyncio.ensure_future(work("late", 2.0, release_late))
+        await settle()
+        early = asyncio.ensure_future(work("early", 1.0))  # no free slot, but the holder came later
+        await settle()
+        assert order[-1] == "early ends" and slots.held() == 1  # it ran beside the later holder
+        latest = asyncio.ensure_future(work("latest", 3.0))  # behind both: waits
+        await settle()
+        assert slots.waiting() == 1 and slots.held() == 1
+        release_late.set()
+        await asyncio.gather(late, early, latest)
+        assert slots.held() == 0
+        return order
+
+    assert asyncio.run(scenario()) == ["late starts", "early starts", "early ends", "late ends", "latest starts", "latest ends"]
+
+
+def test_overtaking_is_one_extra_slot_per_later_holder() -> None:
+    async def scenario() -> int:
+        slots = RankedSlots(1)
+        gate = asyncio.Event()
+        running, most = 0, 0
+
+        async def work(first_come: float) -> None:
+            nonlocal running, most
+            async with slots.slot(first_come):
+                running += 1
+                most = max(most, running)
+                await gate.wait()
+                running -= 1
+
+        tasks = [asyncio.ensure_future(work(9.0))]
+        await settle()
+        tasks += [asyncio.ensure_future(work(1.0)) for _ in range(3)]  # three pieces of one earlier render
+        await settle()
+        assert running == 2 and slots.waiting() == 2
+        gate.set()
+        await asyncio.gather(*tasks)
+        return most
+
+    assert asyncio.run(scenario()) == 2

@@ -17,7 +17,7 @@ import random
 import re
 import threading
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -30,6 +30,7 @@ from story2video.media.subtitles import subtitle_band_top
 from story2video.providers.base import BackendStatus, ImageRequest, StageContext
 from story2video.providers.preview.clip import MOVE_ZOOM
 from story2video.providers.preview.text import ellipsize
+from story2video.turns import turns
 
 MIN_SIDE, MAX_SIDE = 16, 4096
 _BACKGROUND_LONG_SIDE = 320  # the abstract background is painted small and scaled up: soft and fast
@@ -97,13 +98,13 @@ class TitleCardPainter:
             request = replace(request, prompt=request.characters[0].appearance)
         font = await asyncio.to_thread(self._font_info)
         ctx.raise_if_cancelled()
-        card = await asyncio.to_thread(paint_background, request)
+        card = await turns.in_thread(ctx, paint_background, request)
         ctx.progress(0.4)
         ctx.raise_if_cancelled()
-        await asyncio.to_thread(_draw_text, card, request, font.path)
+        await turns.in_thread(ctx, _draw_text, card, request, font.path)
         ctx.progress(0.8)
         ctx.raise_if_cancelled()
-        await asyncio.to_thread(card.save, dest, format="PNG")
+        await turns.in_thread(ctx, partial(card.save, dest, format="PNG"))
         ctx.progress(1.0)
 
     async def status(self) -> BackendStatus:

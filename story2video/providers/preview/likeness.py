@@ -8,7 +8,6 @@ drift check's takes and flags visible without a model.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +15,7 @@ from typing import Sequence
 from PIL import Image
 
 from story2video.providers.base import StageContext
+from story2video.turns import turns
 
 THUMBNAIL_SIDE = 48
 LEVELS = 4  # per channel
@@ -27,7 +27,7 @@ class ColourLikenessScorer:
 
     async def score(self, picture: Path, references: Sequence[Path], ctx: StageContext) -> float:
         ctx.raise_if_cancelled()
-        return await asyncio.to_thread(least_alike, picture, references)
+        return await turns.in_thread(ctx, least_alike, picture, references)
 
 
 def least_alike(picture: Path, references: Sequence[Path]) -> float:

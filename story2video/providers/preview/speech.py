@@ -26,6 +26,7 @@ from story2video.media.wav import write_mono_wav
 from story2video.providers.base import BackendStatus, SpeechRequest, SpeechResult, StageContext, VoiceHints, WordTiming
 from story2video.providers.preview.text import contains_han, split_sentences
 from story2video.providers.voices import VoiceTable, pick_voice
+from story2video.turns import turns
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000  # report errors instead of calling exit()
@@ -284,7 +285,7 @@ class EspeakSpeechSynthesizer:
         pcm, sample_rate, words = bytearray(), 0, []
         for done, chunk in enumerate(chunks, start=1):
             ctx.raise_if_cancelled()
-            samples, chunk_words, sample_rate = await asyncio.to_thread(_synthesize_chunk, settings, chunk)
+            samples, chunk_words, sample_rate = await turns.in_thread(ctx, _synthesize_chunk, settings, chunk)
             offset = len(pcm) / 2 / sample_rate
             words += [WordTiming(word.text, word.start + offset, word.end + offset) for word in chunk_words]
             pcm += samples
