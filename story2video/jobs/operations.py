@@ -211,7 +211,7 @@ class OperationService:
         tracker = self.tracker(record)
         self._live.setdefault(key, []).append(tracker)
         try:
-            with logger.contextualize(operation_id=str(key)):
+            with logger.contextualize(operation_id=str(key)), turns.running(record.created_at):
                 yield tracker
         finally:
             trackers = self._live.get(key, [])
@@ -250,8 +250,7 @@ class OperationService:
         if tracker.stale:
             return None
         try:
-            with turns.running(tracker.record.created_at):
-                result = await work(tracker)
+            result = await work(tracker)
         except OperationCancelled:
             logger.info("operation cancelled at stage {}", tracker.record.stage)
             tracker.cancelled()
