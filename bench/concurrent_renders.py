@@ -9,12 +9,14 @@ four stories created beforehand. Each round, side by side:
 - alone: the first story rendered by itself;
 - ranked: the service as it is (compose slots first come, first served; ``pipeline/slots.py``): the N
   renders are submitted 0.2 s apart, and each one's time from its submission to its answer is noted;
-- arrival order: the same, with the compose slots replaced by a plain semaphore (any waiting segment
-  of any render gets the next free slot, the scheduling before ``RankedSlots``).
+- arrival order: the same with the scheduling from before this work: the compose slots a plain
+  semaphore (any waiting segment of any render gets the next free slot) and every operation's work
+  at the same priority (``story2video.turns`` told that no operation is ever behind another).
 
 Every render uses a fresh output folder (nothing cached). The service runs as deployed: its own
-Python code (here also the preview backends' eSpeak and card painting) at the niceness it was started
-with, its FFmpeg runs at ``FFMPEG_NICENESS``; all modes alike. Prints the first render's time over its time alone (median and [min-max] over the
+Python code at the niceness it was started with, its FFmpeg at ``FFMPEG_NICENESS``; in the ranked mode,
+the FFmpeg runs and the preview backends' eSpeak and card painting of a render submitted after one
+still running at ``BEHIND_NICENESS``. Prints the first render's time over its time alone (median and [min-max] over the
 rounds) in both modes, and the last render's, with the load average at the start and end.
 """
 
@@ -42,6 +44,7 @@ from app_api import build_providers  # noqa: E402
 from story2video.logs import configure_logging  # noqa: E402
 from story2video.media.ffmpeg import FFMPEG_NICENESS  # noqa: E402
 from story2video.pipeline.slots import RankedSlots  # noqa: E402
+from story2video.turns import BEHIND_NICENESS, Turns, turns  # noqa: E402
 from tests.conftest import small_settings  # noqa: E402
 
 SCRIPT = "清晨，少女推开木窗，望见远山的薄雾。她背起画板走向河边。河面上漂着一只纸船。夜里，她听见了海浪的声音。"
@@ -63,6 +66,7 @@ class ArrivalOrderSlots:
 def run_renders(root: Path, renders: int, shots: int, resolution: int, slots: type) -> list[float]:
     """Seconds from submission to answer of each of ``renders`` renders, submitted STAGGER_S apart."""
     app_module.RankedSlots = slots  # type: ignore[attr-defined]
+    turns.behind = Turns.behind.__get__(turns) if slots is RankedSlots else (lambda ctx: False)  # type: ignore[method-assign]
     try:
         settings = small_settings(root, default_resolution=resolution, default_fps=24, compose_workers=0,
                                   max_running_operations=renders)
@@ -127,7 +131,7 @@ def main() -> int:
                       + " ".join(f"{t:.2f}" for t in times), file=sys.stderr)
     load_after = os.getloadavg()
     print(f"concurrent_renders {renders} renders x {shots} shots {resolution}p, submitted {STAGGER_S:g} s apart, "
-          f"FFmpeg at niceness {FFMPEG_NICENESS}, median [min-max] of {rounds} rounds, {os.cpu_count()} cores, "
+          f"FFmpeg at niceness {FFMPEG_NICENESS} ({BEHIND_NICENESS} behind when ranked), median [min-max] of {rounds} rounds, {os.cpu_count()} cores, "
           f"load {load_before[0]:.2f} -> {load_after[0]:.2f}: alone {statistics.median(alone_times):.2f} s; "
           f"first/alone ranked {spread(first['ranked'])}, arrival order {spread(first['arrival'])}; "
           f"last/alone ranked {spread(last['ranked'])}, arrival order {spread(last['arrival'])}")
