@@ -9,8 +9,10 @@ The spec: N shots of 4 s, each a pan/zoom over its keyframe, narration (a tone, 
 two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 veryfast crf 20 + AAC.
 
 - ours: what the pipeline does: ``encode_segment`` for every shot (told the crossfade), COMPOSE_WORKERS
-  (= cores) at once, longest first, with ``encode_soundtrack`` beside them, then
-  ``join_segments(crossfade=..., soundtrack=...)`` (video and audio copied, transitions encoded);
+  (= cores) at once in ranked slots, longest first, each encoder with its share of the cores
+  (``encoder_threads``), ``encode_soundtrack`` beside them, each crossfade (``encode_transition``) as
+  soon as its two segments exist, then ``join_segments(crossfade=..., soundtrack=..., transitions=...)``
+  (video and audio copied);
 - moviepy: ImageClip + resized(lambda) zoom, AudioFileClip, TextClip with the CJK font,
   CompositeVideoClip, CrossFadeIn/CrossFadeOut + AudioFadeIn/AudioFadeOut,
   concatenate_videoclips(method="compose", padding=-crossfade), write_videofile(libx264, aac);
@@ -20,8 +22,10 @@ two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 ver
   then encoded once with the same settings. A still costs x264 far less than moving pictures, so
   this is the fairer floor for "how much do rendering, subtitles and joining add".
 
-Each variant runs in its own child process (this script with ``--variant``); the parent samples the
-RSS of the child's whole process tree (Python + FFmpeg children) every 20 ms for the peak.
+Each variant runs in its own child process (this script with ``--variant``), which first does what a
+service does once at start-up (imports, finding FFmpeg and the font) and then times its work: wall
+time, and CPU time of itself and every FFmpeg it ran. The parent samples the RSS of the child's whole
+process tree (Python + FFmpeg children) every 20 ms for the peak.
 
 Fairness: the whole benchmark runs at the niceness the service gives its FFmpeg runs
 (``FFMPEG_NICENESS``), so every variant and its children run at the same priority; every variant runs
@@ -54,7 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments  # noqa: E402
-from story2video.media.encoding import RenderProfile, audio_args, video_args  # noqa: E402
+from story2video.media.encoding import RenderProfile, audio_args, encoder_threads, video_args  # noqa: E402
+from story2video.media.transitions import encode_transition  # noqa: E402
+from story2video.pipeline.slots import RankedSlots  # noqa: E402
 from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg  # noqa: E402
 from story2video.media.fonts import resolve_cjk_font  # noqa: E402
 from story2video.media.subtitles import Cue  # noqa: E402
@@ -135,31 +141,45 @@ def run_ours(spec: dict, fps: int, out: Path) -> None:
     workers = int(os.environ.get("COMPOSE_WORKERS") or os.cpu_count() or 1)
 
     async def go() -> None:
-        slots = asyncio.Semaphore(workers)
-        segments = []
-        for i, shot in enumerate(spec["shots"]):
-            segments.append(SegmentSpec(
+        # as the pipeline does (pipeline/render.py, pipeline/crossfades.py): compose slots ranked longest
+        # first, each encode with its share of the cores, the soundtrack encoded beside the segments, each
+        # crossfade as soon as its two segments exist, then a join that copies everything
+        slots = RankedSlots(workers)
+        segments = [
+            SegmentSpec(
                 keyframe=Path(shot["keyframe"]), clip=StillMotion(shot["move"], zoom=ZOOM), narration=Path(shot["narration"]),
                 narration_duration=shot["narration_s"], lead_in=LEAD_IN, tail=TAIL,
                 cues=[Cue(*c) for c in shot["cues"]], font=font, crossfade=CROSSFADE,
-            ))
+            )
+            for shot in spec["shots"]
+        ]
+        paths = [out.parent / f"seg{i}.mp4" for i in range(len(segments))]
+        fade = profile.fade_frames(CROSSFADE) if len(segments) > 1 else 0
+        durations: dict[int, float] = {}
+        transitions: dict[int, asyncio.Task[Path]] = {}
 
-        async def one(i: int, segment: SegmentSpec) -> float:
-            async with slots:
-                return await encode_segment(ffmpeg, segment, profile, out.parent / f"seg{i}.mp4", StageContext())
+        async def transition(i: int) -> Path:
+            async with slots.slot(0.0, fade / fps):
+                return await encode_transition(ffmpeg, paths[i], paths[i + 1], profile.frames(durations[i]), fade, profile,
+                                               out.parent / f"transition{i}.mp4", StageContext(), threads=encoder_threads(workers))
 
-        # as the pipeline does: the soundtrack is encoded from the narrations beside the segments
-        # (longest first), and the join copies both
+        async def one(i: int) -> None:
+            async with slots.slot(0.0, segments[i].duration):
+                durations[i] = await encode_segment(ffmpeg, segments[i], profile, paths[i], StageContext(),
+                                                    threads=encoder_threads(min(workers, len(segments))))
+            for left in (i - 1, i):
+                if fade and left in durations and left + 1 in durations:
+                    transitions[left] = asyncio.ensure_future(transition(left))
+
         parts = [SoundPart(segment.narration, LEAD_IN, segment.duration) for segment in segments]
         track = out.parent / "soundtrack.m4a"
         soundtrack = asyncio.ensure_future(
             encode_soundtrack(ffmpeg, parts, track, crossfade=CROSSFADE, profile=profile, ctx=StageContext()))
-        longest_first = sorted(range(len(segments)), key=lambda i: -segments[i].duration)
-        durations = dict(zip(longest_first, await asyncio.gather(*(one(i, segments[i]) for i in longest_first))))
+        await asyncio.gather(*(one(i) for i in range(len(segments))))
         await soundtrack
-        paths = [out.parent / f"seg{i}.mp4" for i in range(len(segments))]
+        made = dict(zip(transitions, await asyncio.gather(*transitions.values())))
         await join_segments(ffmpeg, paths, [durations[i] for i in range(len(segments))], out, crossfade=CROSSFADE,
-                            soundtrack=track, profile=profile, ctx=StageContext())
+                            soundtrack=track, transitions=made, profile=profile, ctx=StageContext())
 
     asyncio.run(go())
 
@@ -249,6 +269,28 @@ def decode_to_raw(video: Path, raw: Path) -> None:
 VARIANTS = {"ours": run_ours, "moviepy": run_moviepy, "floor": run_floor, "encode-only": run_encode_only}
 
 
+def prepare(variant: str) -> None:
+    """What a service does once when it starts, not per video: import the libraries, find FFmpeg and the font."""
+    locate_ffmpeg()
+    resolve_cjk_font()
+    if variant == "moviepy":
+        import moviepy  # noqa: F401
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and of every child it has waited for (FFmpeg runs)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_timed(variant: str, spec: dict, fps: int, out: Path, timing: Path) -> None:
+    """The variant's work, timed from after ``prepare`` to its output written (wall and CPU)."""
+    prepare(variant)
+    began, cpu = time.perf_counter(), own_cpu()
+    VARIANTS[variant](spec, fps, out)
+    timing.write_text(json.dumps({"wall": time.perf_counter() - began, "cpu": own_cpu() - cpu}))
+
+
 # ------------------------------------------------------------------ measuring
 
 
@@ -267,12 +309,10 @@ def tree_rss(process: psutil.Process) -> int:
 
 
 def measure(variant: str, spec_path: Path, fps: int, out: Path) -> tuple[float, int, float]:
-    """(wall seconds, peak RSS bytes, CPU seconds) of one variant's process tree, run in a child process.
-    The CPU time (user + system of the child and every process it waited for) is what the variant
-    costs whatever else the machine runs; the wall time is what a user waits."""
+    """(wall seconds, peak RSS bytes, CPU seconds) of one variant, run in a child process. Wall and CPU
+    are the child's own measure of the work (``run_timed``: after its imports, the CPU of the child
+    and every FFmpeg it ran); the peak RSS is of the child's whole process tree, sampled here."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
     child = subprocess.Popen([sys.executable, __file__, "--variant", variant, "--spec", str(spec_path), "--fps", str(fps), "--out", str(out),
                               "--crossfade", str(CROSSFADE)])
     process = psutil.Process(child.pid)
@@ -288,14 +328,12 @@ def measure(variant: str, spec_path: Path, fps: int, out: Path) -> tuple[float, 
     sampler = threading.Thread(target=poll)
     sampler.start()
     code = child.wait()
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     sampler.join()
     if code != 0 or not out.exists():
         raise SystemExit(f"{variant} failed with exit code {code}")
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return wall, peak, cpu
+    timing = json.loads(out.with_suffix(".timing.json").read_text())
+    return timing["wall"], peak, timing["cpu"]
 
 
 def frames_of(path: Path) -> str:
@@ -337,7 +375,7 @@ def main() -> int:
     args = parser.parse_args()
     set_crossfade(args.crossfade)
     if args.variant:
-        VARIANTS[args.variant](json.loads(args.spec.read_text()), args.fps, args.out)
+        run_timed(args.variant, json.loads(args.spec.read_text()), args.fps, args.out, args.out.with_suffix(".timing.json"))
         return 0
 
     shots, seconds, width, height, rounds = (3, 2.0, 640, 360, 1) if args.quick else (8, 4.0, 1280, 720, args.rounds)

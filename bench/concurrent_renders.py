@@ -55,6 +55,7 @@ class ArrivalOrderSlots:
     """The compose slots as a plain semaphore: the rank is ignored."""
 
     def __init__(self, capacity: int):
+        self.capacity = capacity
         self._slots = asyncio.Semaphore(capacity)
 
     @asynccontextmanager
@@ -74,6 +75,7 @@ def run_renders(root: Path, renders: int, shots: int, resolution: int, slots: ty
     finally:
         app_module.RankedSlots = RankedSlots  # type: ignore[attr-defined]
     seconds = [0.0] * renders
+    failures: list[str] = []
     with client_cm as client:
         for n in range(renders):
             created = client.post("/api/v1/storyboard/create", json={
@@ -88,7 +90,7 @@ def run_renders(root: Path, renders: int, shots: int, resolution: int, slots: ty
                 "operation_id": f"op-r{n}", "story_id": f"story-{n}", "user_id": "u-1", "aspect_ratio": "16:9"})
             seconds[n] = time.perf_counter() - began
             if answer.status_code != 200:
-                raise SystemExit(f"render {n} failed: {answer.text[:500]}")
+                failures.append(f"render {n} failed: {answer.text[:500]}")
 
         threads = []
         for n in range(renders):
@@ -98,6 +100,8 @@ def run_renders(root: Path, renders: int, shots: int, resolution: int, slots: ty
             time.sleep(STAGGER_S)
         for thread in threads:
             thread.join()
+    if failures:
+        raise SystemExit("\n".join(failures))
     return seconds
 
 

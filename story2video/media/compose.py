@@ -66,9 +66,10 @@ class SegmentSpec:
 
 
 async def encode_segment(
-    ffmpeg: Path, spec: SegmentSpec, profile: RenderProfile, dest: Path, ctx: StageContext
+    ffmpeg: Path, spec: SegmentSpec, profile: RenderProfile, dest: Path, ctx: StageContext, *, threads: int = 0
 ) -> float:
     """Render one shot's segment to ``dest`` (MP4) in one FFmpeg run; return its duration.
+    ``threads``: the encoder's (``encoding.encoder_threads``; 0: its own choice).
 
     The duration is ``lead_in + narration_duration + tail`` rounded to whole frames, confirmed by
     probing the file (see ``confirmed_duration``).
@@ -80,7 +81,7 @@ async def encode_segment(
         picture, stdin = await _segment_picture(ffmpeg, spec, profile, frames, Path(tmp), ctx)
         video = _with_subtitles(picture, spec, profile, Path(tmp))
         audio = _segment_audio(spec, profile, frames)
-        output = ff.output(video, audio, str(dest), **video_args(profile, keyframes), **audio_args(profile), f="mp4")
+        output = ff.output(video, audio, str(dest), **video_args(profile, keyframes, threads), **audio_args(profile), f="mp4")
         await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
     return await confirmed_duration(ffmpeg, dest, seconds)
 
@@ -276,6 +277,7 @@ async def join_segments(
     music: Path | None = None,
     generated_music: bool = False,
     soundtrack: Path | None = None,
+    transitions: dict[int, Path] | None = None,
     profile: RenderProfile,
     ctx: StageContext,
 ) -> float:
@@ -286,7 +288,9 @@ async def join_segments(
     ``crossfade`` have only their transitions re-encoded, others are re-encoded whole.
     ``soundtrack`` (from ``encode_soundtrack`` for the same segments, crossfade and music) is copied
     as the audio; without it the segments' audio is re-encoded, with a ducked music bed from ``music``
-    (a file) or ``generated_music``.
+    (a file) or ``generated_music``. ``transitions``: crossfades already encoded by ``encode_transition``
+    (by the index of the segment they leave), used when the segments can be cut; the others are
+    encoded here.
     """
     if not segments or len(segments) != len(durations):
         raise ValueError("join_segments needs one duration per segment, and at least one segment")
@@ -296,7 +300,9 @@ async def join_segments(
     fade = _fade_frames(crossfade, frames, profile) if len(segments) > 1 else 0
     seconds = (sum(frames) - fade * (len(frames) - 1)) / profile.fps
     with work_folder("join-") as tmp:
-        video, narration, video_options = await _joined_streams(ffmpeg, segments, frames, fade, profile, Path(tmp), ctx)
+        video, narration, video_options = await _joined_streams(
+            ffmpeg, segments, frames, fade, profile, Path(tmp), ctx, transitions or {}
+        )
         if soundtrack is not None:
             output = ff.output(video, ff.input(str(soundtrack)).audio, str(dest), **video_options,
                                **{"c:a": "copy"}, movflags="+faststart", f="mp4")
@@ -315,7 +321,14 @@ async def join_segments(
 
 
 async def _joined_streams(
-    ffmpeg: Path, segments: list[Path], frames: list[int], fade: int, profile: RenderProfile, tmp: Path, ctx: StageContext
+    ffmpeg: Path,
+    segments: list[Path],
+    frames: list[int],
+    fade: int,
+    profile: RenderProfile,
+    tmp: Path,
+    ctx: StageContext,
+    transitions: dict[int, Path],
 ) -> tuple[FilterableStream, FilterableStream, dict[str, object]]:
     """(video, narration, video output options) of the joined segments."""
     if not fade:
@@ -323,7 +336,7 @@ async def _joined_streams(
         return video, audio, {"c:v": "copy"}
     inputs = [ff.input(str(path)) for path in segments]
     audio = crossfaded_audio(inputs, fade, profile)
-    pieces = await cut_for_crossfade(ffmpeg, segments, frames, fade, profile, tmp, ctx)
+    pieces = await cut_for_crossfade(ffmpeg, segments, frames, fade, profile, tmp, ctx, transitions)
     if pieces is None:
         return crossfaded_video(inputs, frames, fade, profile), audio, video_args(profile)
     video, _ = _concatenated(pieces, tmp / "pieces.txt")

@@ -103,27 +103,49 @@ class Middle:
     count: int
 
 
+async def encode_transition(
+    ffmpeg: Path, left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path, ctx: StageContext,
+    *, threads: int = 0,
+) -> Path:
+    """The ``fade`` frames dissolving segment ``left`` (``left_frames`` long) into ``right``, encoded
+    as the join's piece between them; it can be made as soon as both segments exist."""
+    await render(ffmpeg, _transition(left, right, left_frames, fade, profile, dest, threads).get_args(), [dest], ctx,
+                 fade / profile.fps, progress=False)
+    return dest
+
+
 async def cut_for_crossfade(
-    ffmpeg: Path, segments: list[Path], frames: list[int], fade: int, profile: RenderProfile, folder: Path, ctx: StageContext
+    ffmpeg: Path,
+    segments: list[Path],
+    frames: list[int],
+    fade: int,
+    profile: RenderProfile,
+    folder: Path,
+    ctx: StageContext,
+    made: dict[int, Path] | None = None,
 ) -> list[Path] | None:
     """The pieces that, concatenated, are the crossfaded video; None when the segments cannot be cut
-    (the reason is logged) and the whole video must be re-encoded."""
+    (the reason is logged) and the whole video must be re-encoded. ``made``: transitions already
+    encoded (``encode_transition``), by the index of the segment they leave."""
     if profile.encoder not in CUTTABLE_ENCODERS:
         logger.info("crossfade re-encodes the whole video: cut points are only verified for {}", ", ".join(CUTTABLE_ENCODERS))
         return None
-    listings = await list_packets(ffmpeg, segments, profile.fps, folder / "segment-packets", ctx)
+    made = dict(sorted((made or {}).items()))
+    listings = await list_packets(ffmpeg, [*segments, *made.values()], profile.fps, folder / "segment-packets", ctx)
+    listings, made_listings = listings[: len(segments)], dict(zip(made, listings[len(segments) :]))
     reason = _uncuttable_reason(listings, frames, fade)
     if reason:
         logger.info("crossfade re-encodes the whole video: {}", reason)
         return None
+    made = {index: path for index, path in made.items() if _fits(made_listings[index], listings[0], fade, path)}
     middles = _middles(frames, fade)
     middle_paths = {middle.segment: folder / f"middle{middle.segment}.mp4" for middle in middles}
-    transition_paths = [folder / f"transition{index}.mp4" for index in range(len(segments) - 1)]
+    transition_paths = [made.get(index, folder / f"transition{index}.mp4") for index in range(len(segments) - 1)]
     copies = [_copied_middle(segments[middle.segment], middle, profile, middle_paths[middle.segment]) for middle in middles]
     runs = [(ff.merge_outputs(*copies).get_args(), list(middle_paths.values()))] if copies else []
     runs += [
         (_transition(segments[index], segments[index + 1], frames[index], fade, profile, path).get_args(), [path])
-        for index, path in enumerate(transition_paths)
+        for index, path in enumerate(transition_paths) if index not in made
     ]
     await _run_in_parallel(ffmpeg, runs, fade / profile.fps, ctx)
     reason = await _copy_mismatch(ffmpeg, listings, middles, list(middle_paths.values()), profile.fps, folder / "middle-packets", ctx)
@@ -151,6 +173,14 @@ async def _run_in_parallel(ffmpeg: Path, runs: list[tuple[list[str], list[Path]]
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def _fits(transition: VideoPackets, segment: VideoPackets, fade: int, path: Path) -> bool:
+    """Whether a transition encoded beforehand can be joined with these segments (else it is encoded again)."""
+    if transition.extradata == segment.extradata and len(transition.packets) == fade:
+        return True
+    logger.warning("transition {} does not fit the segments (parameter sets or length differ): encoded again", path.name)
+    return False
 
 
 def _uncuttable_reason(listings: list[VideoPackets], frames: list[int], fade: int) -> str:
@@ -187,12 +217,12 @@ def _copied_middle(segment: Path, middle: Middle, profile: RenderProfile, dest: 
 
 
 def _transition(
-    left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path
+    left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path, threads: int = 0
 ) -> OutputStream:
     tail = ff.input(str(left), ss=_seek_time(left_frames - fade, profile)).video
     head = ff.input(str(right), t=_seconds(fade + 1, profile)).video
     dissolve = ff.filter([tail, head], "xfade", transition="fade", duration=_seconds(fade, profile), offset=0)
-    return ff.output(dissolve, str(dest), **video_args(profile), **{"frames:v": fade}, an=None, f="mp4")
+    return ff.output(dissolve, str(dest), **video_args(profile, threads=threads), **{"frames:v": fade}, an=None, f="mp4")
 
 
 def _in_playing_order(middles: dict[int, Path], transitions: list[Path]) -> list[Path]:

@@ -20,13 +20,14 @@ from typing import Sequence
 
 from story2video.errors import InvalidRequest
 from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments
-from story2video.media.encoding import RenderProfile
+from story2video.media.encoding import RenderProfile, encoder_threads
 from story2video.media.subtitles import Cue, SubtitleFrame, write_srt
 from story2video.pipeline.cache import artifact_key
 from story2video.pipeline.deps import PipelineDeps, artifact_url
 from story2video.pipeline.failures import stage_errors, within_timeout
 from story2video.pipeline.captions import shot_captions
 from story2video.pipeline.clipinputs import ClipInputs, clip_inputs, write_speech_track
+from story2video.pipeline.crossfades import EarlyCrossfades
 from story2video.pipeline.narration import cast_voices, ensure_narration
 from story2video.pipeline.keyframes import CardFrame, ensure_keyframe, keyframe_for_frame
 from story2video.pipeline.progress import Progress, ShotState
@@ -64,6 +65,7 @@ class ShotCut:
     narration: ArtifactRecord
     duration: float
     cues: list[Cue]  # timed from the segment's start
+    encoded_now: bool = False  # the segment was encoded by this call, not found in the cache
 
 
 @dataclass
@@ -106,19 +108,31 @@ async def render_story(
     first_come: float | None = None,
 ) -> RenderOutcome:
     """The whole render in this process: every shot (bounded in parallel), then the join; the
-    soundtrack is encoded as soon as every narration exists, beside the shots' remaining work."""
+    soundtrack is encoded as soon as every narration exists, and each crossfade as soon as its two
+    segments do, beside the shots' remaining work.
+
+    When there are at least as many segments as compose slots, each encode gets its share of the
+    cores (``encoder_threads``) instead of threads of its own on all of them."""
     first_come = time.time() if first_come is None else first_come
     progress.enter_stage("shots", [shot.shot_id for shot in shots])
     loop = asyncio.get_running_loop()
     narrations: dict[str, asyncio.Future[ArtifactRecord]] = {shot.shot_id: loop.create_future() for shot in shots}
+    side_by_side = deps.compose_slots.capacity
+    threads = encoder_threads(min(side_by_side, len(shots)))
+    order = {shot.shot_id: index for index, shot in enumerate(shots)}
 
     async def one(shot: ShotRecord) -> ShotCut:
         media = await shot_media(deps, progress, story, shot, spec, narrated=narrations[shot.shot_id].set_result)
-        cut = await shot_segment(deps, progress, shot, media, spec, first_come=first_come)
+        cut = await shot_segment(deps, progress, shot, media, spec, first_come=first_come, threads=threads)
+        crossfades.segment_done(order[shot.shot_id], deps.store.path_of(cut.segment), cut.duration, encoded_now=cut.encoded_now)
         await record_shot_done(deps, progress, cut)
         return cut
 
     with work_folder("soundtrack-") as folder:
+        crossfades = EarlyCrossfades(
+            deps, _profile(deps, spec), spec.crossfade, len(shots), Path(folder),
+            first_come=first_come, threads=encoder_threads(side_by_side), ctx=progress.context(),
+        )
 
         async def soundtrack() -> Path:
             narrated = await asyncio.gather(*narrations.values())
@@ -128,10 +142,11 @@ async def render_story(
         try:
             cuts = await run_per_shot(progress, shots, one, deps.settings.shot_concurrency)
             progress.enter_stage("final")
-            return await join_story(deps, progress, cuts, spec, first_come=first_come, soundtrack=early)
+            return await join_story(deps, progress, cuts, spec, first_come=first_come, soundtrack=early, crossfades=crossfades)
         finally:
             early.cancel()  # unused when a shot failed or the video was made before
             await asyncio.gather(early, return_exceptions=True)
+            await crossfades.cancel()
 
 
 def _step(progress: Progress, shot: ShotRecord, name: str) -> StageContext:
@@ -176,12 +191,14 @@ async def shot_segment(
     spec: RenderSpec,
     *,
     first_come: float | None = None,
+    threads: int = 0,
 ) -> ShotCut:
     """The composition work of one shot: its segment, narration and subtitles burned over the clip.
-    ``first_come``: when the operation was submitted (its turn for a compose slot; default now)."""
+    ``first_come``: when the operation was submitted (its turn for a compose slot; default now);
+    ``threads``: the encoder's (0: its own choice)."""
     return await ensure_segment(
         deps, shot, media.keyframe, media.narration, media.clip, spec, _step(progress, shot, "segment"),
-        first_come=time.time() if first_come is None else first_come,
+        first_come=time.time() if first_come is None else first_come, threads=threads,
     )
 
 
@@ -257,6 +274,7 @@ async def ensure_segment(
     ctx: StageContext,
     *,
     first_come: float,
+    threads: int = 0,
 ) -> ShotCut:
     spoken = float(narration.duration or 0.0)
     cast = await asyncio.to_thread(deps.stories.list_cast, shot.user_id, shot.story_id)
@@ -288,9 +306,13 @@ async def ensure_segment(
         crossfade=spec.crossfade,
     )
 
+    encoded_now = False
+
     async def produce(dest: Path) -> Produced:
+        nonlocal encoded_now
+        encoded_now = True
         async with deps.compose_slots.slot(first_come, segment_spec.duration):
-            seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx)
+            seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx, threads=threads)
         # The keys of what it was made from: retention keeps them while it keeps the segment.
         inputs = {"keyframe": keyframe.key, "narration": narration.key}
         if isinstance(clip, ClipFile):
@@ -300,7 +322,9 @@ async def ensure_segment(
 
     with stage_errors("segments", "ffmpeg", shot.shot_id):
         record = await deps.store.ensure(key, "segment", "mp4", produce, composed_mp4)
-    return ShotCut(shot=shot, segment=record, narration=narration, duration=float(record.duration or 0.0), cues=cues)
+    return ShotCut(
+        shot=shot, segment=record, narration=narration, duration=float(record.duration or 0.0), cues=cues, encoded_now=encoded_now
+    )
 
 
 def _music_source(deps: PipelineDeps, spec: RenderSpec) -> tuple[Path | None, dict | None]:
@@ -352,9 +376,11 @@ async def join_story(
     *,
     first_come: float | None = None,
     soundtrack: asyncio.Future[Path] | None = None,
+    crossfades: EarlyCrossfades | None = None,
 ) -> RenderOutcome:
     """The final video and its subtitles. ``soundtrack``: the audio track being made from these cuts'
-    narrations (``make_soundtrack``); without it the join makes it first."""
+    narrations (``make_soundtrack``); without it the join makes it first. ``crossfades``: the
+    transitions being encoded beside the segments; the join encodes those not started there."""
     first_come = time.time() if first_come is None else first_come
     profile = _profile(deps, spec)
     _, music_identity = _music_source(deps, spec)
@@ -370,9 +396,11 @@ async def join_story(
                 track = await soundtrack
             else:
                 track = await make_soundtrack(deps, [cut.narration for cut in cuts], spec, Path(folder) / "soundtrack.m4a", ctx)
+            made = await crossfades.made() if crossfades is not None else {}
             async with deps.compose_slots.slot(first_come, sum(durations)):
                 seconds = await join_segments(
-                    deps.ffmpeg, paths, durations, dest, crossfade=spec.crossfade, soundtrack=track, profile=profile, ctx=ctx
+                    deps.ffmpeg, paths, durations, dest, crossfade=spec.crossfade, soundtrack=track, transitions=made,
+                    profile=profile, ctx=ctx,
                 )
         return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"segments": segment_keys})
 

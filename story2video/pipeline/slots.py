@@ -40,6 +40,10 @@ class RankedSlots:
         finally:
             self._release(first_come)
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
     def waiting(self) -> int:
         return sum(1 for *_, turn in self._waiting if not turn.done())
 
