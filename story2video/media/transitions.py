@@ -23,7 +23,7 @@ import asyncio
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ffmpeg as ff
@@ -36,6 +36,9 @@ from story2video.media.ffmpeg import run_ffmpeg
 from story2video.stagecontext import StageContext
 
 CUTTABLE_ENCODERS = ("libx264",)  # encoders whose forced keyframes are IDRs closing their GOP
+# x264 presets whose faster neighbour writes the same parameter sets (checked by the tests): a dissolve
+# costs x264 ~40 % less CPU at superfast, for ~35 % more bytes at the same CRF, on the few frames that dissolve.
+TRANSITION_PRESETS = {"veryfast": "superfast"}
 _TIMEBASE_RE = re.compile(r"^#tb 0: (\d+)/(\d+)$", re.MULTILINE)
 _EXTRADATA_RE = re.compile(r"^#extradata 0:\s*(.+)$", re.MULTILINE)
 
@@ -222,7 +225,8 @@ def _transition(
     tail = ff.input(str(left), ss=_seek_time(left_frames - fade, profile)).video
     head = ff.input(str(right), t=_seconds(fade + 1, profile)).video
     dissolve = ff.filter([tail, head], "xfade", transition="fade", duration=_seconds(fade, profile), offset=0)
-    return ff.output(dissolve, str(dest), **video_args(profile, threads=threads), **{"frames:v": fade}, an=None, f="mp4")
+    faster = replace(profile, preset=TRANSITION_PRESETS.get(profile.preset, profile.preset))
+    return ff.output(dissolve, str(dest), **video_args(faster, threads=threads), **{"frames:v": fade}, an=None, f="mp4")
 
 
 def _in_playing_order(middles: dict[int, Path], transitions: list[Path]) -> list[Path]:
