@@ -8,6 +8,8 @@ import pytest
 from loguru import logger
 from PIL import Image
 
+from story2video.media import transitions
+from story2video.pipeline import crossfades
 from tests import mediacheck
 from tests.conftest import create_body
 
@@ -163,3 +165,37 @@ def test_changing_the_crossfade_re_encodes_the_segments(seeded):
     assert client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-007", "crossfade": 0.25}).status_code == 200
     after = {shot["id"]: shot["video_url"] for shot in _story(client)["shots"]}
     assert all(after[shot_id] != url for shot_id, url in before.items())
+
+
+def test_crossfades_are_encoded_beside_the_segments_and_only_once(seeded, monkeypatch):
+    client = seeded[0]
+    early: list[str] = []
+    encoded: list[str] = []
+    spy_early, spy_any = crossfades.encode_transition, transitions._transition
+
+    async def early_transition(*args, **kwargs):
+        early.append(args[6].name)
+        return await spy_early(*args, **kwargs)
+
+    def any_transition(*args, **kwargs):
+        encoded.append(args[5].name)
+        return spy_any(*args, **kwargs)
+
+    monkeypatch.setattr(crossfades, "encode_transition", early_transition)
+    monkeypatch.setattr(transitions, "_transition", any_transition)
+    shots = len(_story(client)["shots"])
+    assert client.post("/api/v1/video/render", json={**RENDER, "crossfade": 0.5}).status_code == 200
+    # every transition was started as soon as its two segments existed; the join encoded none
+    assert sorted(early) == sorted(encoded) == sorted(f"transition{index}.mp4" for index in range(shots - 1))
+
+    early.clear(), encoded.clear()
+    assert client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-008", "crossfade": 0.5}).status_code == 200
+    assert early == encoded == []  # the video was made before: nothing is encoded early for nothing
+
+    regenerate = {**REGENERATE, "operation_id": "op-009", "narration": "纸船在月光下轻轻摇晃。"}  # shot_01 changes
+    assert client.post("/api/v1/shot/regenerate", json=regenerate).status_code == 200
+    early.clear(), encoded.clear()
+    rendered = client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-010", "crossfade": 0.5})
+    assert rendered.status_code == 200, rendered.text
+    assert early == ["transition0.mp4"]  # the only pair with a segment encoded by this render
+    assert len(encoded) == shots - 1  # the others by the join

@@ -66,9 +66,10 @@ def join(
     crossfade: float = 0.0,
     music: Path | None = None,
     generated_music: bool = False,
+    transitions: dict[int, Path] | None = None,
 ) -> float:
-    """Join as the render does (the audio copied from a soundtrack encoded from the narrations),
-    or with ``soundtrack=False`` by re-encoding the segments' own audio."""
+    """Join as the render does (the audio copied from a soundtrack encoded from the narrations, the
+    ``transitions`` made beforehand used), or with ``soundtrack=False`` by re-encoding the segments' own audio."""
     ffmpeg = locate_ffmpeg()
     if not soundtrack:
         return asyncio.run(join_segments(
@@ -82,6 +83,6 @@ def join(
         await encode_soundtrack(ffmpeg, parts, track, crossfade=crossfade, music=music, generated_music=generated_music,
                                 profile=SMALL, ctx=StageContext())
         return await join_segments(ffmpeg, segments.paths, segments.durations, dest, crossfade=crossfade,
-                                   soundtrack=track, profile=SMALL, ctx=StageContext())
+                                   soundtrack=track, transitions=transitions, profile=SMALL, ctx=StageContext())
 
     return asyncio.run(both())

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 
+import ffmpeg as ff
 import pytest
 from loguru import logger
 
 from story2video.media import transitions
+from story2video.media.encoding import video_args
+from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.fonts import FontInfo
-from story2video.media.transitions import crossfade_keyframes, parse_framecrc
+from story2video.media.transitions import TRANSITION_PRESETS, crossfade_keyframes, encode_transition, list_packets, parse_framecrc
+from story2video.stagecontext import StageContext
 from tests.media.avcheck import colour_distance, frames, mean_colour, streams, video_packet_digests
 from tests.media.conftest import SMALL
 from tests.media.segments import NARRATION_S, Segments, build_segments, join
@@ -92,6 +98,54 @@ def test_a_segment_of_exactly_two_crossfades_has_no_middle(ffmpeg_bin: Path, tmp
     join(segments, ours, crossfade=CROSSFADE)
     whole_re_encode(segments, reference, CROSSFADE)
     assert_same_pictures(ours, reference)
+
+
+def made_beforehand(segments: Segments, indexes: list[int], folder: Path, fade: int = FADE_FRAMES) -> dict[int, Path]:
+    return {
+        index: asyncio.run(encode_transition(
+            locate_ffmpeg(), segments.paths[index], segments.paths[index + 1], SMALL.frames(segments.durations[index]), fade,
+            SMALL, folder / f"early{index}.mp4", StageContext(), threads=1,
+        ))
+        for index in indexes
+    }
+
+
+def test_transitions_made_beforehand_are_joined_as_they_are(prepared: Segments, reference: Path, tmp_path: Path) -> None:
+    made = made_beforehand(prepared, [0, 3, 6], tmp_path)
+    dest = tmp_path / "joined.mp4"
+    join(prepared, dest, crossfade=CROSSFADE, transitions=made)
+    final_packets = video_packet_digests(dest)
+    for index, path in made.items():
+        start = sum(SMALL.frames(duration) - FADE_FRAMES for duration in prepared.durations[: index + 1])
+        assert final_packets[start : start + FADE_FRAMES] == video_packet_digests(path), f"transition {index}"
+    assert_same_pictures(dest, reference)
+
+
+def test_a_transition_made_beforehand_that_does_not_fit_is_encoded_again(prepared: Segments, reference: Path, tmp_path: Path) -> None:
+    made = made_beforehand(prepared, [2], tmp_path, fade=FADE_FRAMES - 2)  # too short
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="WARNING", format="{message}")
+    try:
+        dest = tmp_path / "joined.mp4"
+        join(prepared, dest, crossfade=CROSSFADE, transitions=made)
+    finally:
+        logger.remove(sink)
+    assert any("early2.mp4 does not fit" in line for line in lines), lines
+    assert_same_pictures(dest, reference)
+
+
+@pytest.mark.parametrize("preset", sorted(TRANSITION_PRESETS))
+def test_the_faster_transition_preset_writes_the_segments_parameter_sets(preset: str, tmp_path: Path) -> None:
+    """Pieces are joined by copying: a transition must carry exactly the segments' SPS and PPS."""
+    ffmpeg = locate_ffmpeg()
+    listings = []
+    for name in (preset, TRANSITION_PRESETS[preset]):
+        dest = tmp_path / f"{name}.mp4"
+        profile = replace(SMALL, preset=name)
+        source = ff.input("testsrc2=size=320x180:rate=12:duration=1", f="lavfi").video
+        asyncio.run(run_ffmpeg(ffmpeg, ff.output(source, str(dest), **video_args(profile, threads=1), an=None).get_args()))
+        listings.append(asyncio.run(list_packets(ffmpeg, [dest], SMALL.fps, tmp_path / name, StageContext()))[0])
+    assert listings[0].extradata == listings[1].extradata
 
 
 def test_crossfade_keyframes() -> None:
