@@ -73,26 +73,33 @@ def test_a_cancelled_waiter_does_not_keep_a_slot() -> None:
     assert asyncio.run(scenario()) == ["holder", "later", "after"]
 
 
+class GatedWork:
+    """Pieces of work that hold their slot until the gate opens, counting how many run at once."""
+
+    def __init__(self, slots: RankedSlots):
+        self.slots, self.gate = slots, asyncio.Event()
+        self.running = self.most = 0
+
+    def start(self, first_come: float) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._work(first_come))
+
+    async def _work(self, first_come: float) -> None:
+        async with self.slots.slot(first_come):
+            self.running += 1
+            self.most = max(self.most, self.running)
+            await self.gate.wait()
+            self.running -= 1
+
+
 def test_up_to_capacity_run_at_once() -> None:
     async def scenario() -> int:
-        slots = RankedSlots(2)
-        running, most = 0, 0
-        gate = asyncio.Event()
-
-        async def work(first_come: float) -> None:
-            nonlocal running, most
-            async with slots.slot(first_come):
-                running += 1
-                most = max(most, running)
-                await gate.wait()
-                running -= 1
-
-        tasks = [asyncio.ensure_future(work(float(n))) for n in range(5)]
+        work = GatedWork(RankedSlots(2))
+        tasks = [work.start(float(n)) for n in range(5)]
         await settle()
-        assert running == 2 and slots.waiting() == 3
-        gate.set()
+        assert work.running == 2 and work.slots.waiting() == 3
+        work.gate.set()
         await asyncio.gather(*tasks)
-        return most
+        return work.most
 
     assert asyncio.run(scenario()) == 2
 
@@ -128,25 +135,14 @@ def test_an_earlier_operation_overtakes_a_slot_held_by_a_later_one() -> None:
 
 def test_overtaking_is_one_extra_slot_per_later_holder() -> None:
     async def scenario() -> int:
-        slots = RankedSlots(1)
-        gate = asyncio.Event()
-        running, most = 0, 0
-
-        async def work(first_come: float) -> None:
-            nonlocal running, most
-            async with slots.slot(first_come):
-                running += 1
-                most = max(most, running)
-                await gate.wait()
-                running -= 1
-
-        tasks = [asyncio.ensure_future(work(9.0))]
+        work = GatedWork(RankedSlots(1))
+        tasks = [work.start(9.0)]
         await settle()
-        tasks += [asyncio.ensure_future(work(1.0)) for _ in range(3)]  # three pieces of one earlier render
+        tasks += [work.start(1.0) for _ in range(3)]  # three pieces of one earlier render
         await settle()
-        assert running == 2 and slots.waiting() == 2
-        gate.set()
+        assert work.running == 2 and work.slots.waiting() == 2
+        work.gate.set()
         await asyncio.gather(*tasks)
-        return most
+        return work.most
 
     assert asyncio.run(scenario()) == 2
