@@ -5,19 +5,28 @@ neighbouring segments can be encoded as soon as both exist, so a render starts i
 compose slot ranked after the operation's longer segments: it fills the cores that the last segments
 leave idle, and after the last segment the join has little left to encode.
 
-A transition starts early only when at least one of its two segments was encoded by this render: when
-both came from the cache the finished video may exist as well, and the join decides whether it is needed.
+A transition starts early only when at least one of its two segments was encoded by this render (when
+both came from the cache the finished video may exist as well, and the join decides whether it is needed)
+and both are longer than the crossfade (else the join refuses the crossfade with a clear error).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from story2video.media.encoding import RenderProfile
 from story2video.media.transitions import encode_transition
 from story2video.pipeline.deps import PipelineDeps
 from story2video.stagecontext import StageContext
+
+
+@dataclass(frozen=True)
+class _Segment:
+    path: Path
+    frames: int
+    encoded_now: bool  # by this render, not found in the cache
 
 
 class EarlyCrossfades:
@@ -36,25 +45,27 @@ class EarlyCrossfades:
         self._deps, self._profile, self._folder, self._ctx = deps, profile, folder, ctx
         self._fade = profile.fade_frames(crossfade) if segments > 1 else 0
         self._first_come, self._threads = first_come, threads
-        self._done: dict[int, tuple[Path, float, bool]] = {}  # index -> (segment file, seconds, encoded by this render)
+        self._done: dict[int, _Segment] = {}
         self._tasks: dict[int, asyncio.Task[Path]] = {}
 
     def segment_done(self, index: int, path: Path, seconds: float, *, encoded_now: bool) -> None:
         """Segment ``index`` exists: start the transitions it completes."""
         if not self._fade:
             return
-        self._done[index] = (path, seconds, encoded_now)
+        self._done[index] = _Segment(path, self._profile.frames(seconds), encoded_now)
         for left in (index - 1, index):
-            if left in self._done and left + 1 in self._done and left not in self._tasks:
-                (left_path, left_seconds, left_new), (right_path, _, right_new) = self._done[left], self._done[left + 1]
-                if left_new or right_new:
-                    self._tasks[left] = asyncio.ensure_future(self._encode(left, left_path, left_seconds, right_path))
+            if left not in self._tasks and self._worth_starting(left):
+                self._tasks[left] = asyncio.ensure_future(self._encode(left, self._done[left], self._done[left + 1]))
 
-    async def _encode(self, index: int, left: Path, left_seconds: float, right: Path) -> Path:
+    def _worth_starting(self, left: int) -> bool:
+        pair = [self._done.get(left), self._done.get(left + 1)]
+        return all(pair) and any(s.encoded_now for s in pair) and all(s.frames > self._fade for s in pair)  # type: ignore[union-attr]
+
+    async def _encode(self, index: int, left: _Segment, right: _Segment) -> Path:
         dest = self._folder / f"transition{index}.mp4"
         async with self._deps.compose_slots.slot(self._first_come, self._fade / self._profile.fps):
             return await encode_transition(
-                self._deps.ffmpeg, left, right, self._profile.frames(left_seconds), self._fade, self._profile, dest, self._ctx,
+                self._deps.ffmpeg, left.path, right.path, left.frames, self._fade, self._profile, dest, self._ctx,
                 threads=self._threads,
             )
 
