@@ -15,8 +15,8 @@ four stories created beforehand. Each round, side by side:
 
 Every render uses a fresh output folder (nothing cached). The service runs as deployed: its own
 Python code at the niceness it was started with, its FFmpeg at ``FFMPEG_NICENESS``; in the ranked mode,
-the FFmpeg runs and the preview backends' eSpeak and card painting of a render submitted after one
-still running at ``BEHIND_NICENESS``. Prints the first render's time over its time alone (median and [min-max] over the
+the FFmpeg runs of a render submitted after one still running in the idle class, and its preview
+backends' eSpeak and card painting at ``BEHIND_NICENESS`` (``story2video/turns.py``). Prints the first render's time over its time alone (median and [min-max] over the
 rounds) in both modes, and the last render's, with the load average at the start and end.
 """
 
@@ -44,7 +44,7 @@ from app_api import build_providers  # noqa: E402
 from story2video.logs import configure_logging  # noqa: E402
 from story2video.media.ffmpeg import FFMPEG_NICENESS  # noqa: E402
 from story2video.pipeline.slots import RankedSlots  # noqa: E402
-from story2video.turns import BEHIND_NICENESS, Turns, turns  # noqa: E402
+from story2video.turns import Turns, turns  # noqa: E402
 from tests.conftest import small_settings  # noqa: E402
 
 SCRIPT = "清晨，少女推开木窗，望见远山的薄雾。她背起画板走向河边。河面上漂着一只纸船。夜里，她听见了海浪的声音。"
@@ -135,7 +135,7 @@ def main() -> int:
                       + " ".join(f"{t:.2f}" for t in times), file=sys.stderr)
     load_after = os.getloadavg()
     print(f"concurrent_renders {renders} renders x {shots} shots {resolution}p, submitted {STAGGER_S:g} s apart, "
-          f"FFmpeg at niceness {FFMPEG_NICENESS} ({BEHIND_NICENESS} behind when ranked), median [min-max] of {rounds} rounds, {os.cpu_count()} cores, "
+          f"FFmpeg at niceness {FFMPEG_NICENESS} (idle class behind when ranked), median [min-max] of {rounds} rounds, {os.cpu_count()} cores, "
           f"load {load_before[0]:.2f} -> {load_after[0]:.2f}: alone {statistics.median(alone_times):.2f} s; "
           f"first/alone ranked {spread(first['ranked'])}, arrival order {spread(first['arrival'])}; "
           f"last/alone ranked {spread(last['ranked'])}, arrival order {spread(last['arrival'])}")

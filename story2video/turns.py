@@ -5,14 +5,18 @@ Compose slots already go first come, first served (``pipeline.slots``); but once
 shares the cores between everything runnable, so a later render's encodes and its preview backends'
 speech and card painting would slow an earlier render down. So:
 
-- FFmpeg started for an operation that is behind runs at ``BEHIND_NICENESS`` instead of
-  ``FFMPEG_NICENESS`` (``media.ffmpeg``): when both want the cores the OS gives the earlier render
-  about seven times the share (the weights of niceness 10 and 19), and the later one what is left.
+- FFmpeg started for an operation that is behind runs in Linux's idle class (``chrt --idle``; at
+  ``BEHIND_NICENESS`` where ``chrt`` is missing) instead of at ``FFMPEG_NICENESS`` (``media.ffmpeg``):
+  it gets a core only when the earlier operations leave one free, however many later renders there are.
+  (Niceness alone would not do: the weights of niceness 10 and 19 are 110 and 15, so six later
+  FFmpeg runs would together take 30 % of the cores from two earlier ones.)
 - CPU-bound work of the preview backends (``in_thread``) runs, for an operation that is behind, in
   threads that have raised their own niceness to ``BEHIND_NICENESS``. A thread may lower its own
-  priority but not raise it again, so those threads are kept for such work only.
+  priority but not raise it again, so those threads are kept for such work only. They stay in the
+  normal class: a thread of this process that the idle class kept off the cores while it held the
+  GIL would stall the service's event loop.
 
-The niceness is chosen when the work starts; work already running keeps it when the earlier
+The priority is chosen when the work starts; work already running keeps it when the earlier
 operation ends.
 """
 

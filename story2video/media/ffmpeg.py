@@ -174,19 +174,29 @@ async def run_ffmpeg(
 
 
 def _priority_prefix(behind: bool) -> list[str]:
-    """``nice`` before FFmpeg, so that it and every thread it starts run at ``FFMPEG_NICENESS`` from the
-    start, or at ``BEHIND_NICENESS`` for an operation that waits behind an earlier one
-    (``story2video.turns``); never above the service's own priority."""
-    target = BEHIND_NICENESS if behind else FFMPEG_NICENESS
+    """What FFmpeg is started under, so that it and every thread it starts have their priority from
+    the start: ``nice`` up to ``FFMPEG_NICENESS`` (never above the service's own priority), and for an
+    operation that is behind an earlier one (``story2video.turns``) Linux's idle class (``chrt
+    --idle``): it runs only on cores the earlier operations leave free. Without ``chrt``, niceness
+    ``BEHIND_NICENESS`` instead."""
+    target = BEHIND_NICENESS if behind and _tool("chrt") is None else FFMPEG_NICENESS
     raise_by = target - os.getpriority(os.PRIO_PROCESS, 0)
-    return [_nice_tool(), "-n", str(raise_by)] if raise_by > 0 else []
+    prefix = [_required_tool("nice"), "-n", str(raise_by)] if raise_by > 0 else []
+    chrt = _tool("chrt")
+    if behind and chrt is not None:
+        prefix += [chrt, "--idle", "0"]
+    return prefix
 
 
-@lru_cache(maxsize=1)
-def _nice_tool() -> str:
-    found = shutil.which("nice")
+@lru_cache(maxsize=None)
+def _tool(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def _required_tool(name: str) -> str:
+    found = _tool(name)
     if found is None:
-        raise FFmpegNotFound("`nice` (coreutils) is needed to start FFmpeg at a lower priority than the service; install coreutils")
+        raise FFmpegNotFound(f"`{name}` (coreutils) is needed to start FFmpeg at a lower priority than the service; install coreutils")
     return found
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.bench
 
 SUMMARIES = {
     "compose_vs_moviepy.py": r"^compose .* niceness \d+ for all, median \[min-max\] of \d+ rounds.* ours [\d.]+ s / \d+ MiB .*moviepy/ours x[\d.]+ \[[\d.]+-[\d.]+\] \(target >= 5\).* ours/floor x[\d.]+ \[[\d.]+-[\d.]+\] \(target <= 1\.3\)$",
-    "concurrent_renders.py": r"^concurrent_renders 3 renders x 2 shots 240p, .*niceness \d+ \(\d+ behind when ranked\), median \[min-max\] of 1 rounds.*"
+    "concurrent_renders.py": r"^concurrent_renders 3 renders x 2 shots 240p, .*niceness \d+ \(idle class behind when ranked\), median \[min-max\] of 1 rounds.*"
                              r"first/alone ranked x[\d.]+ \[[\d.]+-[\d.]+\], arrival order x[\d.]+ \[[\d.]+-[\d.]+\]; "
                              r"last/alone ranked x[\d.]+ \[[\d.]+-[\d.]+\], arrival order x[\d.]+ \[[\d.]+-[\d.]+\]$",
     "render_e2e.py": r"^render_e2e \d+ shots .*niceness \d+ for all, median \[min-max\] of \d+ rounds.*load [\d.]+ -> [\d.]+: "

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg, run_ffmpeg,
 from story2video.turns import BEHIND_NICENESS, turns
 from story2video.providers.base import StageContext
 from tests.media.avcheck import child_processes
+
+SERVICE_FFMPEG_NICENESS = max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)
 
 # An endless input read at its native rate: the run lasts until it is stopped.
 ENDLESS = ["-re", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-f", "null", "-"]
@@ -117,30 +120,29 @@ def test_an_error_in_the_progress_callback_is_raised(ffmpeg_bin: Path) -> None:
     assert no_ffmpeg_children()
 
 
-def thread_niceness_while_running(ffmpeg_bin: Path, ctx: StageContext | None) -> set[int]:
-    """The niceness of every thread of an FFmpeg started with ``ctx``, once it is under way."""
+def thread_priorities_while_running(ffmpeg_bin: Path, ctx: StageContext | None) -> set[tuple[int, int]]:
+    """(scheduling policy, niceness) of every thread of an FFmpeg started with ``ctx``, once it is under way."""
 
-    async def scenario() -> set[int]:
+    async def scenario() -> set[tuple[int, int]]:
         task = asyncio.create_task(run_ffmpeg(ffmpeg_bin, ENDLESS, ctx=ctx))
         await asyncio.sleep(0.3)
         (pid, _), = [child for child in child_processes() if "ffmpeg" in child[1]]
         threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
-        niceness = {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads}
+        priorities = {(os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid)) for tid in threads}
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        return niceness
+        return priorities
 
     return asyncio.run(scenario())
 
 
 def test_ffmpeg_and_all_its_threads_run_at_a_lower_priority_than_the_service(ffmpeg_bin: Path) -> None:
-    assert thread_niceness_while_running(ffmpeg_bin, None) == {max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)}
+    assert thread_priorities_while_running(ffmpeg_bin, None) == {(os.SCHED_OTHER, SERVICE_FFMPEG_NICENESS)}
 
 
-def test_ffmpeg_of_an_operation_behind_an_earlier_one_runs_at_the_lowest_priority(ffmpeg_bin: Path) -> None:
+def test_ffmpeg_of_an_operation_behind_an_earlier_one_runs_in_the_idle_class(ffmpeg_bin: Path) -> None:
+    behind = {(os.SCHED_IDLE, SERVICE_FFMPEG_NICENESS)} if shutil.which("chrt") else {(os.SCHED_OTHER, BEHIND_NICENESS)}
     with turns.running(100.0):
-        assert thread_niceness_while_running(ffmpeg_bin, StageContext(first_come=200.0)) == {BEHIND_NICENESS}
-        assert thread_niceness_while_running(ffmpeg_bin, StageContext(first_come=100.0)) == {
-            max(os.getpriority(os.PRIO_PROCESS, 0), FFMPEG_NICENESS)
-        }
+        assert thread_priorities_while_running(ffmpeg_bin, StageContext(first_come=200.0)) == behind
+        assert thread_priorities_while_running(ffmpeg_bin, StageContext(first_come=100.0)) == {(os.SCHED_OTHER, SERVICE_FFMPEG_NICENESS)}
