@@ -14,7 +14,9 @@ from story2video.media import transitions
 from story2video.media.encoding import video_args
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.fonts import FontInfo
-from story2video.media.transitions import TRANSITION_PRESETS, crossfade_keyframes, encode_transition, list_packets, parse_framecrc
+from story2video.media.transitions import (
+    FASTER_DISSOLVES, crossfade_keyframes, encode_transition, faster_dissolves, list_packets, parse_framecrc,
+)
 from story2video.stagecontext import StageContext
 from tests.media.avcheck import colour_distance, frames, mean_colour, streams, video_packet_digests
 from tests.media.conftest import SMALL
@@ -134,17 +136,18 @@ def test_a_transition_made_beforehand_that_does_not_fit_is_encoded_again(prepare
     assert_same_pictures(dest, reference)
 
 
-@pytest.mark.parametrize("preset", sorted(TRANSITION_PRESETS))
-def test_the_faster_transition_preset_writes_the_segments_parameter_sets(preset: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", sorted(FASTER_DISSOLVES))
+def test_faster_dissolves_write_the_segments_parameter_sets(preset: str, tmp_path: Path) -> None:
     """Pieces are joined by copying: a transition must carry exactly the segments' SPS and PPS."""
     ffmpeg = locate_ffmpeg()
+    profile = replace(SMALL, preset=preset)
     listings = []
-    for name in (preset, TRANSITION_PRESETS[preset]):
+    for name, options in (("segment", video_args(profile)), ("dissolve", video_args(profile) | faster_dissolves(profile))):
         dest = tmp_path / f"{name}.mp4"
-        profile = replace(SMALL, preset=name)
         source = ff.input("testsrc2=size=320x180:rate=12:duration=1", f="lavfi").video
-        asyncio.run(run_ffmpeg(ffmpeg, ff.output(source, str(dest), **video_args(profile, threads=1), an=None).get_args()))
+        asyncio.run(run_ffmpeg(ffmpeg, ff.output(source, str(dest), **options, an=None).get_args()))
         listings.append(asyncio.run(list_packets(ffmpeg, [dest], SMALL.fps, tmp_path / name, StageContext()))[0])
+    assert faster_dissolves(profile)
     assert listings[0].extradata == listings[1].extradata
 
 
