@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from loguru import logger
+
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled, StorageFull, without_paths
 from story2video.stagecontext import StageContext
 from story2video.turns import BEHIND_NICENESS, turns
@@ -177,20 +179,34 @@ def _priority_prefix(behind: bool) -> list[str]:
     """What FFmpeg is started under, so that it and every thread it starts have their priority from
     the start: ``nice`` up to ``FFMPEG_NICENESS`` (never above the service's own priority), and for an
     operation that is behind an earlier one (``story2video.turns``) Linux's idle class (``chrt
-    --idle``): it runs only on cores the earlier operations leave free. Without ``chrt``, niceness
-    ``BEHIND_NICENESS`` instead."""
-    target = BEHIND_NICENESS if behind and _tool("chrt") is None else FFMPEG_NICENESS
+    --idle``): it runs only on cores the earlier operations leave free. Where that class cannot be
+    used (no ``chrt``, or a sandbox that forbids it), niceness ``BEHIND_NICENESS`` instead."""
+    idle_class = behind and _idle_class()
+    target = BEHIND_NICENESS if behind and not idle_class else FFMPEG_NICENESS
     raise_by = target - os.getpriority(os.PRIO_PROCESS, 0)
     prefix = [_required_tool("nice"), "-n", str(raise_by)] if raise_by > 0 else []
-    chrt = _tool("chrt")
-    if behind and chrt is not None:
-        prefix += [chrt, "--idle", "0"]
+    if idle_class:
+        prefix += [_required_tool("chrt"), "--idle", "0"]
     return prefix
 
 
 @lru_cache(maxsize=None)
 def _tool(name: str) -> str | None:
     return shutil.which(name)
+
+
+@lru_cache(maxsize=1)
+def _idle_class() -> bool:
+    """Whether programs can be started in the idle class here (checked once)."""
+    chrt, true = _tool("chrt"), _tool("true")
+    if chrt is None or true is None:
+        logger.warning("`chrt` (util-linux) is missing: FFmpeg of later operations runs at niceness {} instead of the idle class", BEHIND_NICENESS)
+        return False
+    result = subprocess.run([chrt, "--idle", "0", true], capture_output=True, text=True, timeout=_CHECK_TIMEOUT_S)
+    if result.returncode != 0:
+        logger.warning("the idle scheduling class is not allowed here ({}): FFmpeg of later operations runs at niceness {}",
+                       result.stderr.strip() or f"exit {result.returncode}", BEHIND_NICENESS)
+    return result.returncode == 0
 
 
 def _required_tool(name: str) -> str:

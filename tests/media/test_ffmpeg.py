@@ -3,12 +3,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from story2video.errors import FFmpegNotFound, MediaError, OperationCancelled
+from story2video.media import ffmpeg as ffmpeg_module
 from story2video.media.ffmpeg import FFMPEG_NICENESS, locate_ffmpeg, run_ffmpeg, stderr_tail
 from story2video.turns import BEHIND_NICENESS, turns
 from story2video.providers.base import StageContext
@@ -142,7 +142,15 @@ def test_ffmpeg_and_all_its_threads_run_at_a_lower_priority_than_the_service(ffm
 
 
 def test_ffmpeg_of_an_operation_behind_an_earlier_one_runs_in_the_idle_class(ffmpeg_bin: Path) -> None:
-    behind = {(os.SCHED_IDLE, SERVICE_FFMPEG_NICENESS)} if shutil.which("chrt") else {(os.SCHED_OTHER, BEHIND_NICENESS)}
+    behind = {(os.SCHED_IDLE, SERVICE_FFMPEG_NICENESS)} if ffmpeg_module._idle_class() else {(os.SCHED_OTHER, BEHIND_NICENESS)}
     with turns.running(100.0):
         assert thread_priorities_while_running(ffmpeg_bin, StageContext(first_come=200.0)) == behind
         assert thread_priorities_while_running(ffmpeg_bin, StageContext(first_come=100.0)) == {(os.SCHED_OTHER, SERVICE_FFMPEG_NICENESS)}
+
+
+def test_where_the_idle_class_is_not_allowed_a_later_operation_gets_the_lowest_niceness(
+    ffmpeg_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ffmpeg_module, "_idle_class", lambda: False)
+    with turns.running(100.0):
+        assert thread_priorities_while_running(ffmpeg_bin, StageContext(first_come=200.0)) == {(os.SCHED_OTHER, BEHIND_NICENESS)}
