@@ -28,7 +28,7 @@ class RankedSlots:
             raise ValueError("there must be at least one compose slot")
         self._capacity = capacity
         self._holders: Counter[float] = Counter()  # first_come of each slot's operation
-        self._waiting: list[tuple[float, float, int, float, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[float, float, int, asyncio.Future[None]]] = []  # (first_come, -seconds, arrival, turn)
         self._arrivals = itertools.count()
 
     @asynccontextmanager
@@ -55,7 +55,7 @@ class RankedSlots:
             self._holders[first_come] += 1
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (first_come, -seconds, next(self._arrivals), first_come, turn))
+        heapq.heappush(self._waiting, (first_come, -seconds, next(self._arrivals), turn))
         try:
             await turn
         except asyncio.CancelledError:
@@ -74,7 +74,7 @@ class RankedSlots:
         if self.held() >= self._capacity:
             return  # an overtaking slot ends: the others stay as they are
         while self._waiting:
-            *_, waiter, turn = heapq.heappop(self._waiting)
+            waiter, *_, turn = heapq.heappop(self._waiting)
             if not turn.done():
                 self._holders[waiter] += 1
                 turn.set_result(None)
