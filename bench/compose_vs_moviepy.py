@@ -12,7 +12,7 @@ two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 ver
   (= cores) at once in ranked slots, longest first, each encoder with its share of the cores
   (``encoder_threads``), ``encode_soundtrack`` beside them, each crossfade (``encode_transition``) as
   soon as its two segments exist, then ``join_segments(crossfade=..., soundtrack=..., transitions=...)``
-  (video and audio copied);
+  (video and audio copied), which cuts the segments while the last transitions still encode;
 - moviepy: ImageClip + resized(lambda) zoom, AudioFileClip, TextClip with the CJK font,
   CompositeVideoClip, CrossFadeIn/CrossFadeOut + AudioFadeIn/AudioFadeOut,
   concatenate_videoclips(method="compose", padding=-crossfade), write_videofile(libx264, aac);
@@ -164,22 +164,31 @@ def run_ours(spec: dict, fps: int, out: Path) -> None:
                                                out.parent / f"transition{i}.mp4", StageContext(), threads=encoder_threads(workers))
 
         async def one(i: int) -> None:
-            async with slots.slot(0.0, segments[i].duration):
-                durations[i] = await encode_segment(ffmpeg, segments[i], profile, paths[i], StageContext(),
-                                                    threads=encoder_threads(min(workers, len(segments))))
+            durations[i] = await encode_segment(ffmpeg, segments[i], profile, paths[i], StageContext(),
+                                                threads=encoder_threads(min(workers, len(segments))),
+                                                slot=slots.slot(0.0, segments[i].duration))
             for left in (i - 1, i):
                 if fade and left in durations and left + 1 in durations:
                     transitions[left] = asyncio.ensure_future(transition(left))
+
+        async def all_made() -> dict[int, Path]:
+            return dict(zip(transitions, await asyncio.gather(*transitions.values())))
 
         parts = [SoundPart(segment.narration, LEAD_IN, segment.duration) for segment in segments]
         track = out.parent / "soundtrack.m4a"
         soundtrack = asyncio.ensure_future(
             encode_soundtrack(ffmpeg, parts, track, crossfade=CROSSFADE, profile=profile, ctx=StageContext()))
-        await asyncio.gather(*(one(i) for i in range(len(segments))))
-        await soundtrack
-        made = dict(zip(transitions, await asyncio.gather(*transitions.values())))
+        # every task runs to its end before a failure is raised: asyncio.run would otherwise cancel them all,
+        # asyncio's own pipe-connecting tasks too, and on Python < 3.13 that can hang a starting subprocess
+        outcomes = await asyncio.gather(*(one(i) for i in range(len(segments))), soundtrack, return_exceptions=True)
+        failed = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+        if failed is not None:
+            await asyncio.gather(*transitions.values(), return_exceptions=True)
+            raise failed
+        # the join cuts the segments while the last transitions encode
         await join_segments(ffmpeg, paths, [durations[i] for i in range(len(segments))], out, crossfade=CROSSFADE,
-                            soundtrack=track, transitions=made, profile=profile, ctx=StageContext())
+                            soundtrack=track, transitions=asyncio.ensure_future(all_made()), profile=profile,
+                            ctx=StageContext(), slot=slots.slot(0.0, sum(durations.values())))
 
     asyncio.run(go())
 

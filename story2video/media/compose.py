@@ -21,7 +21,8 @@ timestamps and ``aresample=async`` pads or drops samples wherever they stray mor
 from __future__ import annotations
 
 import wave
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from story2video.stagecontext import StageContext
 from story2video.util.workdirs import work_folder
 
 AAC_FRAME_SAMPLES = 1024
+COPIED_VIDEO: dict[str, object] = {"c:v": "copy"}
 MAX_SLOWDOWN = 3.0  # a "slow" clip plays at most this many times slower; beyond, its last frame is held
 
 
@@ -66,10 +68,19 @@ class SegmentSpec:
 
 
 async def encode_segment(
-    ffmpeg: Path, spec: SegmentSpec, profile: RenderProfile, dest: Path, ctx: StageContext, *, threads: int = 0
+    ffmpeg: Path,
+    spec: SegmentSpec,
+    profile: RenderProfile,
+    dest: Path,
+    ctx: StageContext,
+    *,
+    threads: int = 0,
+    slot: AbstractAsyncContextManager[object] | None = None,
 ) -> float:
     """Render one shot's segment to ``dest`` (MP4) in one FFmpeg run; return its duration.
-    ``threads``: the encoder's (``encoding.encoder_threads``; 0: its own choice).
+    ``threads``: the encoder's (``encoding.encoder_threads``; 0: its own choice). ``slot``: held while
+    the picture is prepared and encoded (a compose slot), not while the result is probed, so the next
+    segment can start meanwhile.
 
     The duration is ``lead_in + narration_duration + tail`` rounded to whole frames, confirmed by
     probing the file (see ``confirmed_duration``).
@@ -78,11 +89,12 @@ async def encode_segment(
     seconds = frames / profile.fps
     keyframes = crossfade_keyframes(frames, profile.fade_frames(spec.crossfade))
     with work_folder("segment-") as tmp:
-        picture, stdin = await _segment_picture(ffmpeg, spec, profile, frames, Path(tmp), ctx)
-        video = _with_subtitles(picture, spec, profile, Path(tmp))
-        audio = _segment_audio(spec, profile, frames)
-        output = ff.output(video, audio, str(dest), **video_args(profile, keyframes, threads), **audio_args(profile), f="mp4")
-        await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
+        async with slot or nullcontext():
+            picture, stdin = await _segment_picture(ffmpeg, spec, profile, frames, Path(tmp), ctx)
+            video = _with_subtitles(picture, spec, profile, Path(tmp))
+            audio = _segment_audio(spec, profile, frames)
+            output = ff.output(video, audio, str(dest), **video_args(profile, keyframes, threads), **audio_args(profile), f="mp4")
+            await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
     return await confirmed_duration(ffmpeg, dest, seconds)
 
 
@@ -277,9 +289,10 @@ async def join_segments(
     music: Path | None = None,
     generated_music: bool = False,
     soundtrack: Path | None = None,
-    transitions: dict[int, Path] | None = None,
+    transitions: Mapping[int, Path] | Awaitable[Mapping[int, Path]] | None = None,
     profile: RenderProfile,
     ctx: StageContext,
+    slot: AbstractAsyncContextManager[object] | None = None,
 ) -> float:
     """Join segments in order into ``dest`` (MP4); return its duration, confirmed by probing.
 
@@ -290,7 +303,8 @@ async def join_segments(
     as the audio; without it the segments' audio is re-encoded, with a ducked music bed from ``music``
     (a file) or ``generated_music``. ``transitions``: crossfades already encoded by ``encode_transition``
     (by the index of the segment they leave), used when the segments can be cut; the others are
-    encoded here.
+    encoded here. It may be an awaitable of them, still being encoded: the segments are cut meanwhile.
+    ``slot``: held while anything is encoded here (a compose slot); copying needs none.
     """
     if not segments or len(segments) != len(durations):
         raise ValueError("join_segments needs one duration per segment, and at least one segment")
@@ -301,22 +315,23 @@ async def join_segments(
     seconds = (sum(frames) - fade * (len(frames) - 1)) / profile.fps
     with work_folder("join-") as tmp:
         video, narration, video_options = await _joined_streams(
-            ffmpeg, segments, frames, fade, profile, Path(tmp), ctx, transitions or {}
+            ffmpeg, segments, frames, fade, profile, Path(tmp), ctx, transitions, slot
         )
         if soundtrack is not None:
-            output = ff.output(video, ff.input(str(soundtrack)).audio, str(dest), **video_options,
-                               **{"c:a": "copy"}, movflags="+faststart", f="mp4")
             # -copyts: the soundtrack starts at -1024 samples (the encoder's priming, skipped by its edit
             # list); without it FFmpeg moves that start to 0 and every stream 21 ms later.
+            output = ff.output(video, ff.input(str(soundtrack)).audio, str(dest), **video_options,
+                               **{"c:a": "copy"}, movflags="+faststart", f="mp4")
+        else:
+            audio = narration.filter("aresample", **{"async": 1, "min_hard_comp": 0.01, "first_pts": 0})
+            if music is not None or generated_music:
+                audio = duck_under(audio, music_bed(music, seconds, profile.audio_rate))
+            output = ff.output(
+                video, audio, str(dest), **video_options, **audio_args(profile), movflags="+faststart", f="mp4"
+            )
+        copied = soundtrack is not None and video_options == COPIED_VIDEO
+        async with nullcontext() if copied or slot is None else slot:
             await render(ffmpeg, ["-copyts", *output.get_args()], [dest], ctx, seconds)
-            return await confirmed_duration(ffmpeg, dest, seconds)
-        audio = narration.filter("aresample", **{"async": 1, "min_hard_comp": 0.01, "first_pts": 0})
-        if music is not None or generated_music:
-            audio = duck_under(audio, music_bed(music, seconds, profile.audio_rate))
-        output = ff.output(
-            video, audio, str(dest), **video_options, **audio_args(profile), movflags="+faststart", f="mp4"
-        )
-        await render(ffmpeg, ["-copyts", *output.get_args()], [dest], ctx, seconds)
     return await confirmed_duration(ffmpeg, dest, seconds)
 
 
@@ -328,19 +343,20 @@ async def _joined_streams(
     profile: RenderProfile,
     tmp: Path,
     ctx: StageContext,
-    transitions: dict[int, Path],
+    transitions: Mapping[int, Path] | Awaitable[Mapping[int, Path]] | None,
+    slot: AbstractAsyncContextManager[object] | None,
 ) -> tuple[FilterableStream, FilterableStream, dict[str, object]]:
     """(video, narration, video output options) of the joined segments."""
     if not fade:
         video, audio = _concatenated(segments, tmp / "segments.txt")
-        return video, audio, {"c:v": "copy"}
+        return video, audio, COPIED_VIDEO
     inputs = [ff.input(str(path)) for path in segments]
     audio = crossfaded_audio(inputs, fade, profile)
-    pieces = await cut_for_crossfade(ffmpeg, segments, frames, fade, profile, tmp, ctx, transitions)
+    pieces = await cut_for_crossfade(ffmpeg, segments, frames, fade, profile, tmp, ctx, transitions, slot)
     if pieces is None:
         return crossfaded_video(inputs, frames, fade, profile), audio, video_args(profile)
     video, _ = _concatenated(pieces, tmp / "pieces.txt")
-    return video, audio, {"c:v": "copy"}
+    return video, audio, COPIED_VIDEO
 
 
 def _fade_frames(crossfade: float, frames: list[int], profile: RenderProfile) -> int:

@@ -20,9 +20,12 @@ re-encoded instead (``crossfaded_video``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import re
+from collections.abc import Awaitable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,37 +130,88 @@ async def cut_for_crossfade(
     profile: RenderProfile,
     folder: Path,
     ctx: StageContext,
-    made: dict[int, Path] | None = None,
+    made: Mapping[int, Path] | Awaitable[Mapping[int, Path]] | None = None,
+    slot: AbstractAsyncContextManager[object] | None = None,
 ) -> list[Path] | None:
     """The pieces that, concatenated, are the crossfaded video; None when the segments cannot be cut
     (the reason is logged) and the whole video must be re-encoded. ``made``: transitions already
-    encoded (``encode_transition``), by the index of the segment they leave."""
-    if profile.encoder not in CUTTABLE_ENCODERS:
-        logger.info("crossfade re-encodes the whole video: cut points are only verified for {}", ", ".join(CUTTABLE_ENCODERS))
-        return None
-    made = dict(sorted((made or {}).items()))
-    listings = await list_packets(ffmpeg, [*segments, *made.values()], profile.fps, folder / "segment-packets", ctx)
-    listings, made_listings = listings[: len(segments)], dict(zip(made, listings[len(segments) :]))
-    reason = _uncuttable_reason(listings, frames, fade)
+    encoded (``encode_transition``), by the index of the segment they leave, or still being encoded:
+    the middles are copied meanwhile. ``slot``: held while transitions are encoded here."""
+    settled = asyncio.ensure_future(_settled(made))
+    try:
+        listings, reason = await _cuttable(ffmpeg, segments, frames, fade, profile, folder, ctx)
+        if reason:
+            logger.info("crossfade re-encodes the whole video: {}", reason)
+        else:
+            middles = _middles(frames, fade)
+            middle_paths = {middle.segment: folder / f"middle{middle.segment}.mp4" for middle in middles}
+            reason = await _copied_middles(ffmpeg, segments, listings, middles, middle_paths, profile, folder, ctx)
+            if reason:
+                logger.warning("crossfade re-encodes the whole video: {}", reason)
+        made_before = await settled
+    except BaseException:
+        settled.cancel()
+        await asyncio.gather(settled, return_exceptions=True)
+        raise
     if reason:
-        logger.info("crossfade re-encodes the whole video: {}", reason)
         return None
-    made = {index: path for index, path in made.items() if _fits(made_listings[index], listings[0], fade, path)}
-    middles = _middles(frames, fade)
-    middle_paths = {middle.segment: folder / f"middle{middle.segment}.mp4" for middle in middles}
-    transition_paths = [made.get(index, folder / f"transition{index}.mp4") for index in range(len(segments) - 1)]
-    copies = [_copied_middle(segments[middle.segment], middle, profile, middle_paths[middle.segment]) for middle in middles]
-    runs = [(ff.merge_outputs(*copies).get_args(), list(middle_paths.values()))] if copies else []
-    runs += [
+    made_before = await _fitting(ffmpeg, made_before, listings[0], fade, profile.fps, folder / "transition-packets", ctx)
+    transition_paths = [made_before.get(index, folder / f"transition{index}.mp4") for index in range(len(segments) - 1)]
+    runs = [
         (_transition(segments[index], segments[index + 1], frames[index], fade, profile, path).get_args(), [path])
-        for index, path in enumerate(transition_paths) if index not in made
+        for index, path in enumerate(transition_paths) if index not in made_before
     ]
-    await _run_in_parallel(ffmpeg, runs, fade / profile.fps, ctx)
-    reason = await _copy_mismatch(ffmpeg, listings, middles, list(middle_paths.values()), profile.fps, folder / "middle-packets", ctx)
-    if reason:
-        logger.warning("crossfade re-encodes the whole video: {}", reason)
-        return None
+    if runs:
+        async with slot or nullcontext():
+            await _run_in_parallel(ffmpeg, runs, fade / profile.fps, ctx)
     return _in_playing_order(middle_paths, transition_paths)
+
+
+async def _cuttable(
+    ffmpeg: Path, segments: list[Path], frames: list[int], fade: int, profile: RenderProfile, folder: Path, ctx: StageContext
+) -> tuple[list[VideoPackets], str]:
+    """The segments' packet listings, and '' when they can be cut, else why not."""
+    if profile.encoder not in CUTTABLE_ENCODERS:
+        return [], f"cut points are only verified for {', '.join(CUTTABLE_ENCODERS)}"
+    listings = await list_packets(ffmpeg, segments, profile.fps, folder / "segment-packets", ctx)
+    return listings, _uncuttable_reason(listings, frames, fade)
+
+
+async def _settled(made: Mapping[int, Path] | Awaitable[Mapping[int, Path]] | None) -> dict[int, Path]:
+    """The transitions made beforehand, once all are (a failure to make one is raised here)."""
+    if made is None:
+        return {}
+    if inspect.isawaitable(made):
+        made = await made
+    return dict(sorted(made.items()))
+
+
+async def _copied_middles(
+    ffmpeg: Path,
+    segments: list[Path],
+    listings: list[VideoPackets],
+    middles: list[Middle],
+    paths: dict[int, Path],
+    profile: RenderProfile,
+    folder: Path,
+    ctx: StageContext,
+) -> str:
+    """Copy every middle out of its segment (one FFmpeg run); '' when each copy holds exactly its
+    segment's packets, else what differs."""
+    copies = [_copied_middle(segments[middle.segment], middle, profile, paths[middle.segment]) for middle in middles]
+    if copies:
+        await render(ffmpeg, ff.merge_outputs(*copies).get_args(), list(paths.values()), ctx, 0.0, progress=False)
+    return await _copy_mismatch(ffmpeg, listings, middles, list(paths.values()), profile.fps, folder / "middle-packets", ctx)
+
+
+async def _fitting(
+    ffmpeg: Path, made: dict[int, Path], segment: VideoPackets, fade: int, fps: int, folder: Path, ctx: StageContext
+) -> dict[int, Path]:
+    """The transitions made beforehand that can be joined with these segments (the others are encoded again)."""
+    if not made:
+        return {}
+    listings = await list_packets(ffmpeg, list(made.values()), fps, folder, ctx)
+    return {index: path for (index, path), listing in zip(made.items(), listings) if _fits(listing, segment, fade, path)}
 
 
 async def _run_in_parallel(ffmpeg: Path, runs: list[tuple[list[str], list[Path]]], seconds: float, ctx: StageContext) -> None:
@@ -224,11 +278,13 @@ def _copied_middle(segment: Path, middle: Middle, profile: RenderProfile, dest: 
 def _transition(
     left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path, threads: int = 0
 ) -> OutputStream:
-    tail = ff.input(str(left), ss=_seek_time(left_frames - fade, profile)).video
-    head = ff.input(str(right), t=_seconds(fade + 1, profile)).video
+    decoding = {"threads": threads} if threads else {}
+    tail = ff.input(str(left), ss=_seek_time(left_frames - fade, profile), **decoding).video
+    head = ff.input(str(right), t=_seconds(fade + 1, profile), **decoding).video
     dissolve = ff.filter([tail, head], "xfade", transition="fade", duration=_seconds(fade, profile), offset=0)
     options = video_args(profile, threads=threads) | faster_dissolves(profile)
-    return ff.output(dissolve, str(dest), **options, **{"frames:v": fade}, an=None, f="mp4")
+    output = ff.output(dissolve, str(dest), **options, **{"frames:v": fade}, an=None, f="mp4")
+    return output.global_args("-filter_complex_threads", str(threads)) if threads else output
 
 
 def faster_dissolves(profile: RenderProfile) -> dict[str, str]:

@@ -69,8 +69,12 @@ class EarlyCrossfades:
                 threads=self._threads,
             )
 
-    async def made(self) -> dict[int, Path]:
-        """The transitions started so far, once all are encoded (by the index of the segment they leave)."""
+    def made(self) -> asyncio.Future[dict[int, Path]]:
+        """The transitions started so far, by the index of the segment they leave, once all are encoded:
+        the join cuts the segments meanwhile."""
+        return asyncio.ensure_future(self._all_made())
+
+    async def _all_made(self) -> dict[int, Path]:
         return dict(zip(self._tasks, await asyncio.gather(*self._tasks.values())))
 
     async def cancel(self) -> None:

@@ -311,8 +311,8 @@ async def ensure_segment(
     async def produce(dest: Path) -> Produced:
         nonlocal encoded_now
         encoded_now = True
-        async with deps.compose_slots.slot(first_come, segment_spec.duration):
-            seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx, threads=threads)
+        seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx, threads=threads,
+                                       slot=deps.compose_slots.slot(first_come, segment_spec.duration))
         # The keys of what it was made from: retention keeps them while it keeps the segment.
         inputs = {"keyframe": keyframe.key, "narration": narration.key}
         if isinstance(clip, ClipFile):
@@ -396,12 +396,11 @@ async def join_story(
                 track = await soundtrack
             else:
                 track = await make_soundtrack(deps, [cut.narration for cut in cuts], spec, Path(folder) / "soundtrack.m4a", ctx)
-            made = await crossfades.made() if crossfades is not None else {}
-            async with deps.compose_slots.slot(first_come, sum(durations)):
-                seconds = await join_segments(
-                    deps.ffmpeg, paths, durations, dest, crossfade=spec.crossfade, soundtrack=track, transitions=made,
-                    profile=profile, ctx=ctx,
-                )
+            seconds = await join_segments(
+                deps.ffmpeg, paths, durations, dest, crossfade=spec.crossfade, soundtrack=track,
+                transitions=crossfades.made() if crossfades is not None else None,
+                profile=profile, ctx=ctx, slot=deps.compose_slots.slot(first_come, sum(durations)),
+            )
         return Produced("ffmpeg", profile.encoder, duration=seconds, meta={"segments": segment_keys})
 
     async def produce_srt(dest: Path) -> Produced:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def join(
     crossfade: float = 0.0,
     music: Path | None = None,
     generated_music: bool = False,
-    transitions: dict[int, Path] | None = None,
+    transitions: Mapping[int, Path] | Awaitable[Mapping[int, Path]] | None = None,
+    slot: RecordingSlot | None = None,
 ) -> float:
     """Join as the render does (the audio copied from a soundtrack encoded from the narrations, the
     ``transitions`` made beforehand used), or with ``soundtrack=False`` by re-encoding the segments' own audio."""
@@ -74,7 +76,7 @@ def join(
     if not soundtrack:
         return asyncio.run(join_segments(
             ffmpeg, segments.paths, segments.durations, dest, crossfade=crossfade, music=music,
-            generated_music=generated_music, profile=SMALL, ctx=StageContext(),
+            generated_music=generated_music, profile=SMALL, ctx=StageContext(), slot=slot,
         ))
     track = dest.with_name(dest.stem + "-soundtrack.m4a")
     parts = [SoundPart(wav, LEAD_IN, duration) for wav, duration in zip(segments.narrations, segments.durations)]
@@ -83,6 +85,21 @@ def join(
         await encode_soundtrack(ffmpeg, parts, track, crossfade=crossfade, music=music, generated_music=generated_music,
                                 profile=SMALL, ctx=StageContext())
         return await join_segments(ffmpeg, segments.paths, segments.durations, dest, crossfade=crossfade,
-                                   soundtrack=track, transitions=transitions, profile=SMALL, ctx=StageContext())
+                                   soundtrack=track, transitions=transitions, profile=SMALL, ctx=StageContext(), slot=slot)
 
     return asyncio.run(both())
+
+
+class RecordingSlot:
+    """A stand-in for a compose slot (``slot=`` of the composer's functions) that records when it is held."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.entered = 0
+
+    async def __aenter__(self) -> None:
+        self.held = True
+        self.entered += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.held = False

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from story2video.errors import MediaError, OperationCancelled
+from story2video.media import compose
 from story2video.media.compose import SegmentSpec, encode_segment
 from story2video.media.encoding import RenderProfile, output_size
 from story2video.media.ffmpeg import run_ffmpeg
@@ -30,6 +31,7 @@ from tests.media.avcheck import (
     write_target,
     write_tone,
 )
+from tests.media.segments import RecordingSlot
 
 LEAD_IN, TAIL = 0.2, 0.4
 TONE_AMPLITUDE = 0.5
@@ -208,3 +210,26 @@ def test_unreadable_keyframe_is_a_media_error(
         encode(ffmpeg_bin, make_spec(tmp_path, font, keyframe=broken), profile, dest)
     assert "Invalid data found" in caught.value.message  # from FFmpeg's stderr
     assert not dest.exists()
+
+
+def test_the_slot_is_held_while_the_segment_encodes_not_while_it_is_probed(
+    ffmpeg_bin: Path, font: FontInfo, profile: RenderProfile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slot = RecordingSlot()
+    held: dict[str, list[bool]] = {"encoding": [], "probing": []}
+    encoding, probing = compose.render, compose.confirmed_duration
+
+    async def encode_spy(*args, **kwargs) -> None:
+        held["encoding"].append(slot.held)
+        await encoding(*args, **kwargs)
+
+    async def probe_spy(*args, **kwargs) -> float:
+        held["probing"].append(slot.held)
+        return await probing(*args, **kwargs)
+
+    monkeypatch.setattr(compose, "render", encode_spy)
+    monkeypatch.setattr(compose, "confirmed_duration", probe_spy)
+    spec = make_spec(tmp_path, font, clip=StillMotion("push_in", zoom=1.1))
+    asyncio.run(encode_segment(ffmpeg_bin, spec, profile, tmp_path / "segment.mp4", StageContext(), slot=slot))
+    assert held == {"encoding": [True], "probing": [False]}
+    assert slot.entered == 1

@@ -10,6 +10,7 @@ import ffmpeg as ff
 import pytest
 from loguru import logger
 
+from story2video.errors import MediaError
 from story2video.media import transitions
 from story2video.media.encoding import video_args
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
@@ -20,7 +21,7 @@ from story2video.media.transitions import (
 from story2video.stagecontext import StageContext
 from tests.media.avcheck import colour_distance, frames, mean_colour, streams, video_packet_digests
 from tests.media.conftest import SMALL
-from tests.media.segments import NARRATION_S, Segments, build_segments, join
+from tests.media.segments import NARRATION_S, RecordingSlot, Segments, build_segments, join
 
 CROSSFADE = 0.5
 FADE_FRAMES = SMALL.frames(CROSSFADE)
@@ -134,6 +135,56 @@ def test_a_transition_made_beforehand_that_does_not_fit_is_encoded_again(prepare
         logger.remove(sink)
     assert any("early2.mp4 does not fit" in line for line in lines), lines
     assert_same_pictures(dest, reference)
+
+
+def test_the_join_cuts_the_middles_while_the_transitions_are_still_being_made(
+    prepared: Segments, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = made_beforehand(prepared, [1, 4], tmp_path)
+    middles_cut = asyncio.Event()
+    copy_middles = transitions._copied_middles
+
+    async def spied(*args, **kwargs) -> str:
+        mismatch = await copy_middles(*args, **kwargs)
+        middles_cut.set()
+        return mismatch
+
+    async def still_being_made() -> dict[int, Path]:
+        # finished only after the middles are cut: a join that waited for the transitions first would time out
+        await asyncio.wait_for(middles_cut.wait(), 60)
+        return made
+
+    monkeypatch.setattr(transitions, "_copied_middles", spied)
+    slot = RecordingSlot()
+    dest = tmp_path / "joined.mp4"
+    join(prepared, dest, crossfade=CROSSFADE, transitions=still_being_made(), slot=slot)
+    final_packets = video_packet_digests(dest)
+    start = sum(SMALL.frames(duration) - FADE_FRAMES for duration in prepared.durations[:2])
+    assert final_packets[start : start + FADE_FRAMES] == video_packet_digests(made[1])
+    assert slot.entered == 1  # for the five transitions made by the join; the rest is copied
+    assert_same_pictures(dest, reference)
+
+
+def test_a_join_that_only_copies_holds_no_slot(prepared: Segments, tmp_path: Path) -> None:
+    made = made_beforehand(prepared, list(range(len(prepared.paths) - 1)), tmp_path)
+    slot = RecordingSlot()
+    join(prepared, tmp_path / "joined.mp4", crossfade=CROSSFADE, transitions=made, slot=slot)
+    assert slot.entered == 0
+
+
+def test_a_re_encoding_join_holds_its_slot(prepared: Segments, tmp_path: Path) -> None:
+    slot = RecordingSlot()
+    join(prepared, tmp_path / "joined.mp4", crossfade=0.25, slot=slot)  # segments cut for 0.5 s: re-encoded whole
+    assert slot.entered == 1
+
+
+def test_a_failed_transition_fails_the_join(prepared: Segments, tmp_path: Path) -> None:
+    async def failing() -> dict[int, Path]:
+        raise MediaError("transition 3 could not be encoded")
+
+    with pytest.raises(MediaError, match="transition 3"):
+        join(prepared, tmp_path / "joined.mp4", crossfade=CROSSFADE, transitions=failing())
+    assert not (tmp_path / "joined.mp4").exists()
 
 
 @pytest.mark.parametrize("preset", sorted(FASTER_DISSOLVES))
