@@ -10,7 +10,8 @@ two burned-in Chinese subtitle cues, 0.5 s crossfades between shots, libx264 ver
 
 - ours: what the pipeline does: ``encode_segment`` for every shot (told the crossfade), COMPOSE_WORKERS
   (= cores) at once in ranked slots, longest first, each encoder with its share of the cores
-  (``encoder_threads``), ``encode_soundtrack`` beside them, each crossfade (``encode_transition``) as
+  (``encoder_threads``), each writing the raw frames its crossfades dissolve (``Edges``),
+  ``encode_soundtrack`` beside them, each crossfade (``encode_transition``, mixed from those edges) as
   soon as its two segments exist, then ``join_segments(crossfade=..., soundtrack=..., transitions=...)``
   (video and audio copied), which cuts the segments while the last transitions still encode;
 - moviepy: ImageClip + resized(lambda) zoom, AudioFileClip, TextClip with the CJK font,
@@ -58,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments  # noqa: E402
+from story2video.media.dissolves import Edges  # noqa: E402
 from story2video.media.encoding import RenderProfile, audio_args, encoder_threads, video_args  # noqa: E402
 from story2video.media.transitions import encode_transition  # noqa: E402
 from story2video.pipeline.slots import RankedSlots  # noqa: E402
@@ -158,15 +160,22 @@ def run_ours(spec: dict, fps: int, out: Path) -> None:
         durations: dict[int, float] = {}
         transitions: dict[int, asyncio.Task[Path]] = {}
 
+        edges = [Edges(head=out.parent / f"head{i}.yuv" if i > 0 else None,
+                       tail=out.parent / f"tail{i}.yuv" if i < len(segments) - 1 else None) for i in range(len(segments))]
+
         async def transition(i: int) -> Path:
             async with slots.slot(0.0, fade / fps):
-                return await encode_transition(ffmpeg, paths[i], paths[i + 1], profile.frames(durations[i]), fade, profile,
-                                               out.parent / f"transition{i}.mp4", StageContext(), threads=encoder_threads(workers))
+                made = await encode_transition(ffmpeg, paths[i], paths[i + 1], profile.frames(durations[i]), fade, profile,
+                                               out.parent / f"transition{i}.mp4", StageContext(), threads=encoder_threads(workers),
+                                               edges=(edges[i].tail, edges[i + 1].head))
+            for edge in (edges[i].tail, edges[i + 1].head):
+                edge.unlink()
+            return made
 
         async def one(i: int) -> None:
             durations[i] = await encode_segment(ffmpeg, segments[i], profile, paths[i], StageContext(),
                                                 threads=encoder_threads(min(workers, len(segments))),
-                                                slot=slots.slot(0.0, segments[i].duration))
+                                                slot=slots.slot(0.0, segments[i].duration), edges=edges[i] if fade else None)
             for left in (i - 1, i):
                 if fade and left in durations and left + 1 in durations:
                     transitions[left] = asyncio.ensure_future(transition(left))

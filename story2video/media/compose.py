@@ -30,7 +30,8 @@ import ffmpeg as ff
 from ffmpeg.nodes import FilterableStream
 
 from story2video.errors import InvalidArtifact, InvalidRequest, MediaError
-from story2video.media.encoding import DURATION_TOLERANCE_S, RenderProfile, audio_args, confirmed_duration, render, video_args
+from story2video.media.dissolves import Edges, edge_outputs
+from story2video.media.encoding import DURATION_TOLERANCE_S, RenderProfile, as_encoded, audio_args, confirmed_duration, render, video_args
 from story2video.media.probe import aprobe
 from story2video.media.fonts import FontInfo
 from story2video.media.motion import cover_fit
@@ -76,25 +77,29 @@ async def encode_segment(
     *,
     threads: int = 0,
     slot: AbstractAsyncContextManager[object] | None = None,
+    edges: Edges | None = None,
 ) -> float:
     """Render one shot's segment to ``dest`` (MP4) in one FFmpeg run; return its duration.
     ``threads``: the encoder's (``encoding.encoder_threads``; 0: its own choice). ``slot``: held while
     the picture is prepared and encoded (a compose slot), not while the result is probed, so the next
-    segment can start meanwhile.
+    segment can start meanwhile. ``edges``: where the same run also writes the frames of its
+    crossfades, raw, for the transitions (``dissolves``).
 
     The duration is ``lead_in + narration_duration + tail`` rounded to whole frames, confirmed by
     probing the file (see ``confirmed_duration``).
     """
     frames = profile.frames(spec.duration)
     seconds = frames / profile.fps
-    keyframes = crossfade_keyframes(frames, profile.fade_frames(spec.crossfade))
+    fade = profile.fade_frames(spec.crossfade)
+    keyframes = crossfade_keyframes(frames, fade)
     with work_folder("segment-") as tmp:
         async with slot or nullcontext():
             picture, stdin = await _segment_picture(ffmpeg, spec, profile, frames, Path(tmp), ctx)
-            video = _with_subtitles(picture, spec, profile, Path(tmp))
+            video, edge_writes = edge_outputs(_with_subtitles(picture, spec, profile, Path(tmp)), frames, fade, edges or Edges())
             audio = _segment_audio(spec, profile, frames)
             output = ff.output(video, audio, str(dest), **video_args(profile, keyframes, threads), **audio_args(profile), f="mp4")
-            await render(ffmpeg, output.get_args(), [dest], ctx, seconds, stdin=stdin)
+            written = [dest, *(edges.paths() if edge_writes and edges else [])]
+            await render(ffmpeg, ff.merge_outputs(output, *edge_writes).get_args(), written, ctx, seconds, stdin=stdin)
     return await confirmed_duration(ffmpeg, dest, seconds)
 
 
@@ -113,7 +118,7 @@ def _with_subtitles(video: FilterableStream, spec: SegmentSpec, profile: RenderP
         write_ass(spec.cues, subtitles, font=spec.font, width=profile.width, height=profile.height)
         fonts = _font_folder(spec.font, tmp / "fonts")
         video = video.filter("ass", filename=str(subtitles), fontsdir=str(fonts))
-    return video.filter("format", "yuv420p")
+    return as_encoded(video.filter("format", "yuv420p"))
 
 
 def _font_folder(font: FontInfo, folder: Path) -> Path:

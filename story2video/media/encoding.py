@@ -3,11 +3,14 @@ pieces joinable without re-encoding, and running/confirming an output file."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from ffmpeg.nodes import FilterableStream
 
 from story2video.errors import InvalidArtifact, MediaError
 from story2video.media.ffmpeg import run_ffmpeg
@@ -85,6 +88,16 @@ def video_args(profile: RenderProfile, keyframes: Iterable[int] = (), threads: i
     return common | {"preset": profile.preset, "crf": profile.crf}
 
 
+def as_encoded(picture: FilterableStream) -> FilterableStream:
+    """``picture`` tagged as every piece of a video is encoded: BT.709 limited range, progressive,
+    square pixels. The encoder writes these tags into the parameter sets (its output options alone do
+    not override what the frames say), and the pieces of a join are copied together, so every picture
+    source must end with the same tags."""
+    return picture.filter(
+        "setparams", field_mode="prog", range="tv", color_primaries="bt709", color_trc="bt709", colorspace="bt709"
+    ).filter("setsar", 1)
+
+
 def audio_args(profile: RenderProfile) -> dict[str, object]:
     return {"c:a": "aac", "b:a": profile.audio_bitrate, "ar": profile.audio_rate, "ac": 2}
 
@@ -94,6 +107,12 @@ def encoder_threads(side_by_side: int) -> int:
     thread costs about 14 % less CPU per frame than its own choice (three on two cores), so encodes
     that fill the cores between them get a share each, and a lone encode gets them all."""
     return max(1, (os.cpu_count() or 1) // max(1, side_by_side))
+
+
+def seek_time(frame: int, profile: RenderProfile) -> str:
+    """The time of ``frame`` for ``-ss``, rounded up to FFmpeg's microsecond so that a seek lands on
+    that frame, not the one before."""
+    return f"{math.ceil(frame * 1_000_000 / profile.fps) / 1_000_000:.6f}"
 
 
 def render_timeout(seconds: float) -> float:

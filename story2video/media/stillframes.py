@@ -24,7 +24,7 @@ from ffmpeg.nodes import FilterableStream
 
 from story2video.errors import MediaError
 from story2video.media.cliptypes import StillMotion
-from story2video.media.encoding import render
+from story2video.media.encoding import as_encoded, render
 from story2video.media.motion import Box, cover_fit, window
 from story2video.stagecontext import StageContext
 
@@ -92,7 +92,4 @@ def _window_matrix(box: Box, width: int, height: int) -> np.ndarray:
 def raw_frames_input(width: int, height: int, fps: int) -> FilterableStream:
     """FFmpeg's side of ``moving_frames``: raw yuv420p on stdin, tagged BT.709 limited range (as the
     still was converted), so filters that draw on it (subtitles) pick the right colours."""
-    source = ff.input("pipe:0", f="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=fps).video
-    return source.filter(
-        "setparams", field_mode="prog", range="tv", color_primaries="bt709", color_trc="bt709", colorspace="bt709"
-    )
+    return as_encoded(ff.input("pipe:0", f="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=fps).video)

@@ -4,10 +4,11 @@ A crossfade of ``f`` frames between segments A and B needs new pictures for thos
 Segments encoded for a crossfade carry IDR frames at ``f`` and ``len - f`` (``SegmentSpec.crossfade``),
 so the join is
 
-    A[0, La-f) | xfade(A[La-f, La), B[0, f)) | B[f, Lb-f) | xfade(B[Lb-f, Lb), C[0, f)) | ... | Z[f, Lz)
+    A[0, La-f) | dissolve(A[La-f, La), B[0, f)) | B[f, Lb-f) | dissolve(B[Lb-f, Lb), C[0, f)) | ... | Z[f, Lz)
 
-where the middles are copied bit for bit and only the transitions are encoded, with the segments' own
-encoder settings so that every piece has the same parameter sets. A middle runs from one IDR to the
+where the middles are copied bit for bit and only the transitions are encoded (their pictures mixed
+from the segments' edge frames, ``dissolves``), with the segments' own encoder settings so that every
+piece has the same parameter sets. A middle runs from one IDR to the
 next, and x264 GOPs are closed, so its packets in decode order are exactly its frames: copying a
 known number of packets from the first IDR cuts it exactly. Each copied middle is checked packet by
 packet against its segment before it is used.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import os
 import re
 from collections.abc import Awaitable, Mapping
@@ -34,9 +34,12 @@ from ffmpeg.nodes import FilterableStream, InputNode, OutputStream
 from loguru import logger
 
 from story2video.errors import MediaError
-from story2video.media.encoding import RenderProfile, render, render_timeout, video_args
+from story2video.media.dissolves import EdgeSource, decode_edges, dissolved_frames
+from story2video.media.encoding import RenderProfile, encoder_threads, render, render_timeout, seek_time, video_args
 from story2video.media.ffmpeg import run_ffmpeg
+from story2video.media.stillframes import raw_frames_input
 from story2video.stagecontext import StageContext
+from story2video.util.workdirs import work_folder
 
 CUTTABLE_ENCODERS = ("libx264",)  # encoders whose forced keyframes are IDRs closing their GOP
 # Faster x264 analysis for the dissolves of a render at a given x264 preset, writing the same parameter
@@ -113,12 +116,27 @@ class Middle:
 
 async def encode_transition(
     ffmpeg: Path, left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path, ctx: StageContext,
-    *, threads: int = 0,
+    *, threads: int = 0, edges: tuple[Path | None, Path | None] = (None, None),
 ) -> Path:
     """The ``fade`` frames dissolving segment ``left`` (``left_frames`` long) into ``right``, encoded
-    as the join's piece between them; it can be made as soon as both segments exist."""
-    await render(ffmpeg, _transition(left, right, left_frames, fade, profile, dest, threads).get_args(), [dest], ctx,
-                 fade / profile.fps, progress=False)
+    as the join's piece between them; it can be made as soon as both segments exist. ``edges``: the
+    raw tail of ``left`` and head of ``right`` (``dissolves.Edges``) where their runs wrote them;
+    the others are decoded from the segments."""
+    tail, head = edges
+    with work_folder("transition-") as tmp:
+        sources = []
+        if tail is None:
+            tail = Path(tmp) / "tail.yuv"
+            sources.append(EdgeSource(left, left_frames - fade, fade, tail))
+        if head is None:
+            head = Path(tmp) / "head.yuv"
+            sources.append(EdgeSource(right, 0, fade, head))
+        await decode_edges(ffmpeg, sources, profile, ctx)
+        picture = raw_frames_input(profile.width, profile.height, profile.fps)
+        options = video_args(profile, threads=threads) | faster_dissolves(profile)
+        output = ff.output(picture, str(dest), **options, **{"frames:v": fade}, an=None, f="mp4")
+        frames = dissolved_frames(tail, head, fade, profile.width, profile.height)
+        await render(ffmpeg, output.get_args(), [dest], ctx, fade / profile.fps, progress=False, stdin=frames)
     return dest
 
 
@@ -157,13 +175,10 @@ async def cut_for_crossfade(
         return None
     made_before = await _fitting(ffmpeg, made_before, listings[0], fade, profile.fps, folder / "transition-packets", ctx)
     transition_paths = [made_before.get(index, folder / f"transition{index}.mp4") for index in range(len(segments) - 1)]
-    runs = [
-        (_transition(segments[index], segments[index + 1], frames[index], fade, profile, path).get_args(), [path])
-        for index, path in enumerate(transition_paths) if index not in made_before
-    ]
-    if runs:
+    missing = [index for index in range(len(transition_paths)) if index not in made_before]
+    if missing:
         async with slot or nullcontext():
-            await _run_in_parallel(ffmpeg, runs, fade / profile.fps, ctx)
+            await _encoded_in_parallel(ffmpeg, segments, frames, fade, profile, transition_paths, missing, ctx)
     return _in_playing_order(middle_paths, transition_paths)
 
 
@@ -214,17 +229,27 @@ async def _fitting(
     return {index: path for (index, path), listing in zip(made.items(), listings) if _fits(listing, segment, fade, path)}
 
 
-async def _run_in_parallel(ffmpeg: Path, runs: list[tuple[list[str], list[Path]]], seconds: float, ctx: StageContext) -> None:
-    """One FFmpeg per run, as many at once as there are cores (one x264 per short transition keeps
-    every core busy; a single process encoding them all leaves part of a core idle); the first
-    failure stops the others."""
-    slots = asyncio.Semaphore(os.cpu_count() or 1)
+async def _encoded_in_parallel(
+    ffmpeg: Path,
+    segments: list[Path],
+    frames: list[int],
+    fade: int,
+    profile: RenderProfile,
+    paths: list[Path],
+    indexes: list[int],
+    ctx: StageContext,
+) -> None:
+    """Encode the transitions at ``indexes``, one per core at a time (one x264 per short transition
+    keeps every core busy); the first failure stops the others."""
+    cores = os.cpu_count() or 1
+    slots = asyncio.Semaphore(cores)
 
-    async def run(args: list[str], dests: list[Path]) -> None:
+    async def one(index: int) -> None:
         async with slots:
-            await render(ffmpeg, args, dests, ctx, seconds, progress=False)
+            await encode_transition(ffmpeg, segments[index], segments[index + 1], frames[index], fade, profile, paths[index], ctx,
+                                    threads=encoder_threads(min(cores, len(indexes))))
 
-    tasks = [asyncio.ensure_future(run(args, dests)) for args, dests in runs]
+    tasks = [asyncio.ensure_future(one(index)) for index in indexes]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
@@ -271,20 +296,8 @@ def _middles(frames: list[int], fade: int) -> list[Middle]:
 
 
 def _copied_middle(segment: Path, middle: Middle, profile: RenderProfile, dest: Path) -> OutputStream:
-    source = ff.input(str(segment), ss=_seek_time(middle.start, profile)).video
+    source = ff.input(str(segment), ss=seek_time(middle.start, profile)).video
     return ff.output(source, str(dest), **{"c:v": "copy", "frames:v": middle.count}, an=None, f="mp4")
-
-
-def _transition(
-    left: Path, right: Path, left_frames: int, fade: int, profile: RenderProfile, dest: Path, threads: int = 0
-) -> OutputStream:
-    decoding = {"threads": threads} if threads else {}
-    tail = ff.input(str(left), ss=_seek_time(left_frames - fade, profile), **decoding).video
-    head = ff.input(str(right), t=_seconds(fade + 1, profile), **decoding).video
-    dissolve = ff.filter([tail, head], "xfade", transition="fade", duration=_seconds(fade, profile), offset=0)
-    options = video_args(profile, threads=threads) | faster_dissolves(profile)
-    output = ff.output(dissolve, str(dest), **options, **{"frames:v": fade}, an=None, f="mp4")
-    return output.global_args("-filter_complex_threads", str(threads)) if threads else output
 
 
 def faster_dissolves(profile: RenderProfile) -> dict[str, str]:
@@ -360,8 +373,3 @@ def _packet(line: str, frames_per_tick: float) -> Packet:
 
 def _seconds(frames: int, profile: RenderProfile) -> str:
     return f"{frames / profile.fps:.6f}"
-
-
-def _seek_time(frame: int, profile: RenderProfile) -> str:
-    """The time of ``frame`` rounded up to FFmpeg's microsecond, so a seek lands on that frame, not the one before."""
-    return f"{math.ceil(frame * 1_000_000 / profile.fps) / 1_000_000:.6f}"

@@ -8,6 +8,10 @@ leave idle, and after the last segment the join has little left to encode.
 A transition starts early only when at least one of its two segments was encoded by this render (when
 both came from the cache the finished video may exist as well, and the join decides whether it is needed)
 and both are longer than the crossfade (else the join refuses the crossfade with a clear error).
+
+A segment this render encodes also writes the frames its crossfades dissolve (``edges``), raw, into
+the render's folder, so its transitions mix them without decoding; each edge is deleted once its
+transition is encoded. A segment from the cache has none: its edge is decoded from its file.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from story2video.media.dissolves import Edges
 from story2video.media.encoding import RenderProfile
 from story2video.media.transitions import encode_transition
 from story2video.pipeline.deps import PipelineDeps
@@ -45,8 +50,17 @@ class EarlyCrossfades:
         self._deps, self._profile, self._folder, self._ctx = deps, profile, folder, ctx
         self._fade = profile.fade_frames(crossfade) if segments > 1 else 0
         self._first_come, self._threads = first_come, threads
+        self._segments = segments
         self._done: dict[int, _Segment] = {}
         self._tasks: dict[int, asyncio.Task[Path]] = {}
+
+    def edges(self, index: int) -> Edges | None:
+        """Where segment ``index``, if this render encodes it, writes the frames of its crossfades."""
+        if not self._fade:
+            return None
+        head = self._folder / f"head{index}.yuv" if index > 0 else None
+        tail = self._folder / f"tail{index}.yuv" if index < self._segments - 1 else None
+        return Edges(head=head, tail=tail)
 
     def segment_done(self, index: int, path: Path, seconds: float, *, encoded_now: bool) -> None:
         """Segment ``index`` exists: start the transitions it completes."""
@@ -63,11 +77,17 @@ class EarlyCrossfades:
 
     async def _encode(self, index: int, left: _Segment, right: _Segment) -> Path:
         dest = self._folder / f"transition{index}.mp4"
-        async with self._deps.compose_slots.slot(self._first_come, self._fade / self._profile.fps):
-            return await encode_transition(
-                self._deps.ffmpeg, left.path, right.path, left.frames, self._fade, self._profile, dest, self._ctx,
-                threads=self._threads,
-            )
+        tail, head = self._folder / f"tail{index}.yuv", self._folder / f"head{index + 1}.yuv"
+        written = (tail if left.encoded_now else None, head if right.encoded_now else None)
+        try:
+            async with self._deps.compose_slots.slot(self._first_come, self._fade / self._profile.fps):
+                return await encode_transition(
+                    self._deps.ffmpeg, left.path, right.path, left.frames, self._fade, self._profile, dest, self._ctx,
+                    threads=self._threads, edges=written,
+                )
+        finally:
+            tail.unlink(missing_ok=True)
+            head.unlink(missing_ok=True)
 
     def made(self) -> asyncio.Future[dict[int, Path]]:
         """The transitions started so far, by the index of the segment they leave, once all are encoded:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 from story2video.errors import InvalidRequest
 from story2video.media.compose import SegmentSpec, SoundPart, encode_segment, encode_soundtrack, join_segments
+from story2video.media.dissolves import Edges
 from story2video.media.encoding import RenderProfile, encoder_threads
 from story2video.media.subtitles import Cue, SubtitleFrame, write_srt
 from story2video.pipeline.cache import artifact_key
@@ -123,8 +124,10 @@ async def render_story(
 
     async def one(shot: ShotRecord) -> ShotCut:
         media = await shot_media(deps, progress, story, shot, spec, narrated=narrations[shot.shot_id].set_result)
-        cut = await shot_segment(deps, progress, shot, media, spec, first_come=first_come, threads=threads)
-        crossfades.segment_done(order[shot.shot_id], deps.store.path_of(cut.segment), cut.duration, encoded_now=cut.encoded_now)
+        index = order[shot.shot_id]
+        cut = await shot_segment(deps, progress, shot, media, spec, first_come=first_come, threads=threads,
+                                 edges=crossfades.edges(index))
+        crossfades.segment_done(index, deps.store.path_of(cut.segment), cut.duration, encoded_now=cut.encoded_now)
         await record_shot_done(deps, progress, cut)
         return cut
 
@@ -192,13 +195,15 @@ async def shot_segment(
     *,
     first_come: float | None = None,
     threads: int = 0,
+    edges: Edges | None = None,
 ) -> ShotCut:
     """The composition work of one shot: its segment, narration and subtitles burned over the clip.
     ``first_come``: when the operation was submitted (its turn for a compose slot; default now);
-    ``threads``: the encoder's (0: its own choice)."""
+    ``threads``: the encoder's (0: its own choice); ``edges``: where an encode also writes the
+    frames of its crossfades (``EarlyCrossfades.edges``)."""
     return await ensure_segment(
         deps, shot, media.keyframe, media.narration, media.clip, spec, _step(progress, shot, "segment"),
-        first_come=time.time() if first_come is None else first_come, threads=threads,
+        first_come=time.time() if first_come is None else first_come, threads=threads, edges=edges,
     )
 
 
@@ -275,6 +280,7 @@ async def ensure_segment(
     *,
     first_come: float,
     threads: int = 0,
+    edges: Edges | None = None,
 ) -> ShotCut:
     spoken = float(narration.duration or 0.0)
     cast = await asyncio.to_thread(deps.stories.list_cast, shot.user_id, shot.story_id)
@@ -312,7 +318,7 @@ async def ensure_segment(
         nonlocal encoded_now
         encoded_now = True
         seconds = await encode_segment(deps.ffmpeg, segment_spec, profile, dest, ctx, threads=threads,
-                                       slot=deps.compose_slots.slot(first_come, segment_spec.duration))
+                                       slot=deps.compose_slots.slot(first_come, segment_spec.duration), edges=edges)
         # The keys of what it was made from: retention keeps them while it keeps the segment.
         inputs = {"keyframe": keyframe.key, "narration": narration.key}
         if isinstance(clip, ClipFile):

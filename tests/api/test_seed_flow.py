@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from loguru import logger
@@ -170,23 +171,32 @@ def test_changing_the_crossfade_re_encodes_the_segments(seeded):
 def test_crossfades_are_encoded_beside_the_segments_and_only_once(seeded, monkeypatch):
     client = seeded[0]
     early: list[str] = []
-    encoded: list[str] = []
-    spy_early, spy_any = crossfades.encode_transition, transitions._transition
+    encoded: list[str] = []  # by the join
+    decoded_edges: list[str] = []  # transitions that had to decode an edge from a segment's file
+    spy_early, spy_join = crossfades.encode_transition, transitions.encode_transition
+    edges_left: list[Path] = []
 
     async def early_transition(*args, **kwargs):
         early.append(args[6].name)
-        return await spy_early(*args, **kwargs)
+        if None in kwargs["edges"]:
+            decoded_edges.append(args[6].name)
+        try:
+            return await spy_early(*args, **kwargs)
+        finally:
+            edges_left.extend(args[6].parent.glob("*.yuv"))
 
-    def any_transition(*args, **kwargs):
-        encoded.append(args[5].name)
-        return spy_any(*args, **kwargs)
+    async def join_transition(*args, **kwargs):
+        encoded.append(args[6].name)
+        return await spy_join(*args, **kwargs)
 
     monkeypatch.setattr(crossfades, "encode_transition", early_transition)
-    monkeypatch.setattr(transitions, "_transition", any_transition)
+    monkeypatch.setattr(transitions, "encode_transition", join_transition)
     shots = len(_story(client)["shots"])
     assert client.post("/api/v1/video/render", json={**RENDER, "crossfade": 0.5}).status_code == 200
-    # every transition was started as soon as its two segments existed; the join encoded none
-    assert sorted(early) == sorted(encoded) == sorted(f"transition{index}.mp4" for index in range(shots - 1))
+    # every transition was started as soon as its two segments existed, from the edges they wrote; the join encoded none
+    assert sorted(early) == sorted(f"transition{index}.mp4" for index in range(shots - 1))
+    assert encoded == decoded_edges == []
+    assert not any(path.exists() for path in edges_left)  # each edge is deleted once its transition is made
 
     early.clear(), encoded.clear()
     assert client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-008", "crossfade": 0.5}).status_code == 200
@@ -197,5 +207,5 @@ def test_crossfades_are_encoded_beside_the_segments_and_only_once(seeded, monkey
     early.clear(), encoded.clear()
     rendered = client.post("/api/v1/video/render", json={**RENDER, "operation_id": "op-010", "crossfade": 0.5})
     assert rendered.status_code == 200, rendered.text
-    assert early == ["transition0.mp4"]  # the only pair with a segment encoded by this render
-    assert len(encoded) == shots - 1  # the others by the join
+    assert early == decoded_edges == ["transition0.mp4"]  # the only pair with a segment encoded by this render
+    assert len(encoded) == shots - 2  # the others by the join

@@ -39,24 +39,35 @@ def build_segments(
 ) -> Segments:
     paths, durations, tones, wavs = [], [], [], []
     for index, narration_s in enumerate(narrations):
-        tone = 300.0 + 60.0 * index
-        spec = SegmentSpec(
-            keyframe=write_card(folder / f"key{index}.png", (320, 180), PALETTE[index]),
-            clip=StillMotion("static"),
-            narration=write_tone(folder / f"voice{index}.wav", narration_s, tone, rate=22050, amplitude=0.5),
-            narration_duration=narration_s,
-            lead_in=LEAD_IN,
-            tail=tail,
-            cues=None,
-            font=font,
-            crossfade=crossfade,
-        )
+        spec = segment_spec(folder, font, index, crossfade, narration_s=narration_s, tail=tail)
         dest = folder / f"segment{index}.mp4"
         durations.append(asyncio.run(encode_segment(ffmpeg, spec, SMALL, dest, StageContext())))
         paths.append(dest)
-        tones.append(tone)
+        tones.append(tone_of(index))
         wavs.append(spec.narration)
     return Segments(paths, durations, tones, wavs)
+
+
+def tone_of(index: int) -> float:
+    return 300.0 + 60.0 * index
+
+
+def segment_spec(
+    folder: Path, font: FontInfo, index: int, crossfade: float, *, narration_s: float | None = None, tail: float = TAIL
+) -> SegmentSpec:
+    """Segment ``index``: a still card of ``PALETTE[index]`` and a narration tone of its own."""
+    narration_s = NARRATION_S[index] if narration_s is None else narration_s
+    return SegmentSpec(
+        keyframe=write_card(folder / f"key{index}.png", (320, 180), PALETTE[index]),
+        clip=StillMotion("static"),
+        narration=write_tone(folder / f"voice{index}.wav", narration_s, tone_of(index), rate=22050, amplitude=0.5),
+        narration_duration=narration_s,
+        lead_in=LEAD_IN,
+        tail=tail,
+        cues=None,
+        font=font,
+        crossfade=crossfade,
+    )
 
 
 def join(

@@ -5,15 +5,19 @@ import itertools
 from dataclasses import replace
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from story2video.errors import MediaError, OperationCancelled
 from story2video.media import compose
 from story2video.media.compose import SegmentSpec, encode_segment
+from story2video.media.dissolves import Edges
 from story2video.media.encoding import RenderProfile, output_size
 from story2video.media.ffmpeg import run_ffmpeg
 from story2video.media.fonts import FontInfo
 from story2video.media.subtitles import Cue
+from story2video.media.transitions import list_packets
 from story2video.providers.base import CAMERA_MOVES, ClipFile, StageContext, StillMotion
 from tests.media.avcheck import (
     PALETTE,
@@ -233,3 +237,43 @@ def test_the_slot_is_held_while_the_segment_encodes_not_while_it_is_probed(
     asyncio.run(encode_segment(ffmpeg_bin, spec, profile, tmp_path / "segment.mp4", StageContext(), slot=slot))
     assert held == {"encoding": [True], "probing": [False]}
     assert slot.entered == 1
+
+
+def test_segments_from_every_kind_of_picture_write_the_same_parameter_sets(
+    ffmpeg_bin: Path, font: FontInfo, profile: RenderProfile, tmp_path: Path
+) -> None:
+    """A join copies the pieces together: held stills, moved stills, clips and the transitions between
+    them (raw frames, like moved stills) must carry the same SPS and PPS."""
+    clip = tmp_path / "clip.mp4"
+    make_clip(ffmpeg_bin, clip, "testsrc2=s=200x300:r=25:d=2")  # another size, rate and tagging than the output
+    pictures = {"held": StillMotion("static"), "moved": StillMotion("pan_left", zoom=1.2), "clip": ClipFile(path=clip, duration=2.0)}
+    extradata = {}
+    for name, picture in pictures.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        dest = folder / "segment.mp4"
+        encode(ffmpeg_bin, make_spec(folder, font, clip=picture, crossfade=0.5), profile, dest)
+        extradata[name] = asyncio.run(list_packets(ffmpeg_bin, [dest], profile.fps, folder / "packets", StageContext()))[0].extradata
+    assert len(set(extradata.values())) == 1, extradata
+
+
+def test_a_segment_writes_the_edges_of_its_crossfades_as_it_shows_them(
+    ffmpeg_bin: Path, font: FontInfo, profile: RenderProfile, tmp_path: Path
+) -> None:
+    target = write_target(tmp_path / "target.png", (480, 270))  # sharp edges: one frame off shows
+    spec = make_spec(tmp_path, font, clip=StillMotion("pan_left", zoom=1.5), crossfade=0.5, keyframe=target,
+                     cues=[Cue(0.0, 1.6, "字幕 subtitles")])
+    edges = Edges(head=tmp_path / "head.yuv", tail=tmp_path / "tail.yuv")
+    dest = tmp_path / "segment.mp4"
+    seconds = asyncio.run(encode_segment(ffmpeg_bin, spec, profile, dest, StageContext(), edges=edges))
+    fade, count = profile.fade_frames(0.5), profile.frames(seconds)
+    luma = profile.width * profile.height
+    with av.open(str(dest)) as container:
+        shown = [frame.to_ndarray(format="yuv420p").reshape(-1)[:luma] for frame in container.decode(video=0)]
+    assert len(shown) == count
+    for path, first in ((edges.head, 0), (edges.tail, count - fade)):
+        raw = np.frombuffer(path.read_bytes(), dtype=np.uint8).reshape(fade, -1)
+        assert raw.shape[1] == luma * 3 // 2
+        for index in range(fade):  # the pictures before encoding: within x264's noise of what the segment shows
+            difference = np.abs(raw[index, :luma].astype(int) - shown[first + index].astype(int))
+            assert difference.mean() < 1.0, (path.name, index, difference.mean())

@@ -12,6 +12,8 @@ from loguru import logger
 
 from story2video.errors import MediaError
 from story2video.media import transitions
+from story2video.media.compose import encode_segment
+from story2video.media.dissolves import Edges, dissolved_frames
 from story2video.media.encoding import video_args
 from story2video.media.ffmpeg import locate_ffmpeg, run_ffmpeg
 from story2video.media.fonts import FontInfo
@@ -19,9 +21,9 @@ from story2video.media.transitions import (
     FASTER_DISSOLVES, crossfade_keyframes, encode_transition, faster_dissolves, list_packets, parse_framecrc,
 )
 from story2video.stagecontext import StageContext
-from tests.media.avcheck import colour_distance, frames, mean_colour, streams, video_packet_digests
+from tests.media.avcheck import colour_distance, frames, mean_colour, nearest_palette_index, streams, video_packet_digests
 from tests.media.conftest import SMALL
-from tests.media.segments import NARRATION_S, RecordingSlot, Segments, build_segments, join
+from tests.media.segments import NARRATION_S, RecordingSlot, Segments, build_segments, join, segment_spec
 
 CROSSFADE = 0.5
 FADE_FRAMES = SMALL.frames(CROSSFADE)
@@ -235,3 +237,43 @@ def test_cut_join_with_music_keeps_audio_and_video_together(prepared: Segments, 
     info = streams(dest)
     assert seconds == pytest.approx(sum(prepared.durations) - 7 * CROSSFADE, abs=0.05)
     assert info.audio_duration == pytest.approx(info.video_duration, abs=0.03)
+
+
+def test_dissolved_frames_mix_as_xfade_does(tmp_path: Path) -> None:
+    width, height, fade = 4, 2, 4
+    frame_bytes = width * height * 3 // 2
+    tail, head = tmp_path / "tail.yuv", tmp_path / "head.yuv"
+    tail.write_bytes(bytes([200]) * frame_bytes * fade)
+    head.write_bytes(bytes([40]) * frame_bytes * fade)
+    mixed = [bytes(frame) for frame in dissolved_frames(tail, head, fade, width, height)]
+    assert [frame[0] for frame in mixed] == [200, 160, 120, 80]  # frame k: tail * (1 - k/fade) + head * k/fade
+    assert all(len(set(frame)) == 1 and len(frame) == frame_bytes for frame in mixed)
+
+
+def test_an_edge_of_the_wrong_size_is_a_media_error(tmp_path: Path) -> None:
+    tail, head = tmp_path / "tail.yuv", tmp_path / "head.yuv"
+    tail.write_bytes(bytes(12 * 4))
+    head.write_bytes(bytes(12 * 3))  # a frame short: its segment's run did not finish writing it
+    with pytest.raises(MediaError, match="head.yuv"):
+        list(dissolved_frames(tail, head, 4, 4, 2))
+
+
+def test_a_transition_from_the_segments_edges_shows_what_one_decoded_from_them_shows(
+    ffmpeg_bin: Path, font: FontInfo, tmp_path: Path
+) -> None:
+    fade = FADE_FRAMES
+    specs = [segment_spec(tmp_path, font, index, CROSSFADE) for index in range(2)]
+    paths = [tmp_path / f"segment{index}.mp4" for index in range(2)]
+    edges = [Edges(tail=tmp_path / "tail0.yuv"), Edges(head=tmp_path / "head1.yuv")]
+    durations = [asyncio.run(encode_segment(ffmpeg_bin, spec, SMALL, path, StageContext(), edges=edge))
+                 for spec, path, edge in zip(specs, paths, edges)]
+    made = {}
+    for name, given in (("edges", (edges[0].tail, edges[1].head)), ("decoded", (None, None))):
+        made[name] = asyncio.run(encode_transition(
+            ffmpeg_bin, paths[0], paths[1], SMALL.frames(durations[0]), fade, SMALL, tmp_path / f"{name}.mp4", StageContext(),
+            edges=given,
+        ))
+    assert_same_pictures(made["edges"], made["decoded"])
+    first, last = frames(made["edges"])[0][1], frames(made["edges"])[-1][1]
+    assert nearest_palette_index(mean_colour(first)) == 0  # the dissolve leaves segment 0 ...
+    assert nearest_palette_index(mean_colour(last)) == 1  # ... for segment 1
