@@ -21,7 +21,8 @@ ideal:
     ideal = T_SB + ceil(N / H_KF) * T_KF                                    (create)
           + T_TTS + ceil(N / H_CLIP) * T_CLIP + T_SEG + T_JOIN              (render)
 
-where T_SEG is the median segment encode and T_JOIN the join measured in that run: narration must
+where T_SEG is the median segment encode (timed from when it has its compose slot) and T_JOIN the
+join measured in that run: narration must
 come before a shot's clip (the clip is as long as the narration), every clip host is busy from the
 first narration's end, and only the last shot's segment and the join follow the last clip.
 The sequential baseline is the same service with SHOT_CONCURRENCY=1 and one host per ComfyUI pool
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import time
 from array import array
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -118,12 +120,21 @@ class ComposeTimer:
         self._encode, self._join = compose.encode_segment, compose.join_segments
 
     def __enter__(self) -> "ComposeTimer":
-        async def encode(*args, **kwargs):
-            start = time.perf_counter()
+        async def encode(*args, slot=None, **kwargs):
+            # timed from when the encode has its compose slot, as if it had waited for it outside
+            started: list[float] = []
+
+            @asynccontextmanager
+            async def timed_slot():
+                async with slot or nullcontext():
+                    started.append(time.perf_counter())
+                    yield
+
             try:
-                return await self._encode(*args, **kwargs)
+                return await self._encode(*args, slot=timed_slot(), **kwargs)
             finally:
-                self.segments.append(time.perf_counter() - start)
+                if started:
+                    self.segments.append(time.perf_counter() - started[0])
 
         async def join(*args, **kwargs):
             start = time.perf_counter()
