@@ -160,8 +160,7 @@ def run_ours(spec: dict, fps: int, out: Path) -> None:
         durations: dict[int, float] = {}
         transitions: dict[int, asyncio.Task[Path]] = {}
 
-        edges = [Edges(head=out.parent / f"head{i}.yuv" if i > 0 else None,
-                       tail=out.parent / f"tail{i}.yuv" if i < len(segments) - 1 else None) for i in range(len(segments))]
+        edges = [Edges.in_folder(out.parent, i, len(segments)) for i in range(len(segments))]
 
         async def transition(i: int) -> Path:
             async with slots.slot(0.0, fade / fps):

@@ -37,6 +37,15 @@ class Edges:
     head: Path | None = None
     tail: Path | None = None
 
+    @classmethod
+    def in_folder(cls, folder: Path, index: int, segments: int) -> "Edges":
+        """Where segment ``index`` of ``segments`` writes its edges in ``folder``: a head unless it is
+        the first, a tail unless it is the last."""
+        return cls(
+            head=folder / f"head{index}.yuv" if index > 0 else None,
+            tail=folder / f"tail{index}.yuv" if index < segments - 1 else None,
+        )
+
     def paths(self) -> list[Path]:
         return [path for path in (self.head, self.tail) if path is not None]
 

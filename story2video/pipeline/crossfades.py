@@ -56,11 +56,7 @@ class EarlyCrossfades:
 
     def edges(self, index: int) -> Edges | None:
         """Where segment ``index``, if this render encodes it, writes the frames of its crossfades."""
-        if not self._fade:
-            return None
-        head = self._folder / f"head{index}.yuv" if index > 0 else None
-        tail = self._folder / f"tail{index}.yuv" if index < self._segments - 1 else None
-        return Edges(head=head, tail=tail)
+        return Edges.in_folder(self._folder, index, self._segments) if self._fade else None
 
     def segment_done(self, index: int, path: Path, seconds: float, *, encoded_now: bool) -> None:
         """Segment ``index`` exists: start the transitions it completes."""
@@ -77,7 +73,9 @@ class EarlyCrossfades:
 
     async def _encode(self, index: int, left: _Segment, right: _Segment) -> Path:
         dest = self._folder / f"transition{index}.mp4"
-        tail, head = self._folder / f"tail{index}.yuv", self._folder / f"head{index + 1}.yuv"
+        tail = Edges.in_folder(self._folder, index, self._segments).tail
+        head = Edges.in_folder(self._folder, index + 1, self._segments).head
+        assert tail is not None and head is not None  # a transition lies between two segments
         written = (tail if left.encoded_now else None, head if right.encoded_now else None)
         try:
             async with self._deps.compose_slots.slot(self._first_come, self._fade / self._profile.fps):
